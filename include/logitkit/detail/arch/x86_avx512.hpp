@@ -1,0 +1,64 @@
+// logitkit — AVX-512 overrides of the generic primitives.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "xsimd_generic.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+namespace logitkit {
+namespace detail {
+namespace simd {
+
+template <class A>
+LOGITKIT_INLINE float reduce_max_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx512f&) noexcept {
+    return _mm512_reduce_max_ps(v);
+}
+template <class A>
+LOGITKIT_INLINE double reduce_max_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx512f&) noexcept {
+    return _mm512_reduce_max_pd(v);
+}
+
+// The zero-masked shift avoids the unmasked form, whose GCC 12 header trips
+// -Wmaybe-uninitialized once inlined.
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> pow2_from_shifted_impl(const xsimd::batch<float, A>& t, const A&,
+                                                             const xsimd::avx512f&) noexcept {
+    return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(__mmask16(0xFFFF), _mm512_castps_si512(t), 23));
+}
+template <class A>
+LOGITKIT_INLINE xsimd::batch<double, A> pow2_from_shifted_impl(const xsimd::batch<double, A>& t, const A&,
+                                                              const xsimd::avx512f&) noexcept {
+    return _mm512_castsi512_pd(_mm512_maskz_slli_epi64(__mmask8(0xFF), _mm512_castpd_si512(t), 52));
+}
+
+// Masked loads and stores: a tail costs one instruction, and lanes past n are never touched.
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> load_partial_impl(const float* p, std::size_t n, float fill, const A&,
+                                                        const xsimd::avx512f&) noexcept {
+    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), m, p);
+}
+template <class A>
+LOGITKIT_INLINE xsimd::batch<double, A> load_partial_impl(const double* p, std::size_t n, double fill, const A&,
+                                                         const xsimd::avx512f&) noexcept {
+    const __mmask8 m = static_cast<__mmask8>((1u << n) - 1u);
+    return _mm512_mask_loadu_pd(_mm512_set1_pd(fill), m, p);
+}
+template <class A>
+LOGITKIT_INLINE void store_partial_impl(float* p, const xsimd::batch<float, A>& v, std::size_t n, const A&,
+                                        const xsimd::avx512f&) noexcept {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
+}
+template <class A>
+LOGITKIT_INLINE void store_partial_impl(double* p, const xsimd::batch<double, A>& v, std::size_t n, const A&,
+                                        const xsimd::avx512f&) noexcept {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v);
+}
+
+}  // namespace simd
+}  // namespace detail
+}  // namespace logitkit
+
+#endif

@@ -1,0 +1,169 @@
+// logitkit — the softmax-family operations, assembled from the stages for rows and columns.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include "dispatch.hpp"
+#include "stages.hpp"
+
+namespace logitkit {
+namespace detail {
+
+template <class T, class Arch, int K>
+constexpr std::size_t block_lanes = batch<T, Arch>::size * K;
+
+/// softmax: max, then exp and its sum (storing exp), then scale by 1 / sum.
+template <class T, class In>
+struct softmax_op {
+    static constexpr std::size_t inputs = 1;
+    static constexpr bool reduces = false;
+    In in;
+
+    template <class Arch>
+    void row(const std::array<T*, 2>& p, index_type n) const {
+        const T m = in(row::reduce_max<Arch>(p[0], n));
+        const double s = row::exp_sum<Arch, true>(p[0], p[1], n, m, in);
+        row::scale<Arch>(p[1], n, static_cast<T>(1.0 / s));
+    }
+    template <class Arch, int K>
+    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
+        constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        T m[lanes], inv[lanes];
+        double sums[lanes];
+        col::reduce_max<Arch, K>(p[0], s[0], n, m);
+        for (auto& v : m) v = in(v);
+        col::exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums);
+        for (std::size_t l = 0; l < lanes; ++l) inv[l] = static_cast<T>(1.0 / sums[l]);
+        col::scale<Arch, K>(p[1], s[1], n, inv);
+    }
+};
+
+/// log_softmax: max, then the sum of exp, then (x - max) - log(sum).
+template <class T, class In>
+struct log_softmax_op {
+    static constexpr std::size_t inputs = 1;
+    static constexpr bool reduces = false;
+    In in;
+
+    template <class Arch>
+    void row(const std::array<T*, 2>& p, index_type n) const {
+        const T m = in(row::reduce_max<Arch>(p[0], n));
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in);
+        row::shift<Arch>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in);
+    }
+    template <class Arch, int K>
+    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
+        constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        T m[lanes], l[lanes];
+        double sums[lanes];
+        col::reduce_max<Arch, K>(p[0], s[0], n, m);
+        for (auto& v : m) v = in(v);
+        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums);
+        for (std::size_t i = 0; i < lanes; ++i) l[i] = static_cast<T>(std::log(sums[i]));
+        col::shift<Arch, K>(p[0], s[0], p[1], s[1], n, m, l, in);
+    }
+};
+
+/// log(sum(exp(x))) from the line's maximum m and sum s = sum(exp(x - m)). An all -inf (or
+/// empty) line gives -inf; a line holding +inf gives +inf unless it also holds a NaN.
+template <class T, class HasNan>
+T finish_logsumexp(T m, double s, HasNan has_nan) {
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    if (m == -inf) return -inf;
+    if (m == inf) return has_nan() ? std::numeric_limits<T>::quiet_NaN() : inf;
+    return static_cast<T>(static_cast<double>(m) + std::log(s));
+}
+
+template <class T>
+struct logsumexp_op {
+    static constexpr std::size_t inputs = 1;
+    static constexpr bool reduces = true;
+
+    template <class Arch>
+    void row(const std::array<T*, 2>& p, index_type n) const {
+        const T m = row::reduce_max<Arch>(p[0], n);
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{});
+        *p[1] = finish_logsumexp(m, s, [&] {
+            for (index_type i = 0; i < n; ++i)
+                if (std::isnan(p[0][i])) return true;
+            return false;
+        });
+    }
+    template <class Arch, int K>
+    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
+        constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        T m[lanes];
+        double sums[lanes];
+        col::reduce_max<Arch, K>(p[0], s[0], n, m);
+        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums);
+        for (std::size_t l = 0; l < lanes; ++l)
+            p[1][l] = finish_logsumexp(m[l], sums[l], [&] {
+                for (index_type r = 0; r < n; ++r)
+                    if (std::isnan(p[0][r * s[0] + index_type(l)])) return true;
+                return false;
+            });
+    }
+};
+
+/// softmax backward: dx = y * (dy - sum(dy * y)).
+template <class T>
+struct softmax_backward_op {
+    static constexpr std::size_t inputs = 2;
+    static constexpr bool reduces = false;
+
+    template <class Arch>
+    void row(const std::array<T*, 3>& p, index_type n) const {
+        const double s = row::dot<Arch>(p[0], p[1], n);
+        row::softmax_grad<Arch>(p[0], p[1], p[2], n, static_cast<T>(s));
+    }
+    template <class Arch, int K>
+    void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {
+        constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        double sums[lanes];
+        T st[lanes];
+        col::dot<Arch, K>(p[0], s[0], p[1], s[1], n, sums);
+        for (std::size_t l = 0; l < lanes; ++l) st[l] = static_cast<T>(sums[l]);
+        col::softmax_grad<Arch, K>(p[0], s[0], p[1], s[1], p[2], s[2], n, st);
+    }
+};
+
+/// log_softmax backward: dx = dy - exp(y) * sum(dy).
+template <class T>
+struct log_softmax_backward_op {
+    static constexpr std::size_t inputs = 2;
+    static constexpr bool reduces = false;
+
+    template <class Arch>
+    void row(const std::array<T*, 3>& p, index_type n) const {
+        const double s = row::sum<Arch>(p[1], n);
+        row::log_softmax_grad<Arch>(p[0], p[1], p[2], n, static_cast<T>(s));
+    }
+    template <class Arch, int K>
+    void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {
+        constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        double sums[lanes];
+        T st[lanes];
+        col::sum<Arch, K>(p[1], s[1], n, sums);
+        for (std::size_t l = 0; l < lanes; ++l) st[l] = static_cast<T>(sums[l]);
+        col::log_softmax_grad<Arch, K>(p[0], s[0], p[1], s[1], p[2], s[2], n, st);
+    }
+};
+
+/// Builds the operand layout: views are given inputs first, outputs last.
+template <class T, std::size_t R, class... Views>
+axis_layout<R, sizeof...(Views)> make_layout(const extents_type<R>& shape, const Views&... views) {
+    axis_layout<R, sizeof...(Views)> L;
+    L.shape = shape;
+    std::size_t i = 0;
+    ((L.strides[i] = views.strides(),
+      L.base[i] = reinterpret_cast<char*>(const_cast<T*>(static_cast<const T*>(views.data()))),
+      L.elem_size[i] = sizeof(T), ++i),
+     ...);
+    return L;
+}
+
+}  // namespace detail
+}  // namespace logitkit

@@ -1,0 +1,104 @@
+// logitkit — the batch abstraction the kernels are written against.
+// SPDX-License-Identifier: MIT
+//
+// batch<T, Arch> is xsimd::batch<T, Arch> on an xsimd architecture and scalar_batch<T> on
+// scalar_arch. Kernels call the primitives as simd::fma, simd::max, ... (qualified, so that
+// argument-dependent lookup never mixes in xsimd's own overloads).
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+
+#include "config.hpp"
+
+namespace logitkit {
+namespace detail {
+
+template <class T, class Arch>
+struct batch_of;
+
+}  // namespace detail
+}  // namespace logitkit
+
+#include "arch/scalar.hpp"
+#if LOGITKIT_HAS_XSIMD
+#include "arch/xsimd_generic.hpp"
+#include "arch/x86_avx512.hpp"
+#endif
+
+namespace logitkit {
+namespace detail {
+
+template <class T, class Arch>
+using batch = typename batch_of<T, Arch>::type;
+
+#if LOGITKIT_HAS_XSIMD
+using default_arch = std::conditional_t<std::is_same<xsimd::default_arch, xsimd::unavailable>::value,
+                                        scalar_arch, xsimd::default_arch>;
+#else
+using default_arch = scalar_arch;
+#endif
+
+namespace simd {
+
+#if LOGITKIT_HAS_XSIMD
+template <class T, class A>
+LOGITKIT_INLINE T reduce_add(const xsimd::batch<T, A>& v) noexcept {
+    return reduce_add_impl(v, A{}, A{});
+}
+template <class T, class A>
+LOGITKIT_INLINE T reduce_max(const xsimd::batch<T, A>& v) noexcept {
+    return reduce_max_impl(v, A{}, A{});
+}
+template <class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> pow2_from_shifted(const xsimd::batch<T, A>& t) noexcept {
+    return pow2_from_shifted_impl(t, A{}, A{});
+}
+#endif
+
+template <class V, class T>
+LOGITKIT_INLINE V load(const T* p) noexcept {
+    return V::load_unaligned(p);
+}
+template <class V, class T>
+LOGITKIT_INLINE void store(T* p, const V& v) noexcept {
+    v.store_unaligned(p);
+}
+
+template <class V, class T>
+LOGITKIT_INLINE V load_partial(const T* p, std::size_t n, T fill) noexcept {
+    if constexpr (V::size == 1) {
+        return n == 0 ? V(fill) : V(*p);
+    } else {
+#if LOGITKIT_HAS_XSIMD
+        using A = typename V::arch_type;
+        return simd::load_partial_impl(p, n, fill, A{}, A{});
+#endif
+    }
+}
+template <class V, class T>
+LOGITKIT_INLINE void store_partial(T* p, const V& v, std::size_t n) noexcept {
+    if constexpr (V::size == 1) {
+        if (n != 0) v.store_unaligned(p);
+    } else {
+#if LOGITKIT_HAS_XSIMD
+        using A = typename V::arch_type;
+        simd::store_partial_impl(p, v, n, A{}, A{});
+#endif
+    }
+}
+
+}  // namespace simd
+}  // namespace detail
+
+/// Name of the SIMD architecture the kernels of this translation unit use: "scalar", "sse2",
+/// "sse4.2", "avx2", "avx512bw", ... (an FMA variant is reported by its base instruction set).
+template <class Arch = detail::default_arch>
+const char* simd_arch_name() noexcept {
+    const char* n = Arch::name();
+    for (const char* p = n; *p; ++p)
+        if (*p == '+') return p + 1;
+    return n;
+}
+
+}  // namespace logitkit

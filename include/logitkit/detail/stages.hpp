@@ -1,0 +1,368 @@
+// logitkit — the stages every softmax-family kernel is assembled from.
+// SPDX-License-Identifier: MIT
+//
+// Row stages work on n contiguous elements; column stages on `width` contiguous columns that
+// repeat every `stride` elements along the reduced axis, so a non-last axis is vectorised across
+// the contiguous inner dimension instead of being gathered. Each stage is usable, testable and
+// benchmarkable on its own: reduce_max, exp_sum (sum of exp, optionally storing it), scale,
+// shift (x - m - L), and the backward pieces dot, sum, softmax_grad, log_softmax_grad.
+//
+// Sums are accumulated in blocks: four batch accumulators take at most `block_batches` batches
+// each, then the block is added to a compensated (TwoSum) accumulator, and the lanes are finally
+// added in double. The error of a sum of positive terms is then a few ulps whatever n is.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include "../tensor_view.hpp"
+#include "exp.hpp"
+#include "simd.hpp"
+
+namespace logitkit {
+namespace detail {
+
+/// Input transform of the forward kernels: the identity, or division by the temperature
+/// (PyTorch's softmax(x / T): each quotient is rounded to T's type before the softmax).
+struct identity_input {
+    template <class V>
+    LOGITKIT_INLINE V operator()(const V& v) const noexcept {
+        return v;
+    }
+};
+template <class T>
+struct divide_input {
+    T temperature;
+    template <class V>
+    LOGITKIT_INLINE V operator()(const V& v) const noexcept {
+        return v / V(temperature);
+    }
+};
+
+/// Compensated accumulator of batches: s + c carries the running sum without losing the low bits.
+template <class V>
+struct compensated_sum {
+    V s = V(typename V::value_type(0));
+    V c = V(typename V::value_type(0));
+    LOGITKIT_INLINE void add(const V& v) noexcept {
+        const V t = s + v;
+        const V vp = t - s;
+        const V sp = t - vp;
+        c = c + ((s - sp) + (v - vp));
+        s = t;
+    }
+    double total() const noexcept { return lanes_sum(s) + lanes_sum(c); }
+    static double lanes_sum(const V& v) noexcept {
+        typename V::value_type lanes[V::size];
+        simd::store(lanes, v);
+        double t = 0;
+        for (std::size_t i = 0; i < V::size; ++i) t += static_cast<double>(lanes[i]);
+        return t;
+    }
+};
+
+constexpr index_type block_batches = 8;
+
+/// Sums term(i) over the full batches at i = 0, W, 2W, ... and tail(i, rem) for the last rem < W
+/// elements, as described at the top of this file.
+template <class V, class Term, class Tail>
+LOGITKIT_INLINE double accumulate(index_type n, Term term, Tail tail) noexcept {
+    using T = typename V::value_type;
+    constexpr index_type W = V::size;
+    compensated_sum<V> acc;
+    index_type i = 0;
+    while (i + 4 * W <= n) {
+        V a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
+        const index_type end = i + std::min<index_type>((n - i) / (4 * W), block_batches) * 4 * W;
+        for (; i < end; i += 4 * W) {
+            a0 = a0 + term(i);
+            a1 = a1 + term(i + W);
+            a2 = a2 + term(i + 2 * W);
+            a3 = a3 + term(i + 3 * W);
+        }
+        acc.add((a0 + a1) + (a2 + a3));
+    }
+    for (; i + W <= n; i += W) acc.add(term(i));
+    if (i < n) acc.add(tail(i, static_cast<std::size_t>(n - i)));
+    return acc.total();
+}
+
+/// Calls body(i) for each full batch and tail(i, rem) for the remainder.
+template <index_type W, class Body, class Tail>
+LOGITKIT_INLINE void for_each_batch(index_type n, Body body, Tail tail) noexcept {
+    index_type i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        body(i);
+        body(i + W);
+        body(i + 2 * W);
+        body(i + 3 * W);
+    }
+    for (; i + W <= n; i += W) body(i);
+    if (i < n) tail(i, static_cast<std::size_t>(n - i));
+}
+
+// exp(in(x) - m), with the rounding error of the subtraction fed back (see exp.hpp) when Exact.
+template <bool Exact, class V>
+LOGITKIT_INLINE V exp_shifted(const V& xi, const V& m) noexcept {
+    const V d = xi - m;
+    if constexpr (Exact) {
+        // TwoSum: the exact error of xi + (-m), whatever their magnitudes.
+        const V mm = -m;
+        const V xp = d - mm;
+        const V mp = d - xp;
+        const V e = (xi - xp) + (mm - mp);
+        return exp_of(d, e);
+    } else {
+        return exp_of(d, V(typename V::value_type(0)));
+    }
+}
+
+namespace row {
+
+/// Largest element; -inf for n == 0. A NaN may or may not be returned for a row that holds one:
+/// the later stages propagate it either way.
+template <class Arch, class T>
+T reduce_max(const T* x, index_type n) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    const T lowest = -std::numeric_limits<T>::infinity();
+    V a0(lowest), a1(lowest), a2(lowest), a3(lowest);
+    index_type i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        a0 = simd::max(a0, simd::load<V>(x + i));
+        a1 = simd::max(a1, simd::load<V>(x + i + W));
+        a2 = simd::max(a2, simd::load<V>(x + i + 2 * W));
+        a3 = simd::max(a3, simd::load<V>(x + i + 3 * W));
+    }
+    for (; i + W <= n; i += W) a0 = simd::max(a0, simd::load<V>(x + i));
+    if (i < n) a0 = simd::max(a0, simd::load_partial<V>(x + i, static_cast<std::size_t>(n - i), lowest));
+    return simd::reduce_max(simd::max(simd::max(a0, a1), simd::max(a2, a3)));
+}
+
+/// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y, with the
+/// subtraction made exact so that y is within the exp bound of the true value.
+template <class Arch, bool Store, class T, class In>
+double exp_sum(const T* x, T* y, index_type n, T m, In in) noexcept {
+    using V = batch<T, Arch>;
+    const V vm(m);
+    const T lowest = -std::numeric_limits<T>::infinity();
+    return accumulate<V>(
+        n,
+        [&](index_type i) {
+            const V e = exp_shifted<Store>(in(simd::load<V>(x + i)), vm);
+            if constexpr (Store) simd::store(y + i, e);
+            return e;
+        },
+        [&](index_type i, std::size_t rem) {
+            const V e = exp_shifted<Store>(in(simd::load_partial<V>(x + i, rem, lowest)), vm);
+            if constexpr (Store) simd::store_partial(y + i, e, rem);
+            return e;  // padding lanes hold exp(-inf - m) = 0
+        });
+}
+
+/// y *= s.
+template <class Arch, class T>
+void scale(T* y, index_type n, T s) noexcept {
+    using V = batch<T, Arch>;
+    const V vs(s);
+    for_each_batch<V::size>(
+        n, [&](index_type i) { simd::store(y + i, simd::load<V>(y + i) * vs); },
+        [&](index_type i, std::size_t rem) {
+            simd::store_partial(y + i, simd::load_partial<V>(y + i, rem, T(0)) * vs, rem);
+        });
+}
+
+/// y = (in(x) - m) - l: log_softmax's output stage (two roundings, so a large m never swamps l).
+template <class Arch, class T, class In>
+void shift(const T* x, T* y, index_type n, T m, T l, In in) noexcept {
+    using V = batch<T, Arch>;
+    const V vm(m), vl(l);
+    for_each_batch<V::size>(
+        n, [&](index_type i) { simd::store(y + i, (in(simd::load<V>(x + i)) - vm) - vl); },
+        [&](index_type i, std::size_t rem) {
+            simd::store_partial(y + i, (in(simd::load_partial<V>(x + i, rem, T(0))) - vm) - vl, rem);
+        });
+}
+
+/// Sum of a_i * b_i.
+template <class Arch, class T>
+double dot(const T* a, const T* b, index_type n) noexcept {
+    using V = batch<T, Arch>;
+    return accumulate<V>(
+        n, [&](index_type i) { return simd::load<V>(a + i) * simd::load<V>(b + i); },
+        [&](index_type i, std::size_t rem) {
+            return simd::load_partial<V>(a + i, rem, T(0)) * simd::load_partial<V>(b + i, rem, T(0));
+        });
+}
+
+/// Sum of a_i.
+template <class Arch, class T>
+double sum(const T* a, index_type n) noexcept {
+    using V = batch<T, Arch>;
+    return accumulate<V>(
+        n, [&](index_type i) { return simd::load<V>(a + i); },
+        [&](index_type i, std::size_t rem) { return simd::load_partial<V>(a + i, rem, T(0)); });
+}
+
+/// dx = y * (dy - s).
+template <class Arch, class T>
+void softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s) noexcept {
+    using V = batch<T, Arch>;
+    const V vs(s);
+    for_each_batch<V::size>(
+        n, [&](index_type i) { simd::store(dx + i, simd::load<V>(y + i) * (simd::load<V>(dy + i) - vs)); },
+        [&](index_type i, std::size_t rem) {
+            simd::store_partial(
+                dx + i, simd::load_partial<V>(y + i, rem, T(0)) * (simd::load_partial<V>(dy + i, rem, T(0)) - vs),
+                rem);
+        });
+}
+
+/// dx = dy - exp(y) * s.
+template <class Arch, class T>
+void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s) noexcept {
+    using V = batch<T, Arch>;
+    const V vs(T(-s));
+    const V zero(T(0));
+    for_each_batch<V::size>(
+        n,
+        [&](index_type i) {
+            simd::store(dx + i, simd::fma(exp_of(simd::load<V>(y + i), zero), vs, simd::load<V>(dy + i)));
+        },
+        [&](index_type i, std::size_t rem) {
+            const V e = exp_of(simd::load_partial<V>(y + i, rem, T(0)), zero);
+            simd::store_partial(dx + i, simd::fma(e, vs, simd::load_partial<V>(dy + i, rem, T(0))), rem);
+        });
+}
+
+}  // namespace row
+
+namespace col {
+
+// A column block is K batches of W adjacent columns: element (r, k) of a block lives at
+// p + r * stride + k * W. Per-column results are arrays of K * W values.
+
+template <class V, int K, class Term>
+LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept {
+    using T = typename V::value_type;
+    compensated_sum<V> acc[K];
+    index_type r = 0;
+    while (r < n) {
+        V blk[K];
+        for (int k = 0; k < K; ++k) blk[k] = V(T(0));
+        const index_type end = std::min(n, r + block_batches);
+        for (; r < end; ++r)
+            for (int k = 0; k < K; ++k) blk[k] = blk[k] + term(r, k);
+        for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
+    }
+    for (int k = 0; k < K; ++k) {
+        T s[V::size], c[V::size];
+        simd::store(s, acc[k].s);
+        simd::store(c, acc[k].c);
+        for (std::size_t l = 0; l < V::size; ++l)
+            sums[k * V::size + l] = static_cast<double>(s[l]) + static_cast<double>(c[l]);
+    }
+}
+
+template <class Arch, int K, class T>
+void reduce_max(const T* x, index_type sx, index_type n, T* m) noexcept {
+    using V = batch<T, Arch>;
+    V a[K];
+    for (int k = 0; k < K; ++k) a[k] = V(-std::numeric_limits<T>::infinity());
+    for (index_type r = 0; r < n; ++r)
+        for (int k = 0; k < K; ++k) a[k] = simd::max(a[k], simd::load<V>(x + r * sx + k * index_type(V::size)));
+    for (int k = 0; k < K; ++k) simd::store(m + k * V::size, a[k]);
+}
+
+template <class Arch, int K, bool Store, class T, class In>
+void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, In in,
+             double* sums) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    V vm[K];
+    for (int k = 0; k < K; ++k) vm[k] = simd::load<V>(m + k * W);
+    accumulate<V, K>(
+        n,
+        [&](index_type r, int k) {
+            const V e = exp_shifted<Store>(in(simd::load<V>(x + r * sx + k * W)), vm[k]);
+            if constexpr (Store) simd::store(y + r * sy + k * W, e);
+            return e;
+        },
+        sums);
+}
+
+template <class Arch, int K, class T>
+void scale(T* y, index_type sy, index_type n, const T* s) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    V vs[K];
+    for (int k = 0; k < K; ++k) vs[k] = simd::load<V>(s + k * W);
+    for (index_type r = 0; r < n; ++r)
+        for (int k = 0; k < K; ++k) {
+            T* p = y + r * sy + k * W;
+            simd::store(p, simd::load<V>(p) * vs[k]);
+        }
+}
+
+template <class Arch, int K, class T, class In>
+void shift(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, const T* l, In in) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    V vm[K], vl[K];
+    for (int k = 0; k < K; ++k) {
+        vm[k] = simd::load<V>(m + k * W);
+        vl[k] = simd::load<V>(l + k * W);
+    }
+    for (index_type r = 0; r < n; ++r)
+        for (int k = 0; k < K; ++k)
+            simd::store(y + r * sy + k * W, (in(simd::load<V>(x + r * sx + k * W)) - vm[k]) - vl[k]);
+}
+
+template <class Arch, int K, class T>
+void dot(const T* a, index_type sa, const T* b, index_type sb, index_type n, double* sums) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    accumulate<V, K>(
+        n, [&](index_type r, int k) { return simd::load<V>(a + r * sa + k * W) * simd::load<V>(b + r * sb + k * W); },
+        sums);
+}
+
+template <class Arch, int K, class T>
+void sum(const T* a, index_type sa, index_type n, double* sums) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    accumulate<V, K>(n, [&](index_type r, int k) { return simd::load<V>(a + r * sa + k * W); }, sums);
+}
+
+template <class Arch, int K, class T>
+void softmax_grad(const T* y, index_type sy, const T* dy, index_type sdy, T* dx, index_type sdx, index_type n,
+                  const T* s) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    V vs[K];
+    for (int k = 0; k < K; ++k) vs[k] = simd::load<V>(s + k * W);
+    for (index_type r = 0; r < n; ++r)
+        for (int k = 0; k < K; ++k)
+            simd::store(dx + r * sdx + k * W,
+                        simd::load<V>(y + r * sy + k * W) * (simd::load<V>(dy + r * sdy + k * W) - vs[k]));
+}
+
+template <class Arch, int K, class T>
+void log_softmax_grad(const T* y, index_type sy, const T* dy, index_type sdy, T* dx, index_type sdx, index_type n,
+                      const T* s) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    V vs[K];
+    for (int k = 0; k < K; ++k) vs[k] = -simd::load<V>(s + k * W);
+    const V zero(T(0));
+    for (index_type r = 0; r < n; ++r)
+        for (int k = 0; k < K; ++k)
+            simd::store(dx + r * sdx + k * W, simd::fma(exp_of(simd::load<V>(y + r * sy + k * W), zero), vs[k],
+                                                        simd::load<V>(dy + r * sdy + k * W)));
+}
+
+}  // namespace col
+}  // namespace detail
+}  // namespace logitkit

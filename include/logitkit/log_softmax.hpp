@@ -1,0 +1,31 @@
+// logitkit — log_softmax and its backward kernel.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "detail/forward.hpp"
+#include "softmax_options.hpp"
+#include "tensor_view.hpp"
+
+namespace logitkit {
+
+/// y = log_softmax(x / T) along `axis`, as PyTorch's F.log_softmax(x / T, dim).
+/// float: |error| <= 1e-6 * max(1, |y|); double: 1e-14 * max(1, |y|) (see README).
+template <class Arch = detail::default_arch, class TX, class TY, std::size_t R>
+void log_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int axis = -1,
+                 const softmax_options& options = {}) {
+    detail::check_element_types<TX, TY>();
+    detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const TY, R>(x), y, axis, options);
+}
+
+/// dx = dy - exp(y) * sum(dy) along `axis`, the gradient of log_softmax given its output y and
+/// the gradient dy of its output. dx may be exactly y or exactly dy.
+template <class Arch = detail::default_arch, class TY, class TDY, class TDX, std::size_t R>
+void log_softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>& dy, const tensor_view<TDX, R>& dx,
+                          int axis = -1) {
+    detail::check_element_types<TY, TDX>();
+    detail::check_element_types<TDY, TDX>();
+    detail::backward<Arch, detail::log_softmax_backward_op<TDX>>("log_softmax_backward", tensor_view<const TDX, R>(y),
+                                                                tensor_view<const TDX, R>(dy), dx, axis);
+}
+
+}  // namespace logitkit

@@ -1,0 +1,11 @@
+// logitkit — the whole public API.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "log_softmax.hpp"
+#include "logsumexp.hpp"
+#include "softmax.hpp"
+#include "softmax_options.hpp"
+#include "tensor_view.hpp"
+#include "version.hpp"
+#include "detail/simd.hpp"

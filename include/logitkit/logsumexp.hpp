@@ -1,0 +1,30 @@
+// logitkit — logsumexp.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "detail/forward.hpp"
+#include "tensor_view.hpp"
+
+namespace logitkit {
+
+/// out = log(sum(exp(x))) along `axis`; out has x's shape with extent 1 on the axis (keepdim).
+/// An all -inf line (or an empty axis) gives -inf; a line holding +inf gives +inf, or NaN when it
+/// also holds a NaN. float: |error| <= 1e-6 * max(1, |out|); double: 1e-14 * max(1, |out|).
+template <class Arch = detail::default_arch, class TX, class TO, std::size_t R>
+void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int axis = -1) {
+    detail::check_element_types<TX, TO>();
+    constexpr const char* fn = "logsumexp";
+    const int a = detail::normalize_axis<R>(fn, axis);
+    extents_type<R> expected = x.shape();
+    expected[static_cast<std::size_t>(a)] = 1;
+    detail::check_shape(fn, "out", out.shape(), "x.shape with extent 1 on the axis", expected);
+    detail::check_data(fn, "x", x);
+    detail::check_data(fn, "out", out);
+    detail::check_distinct_elements(fn, "out", out);
+    detail::check_no_overlap(fn, "out", out, "x", x, false);
+    const tensor_view<const TO, R> xc(x);
+    detail::run_along_axis<Arch, TO>(detail::logsumexp_op<TO>{}, detail::make_layout<TO>(x.shape(), xc, out),
+                                     static_cast<std::size_t>(a));
+}
+
+}  // namespace logitkit
