@@ -68,11 +68,9 @@ public:
             strides_[k] = stride;
             // A zero extent makes the view empty; the remaining strides need not be meaningful,
             // but keep them non-zero and overflow-free.
+            // An empty view addresses nothing, so its strides only need to be well defined.
             index_type next = 0;
-            if (!detail::checked_mul(stride, shape_[k] == 0 ? 1 : shape_[k], next))
-                throw std::invalid_argument("logitkit::tensor_view: shape " +
-                                            detail::format_extents(shape_) +
-                                            " overflows std::ptrdiff_t; expected fewer elements");
+            if (!detail::checked_mul(stride, shape_[k] == 0 ? 1 : shape_[k], next)) next = 0;
             stride = next;
         }
     }
@@ -130,11 +128,16 @@ public:
 
 private:
     void validate_shape() const {
-        index_type n = 1;
+        bool empty = false;
         for (std::size_t k = 0; k < Rank; ++k) {
             if (shape_[k] < 0)
                 throw std::invalid_argument("logitkit::tensor_view: shape[" + std::to_string(k) +
                                             "] = " + std::to_string(shape_[k]) + "; expected >= 0");
+            empty = empty || shape_[k] == 0;
+        }
+        if (empty) return;
+        index_type n = 1;
+        for (std::size_t k = 0; k < Rank; ++k) {
             if (!detail::checked_mul(n, shape_[k], n))
                 throw std::invalid_argument("logitkit::tensor_view: shape " + detail::format_extents(shape_) +
                                             " overflows std::ptrdiff_t; expected fewer elements");

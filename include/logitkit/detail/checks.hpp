@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <utility>
 #include <cmath>
 #include <cstdint>
 #include <sstream>
@@ -99,7 +100,8 @@ void check_distinct_elements(const char* fn, const char* name, const tensor_view
     std::size_t count = 0;
     for (std::size_t k = 0; k < R; ++k)
         if (v.extent(k) > 1) dims[count++] = {v.stride(k) < 0 ? -v.stride(k) : v.stride(k), v.extent(k)};
-    std::sort(dims.begin(), dims.begin() + count);
+    for (std::size_t i = 1; i < count; ++i)  // insertion sort: at most 8 entries
+        for (std::size_t j = i; j > 0 && dims[j] < dims[j - 1]; --j) std::swap(dims[j], dims[j - 1]);
     index_type reach = 0;  // largest offset reachable by the dimensions seen so far
     for (std::size_t i = 0; i < count; ++i) {
         if (dims[i].first <= reach)

@@ -67,13 +67,13 @@ struct log_softmax_op {
     }
 };
 
-/// log(sum(exp(x))) from the line's maximum m and sum s = sum(exp(x - m)). An all -inf (or
-/// empty) line gives -inf; a line holding +inf gives +inf unless it also holds a NaN.
+/// log(sum(exp(x))) from the line's maximum m and sum s = sum(exp(x - m)). Any NaN gives NaN;
+/// otherwise an all -inf (or empty) line gives -inf and a line holding +inf gives +inf. The
+/// maximum may have skipped a NaN, hence the scan when m is infinite.
 template <class T, class HasNan>
 T finish_logsumexp(T m, double s, HasNan has_nan) {
     constexpr T inf = std::numeric_limits<T>::infinity();
-    if (m == -inf) return -inf;
-    if (m == inf) return has_nan() ? std::numeric_limits<T>::quiet_NaN() : inf;
+    if (m == -inf || m == inf) return has_nan() ? std::numeric_limits<T>::quiet_NaN() : m;
     return static_cast<T>(static_cast<double>(m) + std::log(s));
 }
 

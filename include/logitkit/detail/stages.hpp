@@ -53,12 +53,28 @@ struct compensated_sum {
         c = c + ((s - sp) + (v - vp));
         s = t;
     }
-    double total() const noexcept { return lanes_sum(s) + lanes_sum(c); }
-    static double lanes_sum(const V& v) noexcept {
-        typename V::value_type lanes[V::size];
-        simd::store(lanes, v);
+    /// Per lane s + c, in double; once s is not finite, c holds inf - inf and is left out.
+    void lanes(double* out) const noexcept {
+        typename V::value_type sl[V::size], cl[V::size];
+        simd::store(sl, s);
+        simd::store(cl, c);
+        for (std::size_t i = 0; i < V::size; ++i)
+            out[i] = std::isfinite(sl[i]) ? static_cast<double>(sl[i]) + static_cast<double>(cl[i])
+                                          : static_cast<double>(sl[i]);
+    }
+    double total() const noexcept {
+        double l[V::size];
+        lanes(l);
         double t = 0;
-        for (std::size_t i = 0; i < V::size; ++i) t += static_cast<double>(lanes[i]);
+        for (std::size_t i = 0; i < V::size; ++i) t += l[i];
+        return t;
+    }
+    /// Sum of the lanes of v, in double.
+    static double lanes_sum(const V& v) noexcept {
+        typename V::value_type l[V::size];
+        simd::store(l, v);
+        double t = 0;
+        for (std::size_t i = 0; i < V::size; ++i) t += static_cast<double>(l[i]);
         return t;
     }
 };
@@ -257,13 +273,7 @@ LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept 
             for (int k = 0; k < K; ++k) blk[k] = blk[k] + term(r, k);
         for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
     }
-    for (int k = 0; k < K; ++k) {
-        T s[V::size], c[V::size];
-        simd::store(s, acc[k].s);
-        simd::store(c, acc[k].c);
-        for (std::size_t l = 0; l < V::size; ++l)
-            sums[k * V::size + l] = static_cast<double>(s[l]) + static_cast<double>(c[l]);
-    }
+    for (int k = 0; k < K; ++k) acc[k].lanes(sums + k * V::size);
 }
 
 template <class Arch, int K, class T>

@@ -1,0 +1,108 @@
+// Shared pieces of the logitkit benchmarks (bench_softmax.cpp, bench_libtorch.cpp).
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <new>
+#include <random>
+#include <string>
+#include <tuple>
+#include <typeindex>
+
+namespace logitkit_bench {
+
+/// A 2-D problem: `rows x cols`, reduced along `axis` (1 = the last, contiguous axis; 0 = the
+/// strided one).
+struct shape {
+    std::ptrdiff_t rows;
+    std::ptrdiff_t cols;
+    int axis;
+
+    std::ptrdiff_t elements() const { return rows * cols; }
+    /// "128x1000"; the memcpy baselines are named after this.
+    std::string dims() const { return std::to_string(rows) + "x" + std::to_string(cols); }
+    /// "128x1000" or "1000x1024/axis0"; the kernels are named after this.
+    std::string name() const { return axis == 0 ? dims() + "/axis0" : dims(); }
+    /// The number of rows (slices) the reduction produces.
+    std::ptrdiff_t lines() const { return axis == 0 ? cols : rows; }
+};
+
+namespace detail {
+struct free_deleter {
+    void operator()(void* p) const noexcept { std::free(p); }
+};
+using key = std::tuple<std::string, std::size_t, std::type_index>;
+inline std::map<key, std::unique_ptr<void, free_deleter>>& buffers() {
+    static std::map<key, std::unique_ptr<void, free_deleter>> cache;
+    return cache;
+}
+}  // namespace detail
+
+/// A 64-byte aligned buffer of `count` elements of T, kept for the life of the process and shared
+/// by all benchmarks that ask for the same (role, count, T); `fresh` is set when it was just
+/// created. `role` tells the buffers apart ("x", "y", "dy", ...). Every byte is written when the
+/// buffer is created (zeros), so no benchmark pays for first-touch page faults.
+template <class T>
+T* buffer(const std::string& role, std::size_t count, bool* fresh = nullptr) {
+    auto& cache = detail::buffers();
+    const detail::key k{role, count, std::type_index(typeid(T))};
+    auto it = cache.find(k);
+    if (fresh != nullptr) *fresh = (it == cache.end());
+    if (it == cache.end()) {
+        std::size_t bytes = count * sizeof(T);
+        bytes = (bytes + 63) / 64 * 64;
+        void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
+        if (p == nullptr) throw std::bad_alloc();
+        std::memset(p, 0, bytes);
+        it = cache.emplace(k, std::unique_ptr<void, detail::free_deleter>(p)).first;
+    }
+    return static_cast<T*>(it->second.get());
+}
+
+/// Like buffer(), filled with N(0, 1) values from a generator seeded with `seed` (the same seed
+/// gives the same values in every run and in every benchmark).
+template <class T>
+const T* random_normal(const std::string& role, std::size_t count, std::uint64_t seed) {
+    bool fresh = false;
+    T* p = buffer<T>(role + "/normal/" + std::to_string(seed), count, &fresh);
+    if (fresh) {
+        std::mt19937_64 gen(seed);
+        std::normal_distribution<double> normal(0.0, 1.0);
+        for (std::size_t i = 0; i < count; ++i) p[i] = static_cast<T>(normal(gen));
+    }
+    return p;
+}
+
+/// Reports the traffic of one iteration: `bytes` read plus written (as GB/s, "bytes_per_second")
+/// and `elements` processed (as "ns_per_elem"). Also records `bytes` as the per-iteration
+/// counter "bytes" that report.py uses to pair each kernel with the memcpy moving the same bytes.
+inline void report_traffic(benchmark::State& state, std::size_t bytes, std::ptrdiff_t elements) {
+    state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * static_cast<std::int64_t>(state.iterations()));
+    // value * iterations / seconds, inverted: seconds per element; the 1e-9 makes it nanoseconds.
+    // (The console reporter appends "s" to every inverted rate; the number is in nanoseconds.)
+    state.counters["ns_per_elem"] = benchmark::Counter(
+        static_cast<double>(elements) * 1e-9,
+        benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+    state.counters["bytes"] = benchmark::Counter(static_cast<double>(bytes));
+}
+
+/// Seeds of the benchmark inputs.
+constexpr std::uint64_t seed_x = 20240601;
+constexpr std::uint64_t seed_dy = 20240602;
+
+#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
+/// Registers torch::softmax (log = false) or torch::log_softmax (log = true) in float on `s`,
+/// named "torch_softmax/<s.name()>" / "torch_log_softmax/<s.name()>" (bench_libtorch.cpp).
+void register_libtorch(const shape& s, bool log);
+/// Called once from main(): pins libtorch to one thread and names its version in the context.
+void setup_libtorch();
+#endif
+
+}  // namespace logitkit_bench

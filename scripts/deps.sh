@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages logitkit's build, tests, examples and benchmarks need.
+# Idempotent: apt-get runs only when a package is missing. Extra package names may be passed as
+# arguments.
+#
+#   bash scripts/deps.sh [extra-package...]
+set -euo pipefail
+
+packages=(cmake make g++ libxsimd-dev xtl-dev catch2 libbenchmark-dev "$@")
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "deps.sh: dpkg-query not found (not a Debian-based system);" \
+         "install these or their equivalents yourself: ${packages[*]}" >&2
+    exit 0
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "deps.sh: all packages present (${packages[*]})"
+    exit 0
+fi
+
+sudo_cmd=()
+if [[ "$(id -u)" -ne 0 ]]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+        echo "deps.sh: missing packages (${missing[*]}) and not root, and sudo is not available" >&2
+        exit 1
+    fi
+    sudo_cmd=(sudo)
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,106 @@
+// The contract of detail::exp_of (stated in include/logitkit/detail/exp.hpp), checked on the
+// architecture this binary was compiled for and on the scalar path.
+#include <logitkit/detail/exp.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+namespace {
+
+using logitkit::detail::batch;
+using logitkit::detail::default_arch;
+using logitkit::detail::scalar_arch;
+
+// Distance in units of the last place of the correctly rounded result `ref` (normal range).
+template <class T>
+long double ulps(T got, long double ref) {
+    const int e = std::ilogb(static_cast<T>(ref));
+    return std::fabs(static_cast<long double>(got) - ref) / std::ldexp(1.0L, e - std::numeric_limits<T>::digits + 1);
+}
+
+template <class Arch, class T>
+void check_exp_contract(T lo, T hi, long count) {
+    using V = batch<T, Arch>;
+    constexpr std::size_t W = V::size;
+    std::mt19937_64 gen(12345);
+    std::uniform_real_distribution<T> dist(lo, hi);
+    long double worst = 0, worst_sub = 0;
+    T worst_at = 0;
+    for (long i = 0; i < count; ++i) {
+        T d[W], e[W], out[W];
+        for (std::size_t k = 0; k < W; ++k) {
+            d[k] = dist(gen);
+            // A correction of up to half an ulp of d, as the TwoSum of x - m produces.
+            const T u = std::nextafter(d[k], std::numeric_limits<T>::infinity()) - d[k];
+            e[k] = (i % 2 == 0) ? T(0) : static_cast<T>(u * (dist(gen) - lo) / (hi - lo) - u / 2);
+        }
+        logitkit::detail::simd::store(out, logitkit::detail::exp_of(V::load_unaligned(d), V::load_unaligned(e)));
+        for (std::size_t k = 0; k < W; ++k) {
+            const long double ref = std::exp(static_cast<long double>(d[k]) + static_cast<long double>(e[k]));
+            if (ref >= std::numeric_limits<T>::min() && ref <= std::numeric_limits<T>::max()) {
+                const long double u = ulps(out[k], ref);
+                if (u > worst) {
+                    worst = u;
+                    worst_at = d[k];
+                }
+            } else if (ref < std::numeric_limits<T>::min()) {
+                const long double err = std::fabs(out[k] - ref) - 2 * std::numeric_limits<T>::epsilon() * ref;
+                worst_sub = std::max(worst_sub, err / std::numeric_limits<T>::denorm_min());
+            } else {
+                CHECK(std::isinf(out[k]));
+            }
+        }
+    }
+    INFO("worst " << static_cast<double>(worst) << " ulp at d = " << worst_at);
+    CHECK(worst <= 2.0L);
+    INFO("worst subnormal error " << static_cast<double>(worst_sub) << " subnormal ulps");
+    CHECK(worst_sub <= 1.0L);
+}
+
+template <class Arch, class T>
+void check_exp_specials() {
+    using V = batch<T, Arch>;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    const std::vector<T> in = {T(0), -T(0), -inf, inf, std::numeric_limits<T>::quiet_NaN(), T(-1e30), T(1e30),
+                               std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max(),
+                               std::numeric_limits<T>::denorm_min(), -std::numeric_limits<T>::denorm_min()};
+    for (T v : in) {
+        T out[V::size];
+        logitkit::detail::simd::store(out, logitkit::detail::exp_of(V(v), V(T(0))));
+        INFO("exp(" << v << ") = " << out[0]);
+        if (std::isnan(v)) {
+            CHECK(std::isnan(out[0]));
+        } else if (v == -inf || v < T(-1e29)) {
+            CHECK(out[0] == T(0));
+        } else if (v == inf || v > T(1e29)) {
+            CHECK(out[0] == inf);
+        } else {
+            CHECK(out[0] == T(1));
+        }
+    }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("exp_of meets its ulp bound over its whole range", "[exp]", float, double) {
+    const bool is_float = std::is_same<TestType, float>::value;
+    const TestType lo = is_float ? TestType(-110) : TestType(-760);
+    const TestType hi = is_float ? TestType(90) : TestType(712);
+    SECTION("compiled architecture") { check_exp_contract<default_arch, TestType>(lo, hi, 200000); }
+    SECTION("scalar path") { check_exp_contract<scalar_arch, TestType>(lo, hi, 200000); }
+    SECTION("near zero") { check_exp_contract<default_arch, TestType>(TestType(-1), TestType(1), 100000); }
+    SECTION("subnormal results") {
+        check_exp_contract<default_arch, TestType>(is_float ? TestType(-104) : TestType(-746),
+                                                   is_float ? TestType(-87) : TestType(-707), 100000);
+    }
+}
+
+TEMPLATE_TEST_CASE("exp_of handles zero, infinities, NaN and huge magnitudes", "[exp]", float, double) {
+    check_exp_specials<default_arch, TestType>();
+    check_exp_specials<scalar_arch, TestType>();
+}
