@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "cross_entropy.hpp"  // also nll_loss.hpp
 #include "log_softmax.hpp"
 #include "logsumexp.hpp"
 #include "softmax.hpp"

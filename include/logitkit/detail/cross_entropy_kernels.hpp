@@ -1,0 +1,896 @@
+// logitkit — fused softmax cross-entropy: line stages, per-sample terms and their dispatch.
+// SPDX-License-Identifier: MIT
+//
+// A sample is one line of logits along the class axis. Its loss and gradient take two reads of the
+// line:
+//   1. stats — one pass for the maximum M and S = sum(exp(x - M)) together ("online"): each lane
+//      keeps the sum relative to a reference that only moves when an element exceeds it by more
+//      than a headroom (64 for float, 512 for double), so exp never overflows, and rescaling is
+//      rare and exact in its argument. The exponentials are those of the softmax kernels
+//      (exp_shifted: the rounding of x - ref is fed back into exp).
+//   2. terms — the gradient pass g = alpha * exp(x - M) + gamma * w (class indices) or
+//      alpha * exp(x - M) - coef * a (probabilities), which also sums the label-smoothing or
+//      soft-target term sum(a * (M - x)) when the loss needs it. When neither a gradient nor such a
+//      term is needed (class indices, no label smoothing), the line is read once.
+// With every sample written as
+//   loss = sum_c a_c * (lse - x_c) + z * lse^2,     lse = M + log(S),
+// where a_c are the sample's class coefficients (a_t = w_t for a class index t without smoothing),
+// the loss is A * log(S) + sum_c a_c * (M - x_c) + z * lse^2 with A = sum_c a_c: every term is >= 0
+// for non-negative weights, so nothing cancels whatever the magnitude of the logits, and
+//   d(loss)/d(x_c) = (A + 2 z lse) * p_c - a_c,     p_c = exp(x_c - M) / S.
+// Lines are contiguous (rows), strided along the class axis with another contiguous dimension
+// (columns: vectorised across that dimension, one sample per lane), or gathered into scratch.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "../tensor_view.hpp"
+#include "dispatch.hpp"
+#include "exp.hpp"
+#include "loss_common.hpp"
+#include "simd.hpp"
+#include "stages.hpp"
+
+namespace logitkit {
+namespace detail {
+namespace xent {
+
+/// How far an element may exceed a lane's reference before the reference moves: exp(headroom)
+/// times the number of elements of a lane stays far below the largest finite value.
+template <class T>
+struct headroom;
+template <>
+struct headroom<float> {
+    static constexpr float value = 64.0f;
+};
+template <>
+struct headroom<double> {
+    static constexpr double value = 512.0;
+};
+
+template <class V>
+LOGITKIT_INLINE auto nonzero(const V& v) noexcept {
+    const V zero(typename V::value_type(0));
+    return (v < zero) | (v > zero);
+}
+
+/// Sums whose terms may be infinite (a -inf logit with a non-zero coefficient): the finite terms go
+/// to the compensated sum of the caller (whose error terms an infinity would turn into NaN), the
+/// infinite ones to a plain sum here, where inf + inf = inf and inf - inf = NaN as IEEE says.
+template <class V>
+struct infinite_part {
+    V sum = V(typename V::value_type(0));
+    /// Returns t with its infinite lanes replaced by 0, after adding them to `sum`.
+    LOGITKIT_INLINE V split(const V& t) noexcept {
+        using T = typename V::value_type;
+        const V big(std::numeric_limits<T>::max());
+        const auto inf = (t > big) | (t < -big);
+        sum = sum + simd::select(inf, t, V(T(0)));
+        return simd::select(inf, V(T(0)), t);
+    }
+    double total() const noexcept {
+        typename V::value_type lanes[V::size];
+        simd::store(lanes, sum);
+        double t = 0;
+        for (std::size_t i = 0; i < V::size; ++i) t += static_cast<double>(lanes[i]);
+        return t;
+    }
+};
+
+/// Per-lane state of the one-pass maximum and sum of exponentials: the lane's sum is
+/// sum(exp(x - ref)), and ref only moves up, by more than the headroom at a time.
+template <class V>
+struct online_lanes {
+    using T = typename V::value_type;
+    V max = V(-std::numeric_limits<T>::infinity());
+    V ref = V(std::numeric_limits<T>::lowest());
+    compensated_sum<V> acc;
+
+    /// Takes a batch of candidates (one per lane) before their exponentials are added: the lanes
+    /// where a candidate exceeds ref + headroom move ref to it and rescale their sums, including
+    /// the partial sums the caller holds.
+    template <class... P>
+    LOGITKIT_INLINE void observe(const V& cand, P&... partials) noexcept {
+        max = simd::max(max, cand);
+        const V lim = ref + V(headroom<T>::value);
+        if (simd::all(cand <= lim)) return;  // NaN candidates come here too, and move nothing
+        const auto up = cand > lim;
+        const V next = simd::select(up, cand, ref);
+        const V f = simd::select(up, exp_shifted<true>(ref, next), V(T(1)));
+        acc.s = acc.s * f;
+        acc.c = acc.c * f;
+        ((partials = partials * f), ...);
+        ref = next;
+    }
+};
+
+/// The maximum of a line, the sum of exp(x - max), and a second sum taken in the same pass.
+template <class T>
+struct line_stats {
+    T max;         // NaN when the line holds a NaN that the maximum kept
+    double sum;    // sum(exp(x - max)); NaN when the line holds a NaN; unused when max is not finite
+    double extra;  // the optional second sum (soft targets: sum of w * q)
+};
+
+/// Per lane, (s + c) * exp(ref - m) in double: the lanes' sums brought to the reference m.
+/// exp_shifted feeds the rounding of ref - m back into the exponential. With m >= every lane's
+/// reference the factors are in [0, 1]; a lane that held a NaN keeps its NaN sum (its running
+/// maximum may have lost the NaN, but its sum has not). Lanes of a line whose maximum is not finite
+/// may come out as NaN or infinite: such a line's loss is NaN anyway (see lse_of).
+template <class V>
+LOGITKIT_INLINE void lane_sums_at(const online_lanes<V>& st, const V& m, double* out) noexcept {
+    using T = typename V::value_type;
+    const V f = exp_shifted<true>(st.ref, m);
+    T s[V::size], c[V::size];
+    simd::store(s, st.acc.s * f);
+    simd::store(c, st.acc.c * f);
+    for (std::size_t l = 0; l < V::size; ++l) out[l] = static_cast<double>(s[l]) + static_cast<double>(c[l]);
+}
+
+/// No second sum.
+struct no_extra {
+    static constexpr bool active = false;
+    template <class V>
+    LOGITKIT_INLINE V term(index_type) const noexcept {
+        return V(typename V::value_type(0));
+    }
+    template <class V>
+    LOGITKIT_INLINE V tail(index_type, std::size_t) const noexcept {
+        return V(typename V::value_type(0));
+    }
+    template <class V>
+    LOGITKIT_INLINE V col_term(index_type, index_type) const noexcept {
+        return V(typename V::value_type(0));
+    }
+};
+
+/// sum(w_c * q_c) (sum(q_c) without weights) of a soft-target line, along with the stats pass.
+/// Rows: q contiguous, w contiguous. Columns: q at q + r * sq + lane, w[r].
+template <class T, bool Weighted>
+struct target_mass {
+    static constexpr bool active = true;
+    const T* q;
+    index_type sq;
+    const T* w;
+    template <class V>
+    LOGITKIT_INLINE V term(index_type i) const noexcept {
+        if constexpr (Weighted)
+            return simd::load<V>(q + i) * simd::load<V>(w + i);
+        else
+            return simd::load<V>(q + i);
+    }
+    template <class V>
+    LOGITKIT_INLINE V tail(index_type i, std::size_t rem) const noexcept {
+        if constexpr (Weighted)
+            return simd::load_partial<V>(q + i, rem, T(0)) * simd::load_partial<V>(w + i, rem, T(0));
+        else
+            return simd::load_partial<V>(q + i, rem, T(0));
+    }
+    template <class V>
+    LOGITKIT_INLINE V col_term(index_type r, index_type lane) const noexcept {
+        if constexpr (Weighted)
+            return simd::load<V>(q + r * sq + lane) * V(w[r]);
+        else
+            return simd::load<V>(q + r * sq + lane);
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Stage 1: maximum and sum of exponentials in one pass.
+// ---------------------------------------------------------------------------------------------
+namespace row {
+
+template <class Arch, class T, class Extra>
+line_stats<T> stats(const T* x, index_type n, const Extra& extra) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    const V zero(T(0));
+    online_lanes<V> st;
+    compensated_sum<V> ex;
+    index_type i = 0;
+    while (i + 4 * W <= n) {
+        V a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+        [[maybe_unused]] V b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+        const index_type end = i + std::min<index_type>((n - i) / (4 * W), block_batches) * 4 * W;
+        for (; i < end; i += 4 * W) {
+            const V x0 = simd::load<V>(x + i);
+            const V x1 = simd::load<V>(x + i + W);
+            const V x2 = simd::load<V>(x + i + 2 * W);
+            const V x3 = simd::load<V>(x + i + 3 * W);
+            st.observe(simd::max(simd::max(x0, x1), simd::max(x2, x3)), a0, a1, a2, a3);
+            a0 = a0 + exp_shifted<true>(x0, st.ref);
+            a1 = a1 + exp_shifted<true>(x1, st.ref);
+            a2 = a2 + exp_shifted<true>(x2, st.ref);
+            a3 = a3 + exp_shifted<true>(x3, st.ref);
+            if constexpr (Extra::active) {
+                b0 = b0 + extra.template term<V>(i);
+                b1 = b1 + extra.template term<V>(i + W);
+                b2 = b2 + extra.template term<V>(i + 2 * W);
+                b3 = b3 + extra.template term<V>(i + 3 * W);
+            }
+        }
+        st.acc.add((a0 + a1) + (a2 + a3));
+        if constexpr (Extra::active) ex.add((b0 + b1) + (b2 + b3));
+    }
+    for (; i + W <= n; i += W) {
+        const V x0 = simd::load<V>(x + i);
+        st.observe(x0);
+        st.acc.add(exp_shifted<true>(x0, st.ref));
+        if constexpr (Extra::active) ex.add(extra.template term<V>(i));
+    }
+    if (i < n) {
+        const auto rem = static_cast<std::size_t>(n - i);
+        // Padding lanes hold -inf: exp(-inf - ref) = 0 for any reference.
+        const V x0 = simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity());
+        st.observe(x0);
+        st.acc.add(exp_shifted<true>(x0, st.ref));
+        if constexpr (Extra::active) ex.add(extra.template tail<V>(i, rem));
+    }
+
+    T mx[W];
+    simd::store(mx, st.max);
+    T m = -std::numeric_limits<T>::infinity();
+    bool nan = false;
+    for (index_type l = 0; l < W; ++l) {
+        if (std::isnan(mx[l]))
+            nan = true;
+        else if (mx[l] > m)
+            m = mx[l];
+    }
+    const double e = Extra::active ? ex.total() : 0.0;
+    // A line whose maximum is not finite has a NaN loss whatever its sum (see lse_of).
+    if (nan || !std::isfinite(m)) return {nan ? std::numeric_limits<T>::quiet_NaN() : m, 0.0, e};
+    double lanes[W];
+    lane_sums_at(st, V(m), lanes);
+    double sum = 0;
+    for (index_type l = 0; l < W; ++l) sum += lanes[l];
+    return {m, sum, e};
+}
+
+}  // namespace row
+
+namespace col {
+
+/// Stats of K * W adjacent columns (one sample per lane): line r of lane l at x + r * sx + l.
+template <class Arch, int K, class T, class Extra>
+void stats(const T* x, index_type sx, index_type n, const Extra& extra, T* m, double* sum, double* e) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    const V zero(T(0));
+    online_lanes<V> st[K];
+    compensated_sum<V> ex[K];
+    index_type r = 0;
+    while (r < n) {
+        V blk[K];
+        [[maybe_unused]] V eb[K];
+        for (int k = 0; k < K; ++k) blk[k] = eb[k] = zero;
+        const index_type end = std::min(n, r + block_batches);
+        for (; r < end; ++r) {
+            for (int k = 0; k < K; ++k) {
+                const V xv = simd::load<V>(x + r * sx + k * W);
+                st[k].observe(xv, blk[k]);
+                blk[k] = blk[k] + exp_shifted<true>(xv, st[k].ref);
+                if constexpr (Extra::active) eb[k] = eb[k] + extra.template col_term<V>(r, k * W);
+            }
+        }
+        for (int k = 0; k < K; ++k) {
+            st[k].acc.add(blk[k]);
+            if constexpr (Extra::active) ex[k].add(eb[k]);
+        }
+    }
+    for (int k = 0; k < K; ++k) {
+        T es[W], ec[W];
+        simd::store(m + k * W, st[k].max);
+        simd::store(es, ex[k].s);
+        simd::store(ec, ex[k].c);
+        // Each lane at its own maximum (a -inf or NaN maximum: see lse_of).
+        lane_sums_at(st[k], st[k].max, sum + k * W);
+        for (index_type l = 0; l < W; ++l) e[k * W + l] = static_cast<double>(es[l]) + static_cast<double>(ec[l]);
+    }
+}
+
+}  // namespace col
+
+// ---------------------------------------------------------------------------------------------
+// Stage 2: the gradient and the smoothing / soft-target sum.
+// ---------------------------------------------------------------------------------------------
+namespace row {
+
+/// Class indices: g = alpha * exp(x - m) + gamma * w (gamma without weights), stored when Store;
+/// returns sum(w * (m - x)) over the classes of non-zero weight when Smooth, else 0.
+template <class Arch, bool Store, bool Smooth, bool Weighted, class T>
+double hard_pass(const T* x, T* g, const T* w, index_type n, T m, T alpha, T gamma) noexcept {
+    using V = batch<T, Arch>;
+    const V vm(m), va(alpha), vg(gamma), zero(T(0));
+    auto grad = [&](const V& xv, const V& wv) {
+        const V e = exp_shifted<true>(xv, vm);
+        if constexpr (Weighted)
+            return simd::fma(vg, wv, va * e);
+        else
+            return simd::fma(va, e, vg);
+    };
+    auto smooth = [&](const V& xv, const V& wv) {
+        const V d = vm - xv;
+        if constexpr (Weighted)
+            return simd::select(nonzero(wv), wv * d, zero);
+        else
+            return d;
+    };
+    auto weights = [&](index_type i) { return Weighted ? simd::load<V>(w + i) : zero; };
+    // Padding lanes: x = m and w = 0, so that they add nothing.
+    auto weights_tail = [&](index_type i, std::size_t rem) {
+        return Weighted ? simd::load_partial<V>(w + i, rem, T(0)) : zero;
+    };
+    if constexpr (!Smooth) {
+        static_assert(Store, "a pass with neither output is never run");
+        for_each_batch<V::size>(
+            n, [&](index_type i) { simd::store(g + i, grad(simd::load<V>(x + i), weights(i))); },
+            [&](index_type i, std::size_t rem) {
+                simd::store_partial(g + i, grad(simd::load_partial<V>(x + i, rem, m), weights_tail(i, rem)), rem);
+            });
+        return 0;
+    } else {
+        infinite_part<V> infs;
+        const double finite = accumulate<V>(
+            n,
+            [&](index_type i) {
+                const V xv = simd::load<V>(x + i);
+                const V wv = weights(i);
+                if constexpr (Store) simd::store(g + i, grad(xv, wv));
+                return infs.split(smooth(xv, wv));
+            },
+            [&](index_type i, std::size_t rem) {
+                const V xv = simd::load_partial<V>(x + i, rem, m);
+                const V wv = weights_tail(i, rem);
+                if constexpr (Store) simd::store_partial(g + i, grad(xv, wv), rem);
+                return infs.split(smooth(xv, wv));
+            });
+        return finite + infs.total();
+    }
+}
+
+/// Probabilities: a = w * (keep * q + spread); g = alpha * exp(x - m) + beta * a when Store;
+/// returns sum(a * (m - x)) over the classes with a != 0.
+template <class Arch, bool Store, bool Weighted, class T>
+double soft_pass(const T* x, const T* q, T* g, const T* w, index_type n, T m, T alpha, T beta, T keep,
+                 T spread) noexcept {
+    using V = batch<T, Arch>;
+    const V vm(m), va(alpha), vb(beta), vk(keep), vs(spread), zero(T(0));
+    auto coefficient = [&](const V& qv, const V& wv) {
+        const V a = simd::fma(qv, vk, vs);
+        if constexpr (Weighted)
+            return a * wv;
+        else {
+            (void)wv;
+            return a;
+        }
+    };
+    infinite_part<V> infs;
+    auto body = [&](const V& xv, const V& a) { return infs.split(simd::select(nonzero(a), a * (vm - xv), zero)); };
+    const double finite = accumulate<V>(
+        n,
+        [&](index_type i) {
+            const V xv = simd::load<V>(x + i);
+            const V a = coefficient(simd::load<V>(q + i), Weighted ? simd::load<V>(w + i) : zero);
+            if constexpr (Store) simd::store(g + i, simd::fma(va, exp_shifted<true>(xv, vm), vb * a));
+            return body(xv, a);
+        },
+        [&](index_type i, std::size_t rem) {
+            // Padding lanes: x = m, q = 0, w = 0: a * (m - x) = 0.
+            const V xv = simd::load_partial<V>(x + i, rem, m);
+            const V a = coefficient(simd::load_partial<V>(q + i, rem, T(0)),
+                                    Weighted ? simd::load_partial<V>(w + i, rem, T(0)) : zero);
+            if constexpr (Store) simd::store_partial(g + i, simd::fma(va, exp_shifted<true>(xv, vm), vb * a), rem);
+            return body(xv, a);
+        });
+    return finite + infs.total();
+}
+
+}  // namespace row
+
+namespace col {
+
+/// Class indices over K * W columns: per lane, g = alpha * exp(x - m) + gamma * w[r], zero in the
+/// lanes whose `active` is 0; sum(w[r] * (m - x)) per lane into smooth when Smooth.
+template <class Arch, int K, bool Store, bool Smooth, bool Weighted, class T>
+void hard_pass(const T* x, index_type sx, T* g, index_type sg, const T* w, index_type n, const T* m, const T* alpha,
+               const T* gamma, const T* active, double* smooth) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    const V zero(T(0));
+    V vm[K], va[K], vg[K], vact[K];
+    for (int k = 0; k < K; ++k) {
+        vm[k] = simd::load<V>(m + k * W);
+        va[k] = simd::load<V>(alpha + k * W);
+        vg[k] = simd::load<V>(gamma + k * W);
+        vact[k] = simd::load<V>(active + k * W);
+    }
+    compensated_sum<V> acc[K];
+    [[maybe_unused]] infinite_part<V> infs[K];
+    index_type r = 0;
+    while (r < n) {
+        V blk[K];
+        for (int k = 0; k < K; ++k) blk[k] = zero;
+        const index_type end = std::min(n, r + block_batches);
+        for (; r < end; ++r) {
+            const T wr = Weighted ? w[r] : T(1);
+            for (int k = 0; k < K; ++k) {
+                const V xv = simd::load<V>(x + r * sx + k * W);
+                if constexpr (Store) {
+                    const V gv = simd::fma(va[k], exp_shifted<true>(xv, vm[k]), vg[k] * V(wr));
+                    simd::store(g + r * sg + k * W, simd::select(vact[k] > zero, gv, zero));
+                }
+                if constexpr (Smooth) {
+                    if (wr != T(0)) blk[k] = blk[k] + infs[k].split(V(wr) * (vm[k] - xv));
+                }
+            }
+        }
+        if constexpr (Smooth)
+            for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
+    }
+    if constexpr (Smooth) {
+        for (int k = 0; k < K; ++k) {
+            T s[W], c[W], f[W];
+            simd::store(s, acc[k].s);
+            simd::store(c, acc[k].c);
+            simd::store(f, infs[k].sum);
+            for (index_type l = 0; l < W; ++l)
+                smooth[k * W + l] = static_cast<double>(s[l]) + static_cast<double>(c[l]) + static_cast<double>(f[l]);
+        }
+    }
+}
+
+/// Probabilities over K * W columns: a = w[r] * (keep * q + spread); g = alpha * exp(x - m) +
+/// beta * a per lane when Store; sum(a * (m - x)) per lane into sums.
+template <class Arch, int K, bool Store, bool Weighted, class T>
+void soft_pass(const T* x, index_type sx, const T* q, index_type sq, T* g, index_type sg, const T* w, index_type n,
+               const T* m, const T* alpha, const T* beta, T keep, T spread, double* sums) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    const V zero(T(0)), vk(keep), vs(spread);
+    V vm[K], va[K], vb[K];
+    for (int k = 0; k < K; ++k) {
+        vm[k] = simd::load<V>(m + k * W);
+        va[k] = simd::load<V>(alpha + k * W);
+        vb[k] = simd::load<V>(beta + k * W);
+    }
+    compensated_sum<V> acc[K];
+    infinite_part<V> infs[K];
+    index_type r = 0;
+    while (r < n) {
+        V blk[K];
+        for (int k = 0; k < K; ++k) blk[k] = zero;
+        const index_type end = std::min(n, r + block_batches);
+        for (; r < end; ++r) {
+            const V wr(Weighted ? w[r] : T(1));
+            for (int k = 0; k < K; ++k) {
+                const V xv = simd::load<V>(x + r * sx + k * W);
+                V a = simd::fma(simd::load<V>(q + r * sq + k * W), vk, vs);
+                if constexpr (Weighted) a = a * wr;
+                if constexpr (Store)
+                    simd::store(g + r * sg + k * W, simd::fma(va[k], exp_shifted<true>(xv, vm[k]), vb[k] * a));
+                blk[k] = blk[k] + infs[k].split(simd::select(nonzero(a), a * (vm[k] - xv), zero));
+            }
+        }
+        for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
+    }
+    for (int k = 0; k < K; ++k) {
+        T s[W], c[W], f[W];
+        simd::store(s, acc[k].s);
+        simd::store(c, acc[k].c);
+        simd::store(f, infs[k].sum);
+        for (index_type l = 0; l < W; ++l)
+            sums[k * W + l] = static_cast<double>(s[l]) + static_cast<double>(c[l]) + static_cast<double>(f[l]);
+    }
+}
+
+}  // namespace col
+
+// ---------------------------------------------------------------------------------------------
+// Per-sample terms.
+// ---------------------------------------------------------------------------------------------
+
+/// What every sample of a call shares.
+template <class T>
+struct setup {
+    index_type classes = 0;
+    const T* weight = nullptr;  // contiguous, one per class; null for all 1
+    double weight_sum = 0;      // sum of the weights (the number of classes without weights)
+    double smoothing = 0;       // label smoothing epsilon
+    double z = 0;               // z-loss coefficient
+    std::int64_t ignore_index = -100;
+    bool grad = false;  // write the gradient
+
+    double w(std::int64_t c) const noexcept {
+        return weight ? static_cast<double>(weight[static_cast<std::size_t>(c)]) : 1.0;
+    }
+    double keep() const noexcept { return 1.0 - smoothing; }
+    double spread() const noexcept { return smoothing / static_cast<double>(classes); }
+};
+
+/// log-sum-exp of a line from its stats; NaN when the maximum is not finite or the sum is NaN (a
+/// NaN, a +inf or only -inf in the line: log_softmax is NaN there, and so is the loss).
+template <class T>
+double lse_of(const line_stats<T>& st) noexcept {
+    if (!std::isfinite(st.max)) return std::numeric_limits<double>::quiet_NaN();
+    return static_cast<double>(st.max) + std::log(st.sum);
+}
+
+/// The scalars of one sample with a class index t.
+template <class T>
+struct hard_sample {
+    double lse;
+    T alpha;  // coefficient of exp(x - M) in the gradient
+    T gamma;  // coefficient of w_c in the gradient
+    T g_t;    // the gradient at the target class, evaluated directly
+};
+
+template <class T>
+hard_sample<T> hard_terms(const setup<T>& p, const line_stats<T>& st, T xt, std::int64_t t, double coef) noexcept {
+    hard_sample<T> h;
+    h.lse = lse_of(st);
+    if (std::isnan(h.lse) || !p.grad) {
+        const T nan = std::numeric_limits<T>::quiet_NaN();
+        h.alpha = h.gamma = h.g_t = nan;  // no gradient: never used
+        return h;
+    }
+    const double wt = p.w(t);
+    const double a_t = p.keep() * wt + p.spread() * wt;
+    const double big_a = p.keep() * wt + p.spread() * p.weight_sum;
+    const double b = big_a + 2 * p.z * h.lse;
+    h.alpha = static_cast<T>(coef * b / st.sum);
+    h.gamma = static_cast<T>(-coef * p.spread());
+    const double p_t = std::exp(static_cast<double>(xt) - static_cast<double>(st.max)) / st.sum;
+    h.g_t = static_cast<T>(coef * (b * p_t - a_t));
+    return h;
+}
+
+/// loss = (1 - eps) * w_t * (lse - x_t) + eps / C * sum_c w_c * (lse - x_c) + z * lse^2.
+template <class T>
+double hard_loss(const setup<T>& p, const line_stats<T>& st, T xt, std::int64_t t, double smooth_sum,
+                 double lse) noexcept {
+    if (std::isnan(lse)) return lse;
+    const double log_s = std::log(st.sum);
+    double loss = 0;
+    const double wt = p.w(t);
+    if (p.keep() != 0 && wt != 0)
+        loss += p.keep() * wt * ((static_cast<double>(st.max) - static_cast<double>(xt)) + log_s);
+    if (p.smoothing != 0) loss += p.spread() * (p.weight_sum * log_s + smooth_sum);
+    if (p.z != 0) loss += p.z * lse * lse;
+    return loss;
+}
+
+/// The scalars of one sample with class probabilities.
+template <class T>
+struct soft_sample {
+    double lse;
+    double mass;  // A = sum_c a_c
+    T alpha;      // coefficient of exp(x - M) in the gradient
+    T beta;       // coefficient of a_c: -coef
+};
+
+template <class T>
+soft_sample<T> soft_terms(const setup<T>& p, const line_stats<T>& st, double coef) noexcept {
+    soft_sample<T> s;
+    s.lse = lse_of(st);
+    s.mass = p.keep() * st.extra + p.spread() * p.weight_sum;
+    if (std::isnan(s.lse)) {
+        s.alpha = s.beta = std::numeric_limits<T>::quiet_NaN();
+        return s;
+    }
+    s.alpha = static_cast<T>(coef * (s.mass + 2 * p.z * s.lse) / st.sum);
+    s.beta = static_cast<T>(-coef);
+    return s;
+}
+
+template <class T>
+double soft_loss(const setup<T>& p, const line_stats<T>& st, const soft_sample<T>& s, double sum_am) noexcept {
+    if (std::isnan(s.lse)) return s.lse;
+    double loss = sum_am;
+    if (s.mass != 0) loss += s.mass * std::log(st.sum);
+    if (p.z != 0) loss += p.z * s.lse * s.lse;
+    return loss;
+}
+
+/// The value of a std::bool_constant argument, whatever reference it reaches a lambda as.
+template <class B>
+constexpr bool flag = std::decay_t<B>::value;
+
+/// Calls f(std::bool_constant<b>{}).
+template <class F>
+LOGITKIT_INLINE decltype(auto) with_bool(bool b, F&& f) {
+    if (b) return f(std::true_type{});
+    return f(std::false_type{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lines: one sample, contiguous.
+// ---------------------------------------------------------------------------------------------
+
+/// One sample with class index t (not ignored); g is null without a gradient. Returns its loss.
+template <class Arch, class T>
+double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef) {
+    const index_type n = p.classes;
+    const line_stats<T> st = row::stats<Arch>(x, n, no_extra{});
+    const T xt = x[t];  // read before an in-place gradient overwrites it
+    const hard_sample<T> h = hard_terms(p, st, xt, t, coef);
+    double smooth = 0;
+    const bool smoothing = p.smoothing != 0;
+    if (p.grad || smoothing) {
+        with_bool(p.grad, [&](auto store) {
+            with_bool(smoothing, [&](auto sm) {
+                with_bool(p.weight != nullptr, [&](auto weighted) {
+                    if constexpr (flag<decltype(store)> || flag<decltype(sm)>)
+                        smooth =
+                            row::hard_pass<Arch, flag<decltype(store)>, flag<decltype(sm)>, flag<decltype(weighted)>>(
+                                x, g, p.weight, n, st.max, h.alpha, h.gamma);
+                });
+            });
+        });
+    }
+    if (p.grad) g[t] = h.g_t;
+    return hard_loss(p, st, xt, t, smooth, h.lse);
+}
+
+/// One sample with class probabilities q; g is null without a gradient. Returns its loss.
+template <class Arch, class T>
+double soft_row(const setup<T>& p, const T* x, const T* q, T* g, double coef) {
+    const index_type n = p.classes;
+    const T keep = static_cast<T>(p.keep()), spread = static_cast<T>(p.spread());
+    return with_bool(p.weight != nullptr, [&](auto weighted) {
+        constexpr bool Wt = flag<decltype(weighted)>;
+        const line_stats<T> st = row::stats<Arch>(x, n, target_mass<T, Wt>{q, 0, p.weight});
+        const soft_sample<T> s = soft_terms(p, st, coef);
+        const double sum_am = with_bool(p.grad, [&](auto store) {
+            return row::soft_pass<Arch, flag<decltype(store)>, Wt>(x, q, g, p.weight, n, st.max, s.alpha, s.beta, keep,
+                                                                   spread);
+        });
+        return soft_loss(p, st, s, sum_am);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Columns: K * W samples side by side, one per lane.
+// ---------------------------------------------------------------------------------------------
+
+template <class Arch, int K, class T>
+void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg, const std::int64_t* t,
+               const double* coef, double* loss) {
+    using V = batch<T, Arch>;
+    constexpr index_type L = static_cast<index_type>(V::size) * K;
+    const index_type n = p.classes;
+    T m[L], xt[L], alpha[L], gamma[L], active[L];
+    double sum[L], extra[L], smooth[L];
+    hard_sample<T> h[L];
+    col::stats<Arch, K>(x, sx, n, no_extra{}, m, sum, extra);
+    bool any = false;
+    for (index_type l = 0; l < L; ++l) {
+        smooth[l] = 0;
+        if (t[l] == p.ignore_index) {
+            active[l] = alpha[l] = gamma[l] = xt[l] = T(0);
+            continue;
+        }
+        any = true;
+        active[l] = T(1);
+        xt[l] = x[t[l] * sx + l];
+        h[l] = hard_terms(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], coef[l]);
+        alpha[l] = h[l].alpha;
+        gamma[l] = h[l].gamma;
+    }
+    const bool smoothing = p.smoothing != 0 && any;
+    if (p.grad || smoothing) {
+        with_bool(p.grad, [&](auto store) {
+            with_bool(smoothing, [&](auto sm) {
+                with_bool(p.weight != nullptr, [&](auto weighted) {
+                    if constexpr (flag<decltype(store)> || flag<decltype(sm)>)
+                        col::hard_pass<Arch, K, flag<decltype(store)>, flag<decltype(sm)>, flag<decltype(weighted)>>(
+                            x, sx, g, sg, p.weight, n, m, alpha, gamma, active, smooth);
+                });
+            });
+        });
+    }
+    for (index_type l = 0; l < L; ++l) {
+        if (active[l] == T(0)) {
+            loss[l] = 0;
+            continue;
+        }
+        if (p.grad) g[t[l] * sg + l] = h[l].g_t;
+        loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], h[l].lse);
+    }
+}
+
+template <class Arch, int K, class T>
+void soft_cols(const setup<T>& p, const T* x, index_type sx, const T* q, index_type sq, T* g, index_type sg,
+               const double* coef, double* loss) {
+    using V = batch<T, Arch>;
+    constexpr index_type L = static_cast<index_type>(V::size) * K;
+    const index_type n = p.classes;
+    const T keep = static_cast<T>(p.keep()), spread = static_cast<T>(p.spread());
+    with_bool(p.weight != nullptr, [&](auto weighted) {
+        constexpr bool Wt = flag<decltype(weighted)>;
+        T m[L], alpha[L], beta[L];
+        double sum[L], extra[L], sum_am[L];
+        soft_sample<T> s[L];
+        col::stats<Arch, K>(x, sx, n, target_mass<T, Wt>{q, sq, p.weight}, m, sum, extra);
+        for (index_type l = 0; l < L; ++l) {
+            s[l] = soft_terms(p, line_stats<T>{m[l], sum[l], extra[l]}, coef[l]);
+            alpha[l] = s[l].alpha;
+            beta[l] = s[l].beta;
+        }
+        with_bool(p.grad, [&](auto store) {
+            col::soft_pass<Arch, K, flag<decltype(store)>, Wt>(x, sx, q, sq, g, sg, p.weight, n, m, alpha, beta, keep,
+                                                               spread, sum_am);
+        });
+        for (index_type l = 0; l < L; ++l)
+            loss[l] = soft_loss(p, line_stats<T>{m[l], sum[l], extra[l]}, s[l], sum_am[l]);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch over the samples of a call.
+// ---------------------------------------------------------------------------------------------
+
+/// Operands: 0 logits, 1 grad, 2 targets (class indices: per sample, stride 0 on the class axis;
+/// probabilities: the logits' shape), 3 per-sample losses, 4 upstream gradient. Absent operands
+/// have a null base and zero strides.
+template <class T, std::size_t R>
+struct problem {
+    axis_layout<R, 5> layout;
+    std::size_t axis = 0;
+    setup<T> p;
+    bool has_losses = false;
+    bool has_upstream = false;
+    double scale = 1;  // gradient scale before the upstream factor
+};
+
+template <class U, std::size_t N>
+LOGITKIT_INLINE U* operand(const pointers<N>& base, std::size_t i, index_type off) noexcept {
+    return reinterpret_cast<U*>(base[i]) + off;
+}
+
+/// Runs every sample; returns the sum of the per-sample losses (written to operand 3 when given).
+template <class Arch, bool Soft, class T, std::size_t R>
+double run(const problem<T, R>& P) {
+    const auto& L = P.layout;
+    const std::size_t a = P.axis;
+    const index_type n = L.shape[a];
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != a && L.shape[k] == 0) return 0;
+    const bool grad = P.p.grad;
+    neumaier_sum total;
+    auto emit = [&](double loss, T* out) {
+        total.add(loss);
+        if (P.has_losses) *out = static_cast<T>(loss);
+    };
+    auto coef_at = [&](const T* up) { return P.has_upstream ? P.scale * static_cast<double>(*up) : P.scale; };
+    auto zero_line = [&](T* g, index_type sg) {
+        for (index_type r = 0; r < n; ++r) g[r * sg] = T(0);
+    };
+
+    std::array<std::size_t, R> dims{};
+    std::size_t count = 0;
+
+    if (n == 0) {  // no classes: every loss is 0 and the gradient is empty
+        for (std::size_t k = 0; k < R; ++k)
+            if (k != a) dims[count++] = k;
+        for_each_outer(L, dims, count,
+                       [&](const std::array<index_type, 5>& off) { emit(0.0, operand<T>(L.base, 3, off[3])); });
+        return total.value();
+    }
+
+    const index_type sx = L.strides[0][a], sg = L.strides[1][a], sq = L.strides[2][a];
+    const bool rows = n == 1 || (sx == 1 && (!grad || sg == 1) && (!Soft || sq == 1));
+    if (rows) {
+        for (std::size_t k = 0; k < R; ++k)
+            if (k != a) dims[count++] = k;
+        for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
+            const T* x = operand<const T>(L.base, 0, off[0]);
+            T* g = grad ? operand<T>(L.base, 1, off[1]) : nullptr;
+            const double coef = coef_at(operand<const T>(L.base, 4, off[4]));
+            double loss = 0;
+            if constexpr (Soft) {
+                loss = soft_row<Arch>(P.p, x, operand<const T>(L.base, 2, off[2]), g, coef);
+            } else {
+                const std::int64_t t = *operand<const std::int64_t>(L.base, 2, off[2]);
+                if (t == P.p.ignore_index) {
+                    if (grad) zero_line(g, 1);
+                } else {
+                    loss = hard_row<Arch>(P.p, x, g, t, coef);
+                }
+            }
+            emit(loss, operand<T>(L.base, 3, off[3]));
+        });
+        return total.value();
+    }
+
+    // The innermost dimension (other than the class axis) along which logits, gradient and
+    // probabilities are all contiguous: one sample per lane across it.
+    std::size_t inner = R;
+    for (std::size_t k = R; k-- > 0;) {
+        if (k == a || L.shape[k] <= 1) continue;
+        if (L.strides[0][k] == 1 && (!grad || L.strides[1][k] == 1) && (!Soft || L.strides[2][k] == 1)) {
+            inner = k;
+            break;
+        }
+    }
+    if (inner != R) {
+        for (std::size_t k = 0; k < R; ++k)
+            if (k != a && k != inner) dims[count++] = k;
+        const index_type width = L.shape[inner];
+        const index_type s2 = L.strides[2][inner], s3 = L.strides[3][inner], s4 = L.strides[4][inner];
+        for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
+            auto blocks = [&](auto arch, auto kk, index_type j) {
+                using A = decltype(arch);
+                constexpr int K = flag<decltype(kk)>;
+                constexpr index_type lanes = static_cast<index_type>(batch<T, A>::size) * K;
+                for (; j + lanes <= width; j += lanes) {
+                    double coef[lanes], loss[lanes];
+                    for (index_type l = 0; l < lanes; ++l)
+                        coef[l] = coef_at(operand<const T>(L.base, 4, off[4] + (j + l) * s4));
+                    const T* x = operand<const T>(L.base, 0, off[0] + j);
+                    T* g = grad ? operand<T>(L.base, 1, off[1] + j) : nullptr;
+                    if constexpr (Soft) {
+                        soft_cols<A, K>(P.p, x, sx, operand<const T>(L.base, 2, off[2] + j), sq, g, sg, coef, loss);
+                    } else {
+                        std::int64_t t[lanes];
+                        for (index_type l = 0; l < lanes; ++l)
+                            t[l] = *operand<const std::int64_t>(L.base, 2, off[2] + (j + l) * s2);
+                        hard_cols<A, K>(P.p, x, sx, g, sg, t, coef, loss);
+                    }
+                    for (index_type l = 0; l < lanes; ++l) emit(loss[l], operand<T>(L.base, 3, off[3] + (j + l) * s3));
+                }
+                return j;
+            };
+            index_type j = blocks(Arch{}, std::integral_constant<int, 4>{}, 0);
+            j = blocks(Arch{}, std::integral_constant<int, 1>{}, j);
+            blocks(scalar_arch{}, std::integral_constant<int, 1>{}, j);
+        });
+        return total.value();
+    }
+
+    // Gather: copy each line into contiguous scratch, run it as a row, scatter the gradient.
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != a) dims[count++] = k;
+    std::vector<T> xs(static_cast<std::size_t>(n)), qs(Soft ? static_cast<std::size_t>(n) : 0),
+        gs(grad ? static_cast<std::size_t>(n) : 0);
+    for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
+        const T* x = operand<const T>(L.base, 0, off[0]);
+        T* g = grad ? operand<T>(L.base, 1, off[1]) : nullptr;
+        const double coef = coef_at(operand<const T>(L.base, 4, off[4]));
+        double loss = 0;
+        bool wrote = false;
+        if constexpr (Soft) {
+            const T* q = operand<const T>(L.base, 2, off[2]);
+            for (index_type r = 0; r < n; ++r) {
+                xs[static_cast<std::size_t>(r)] = x[r * sx];
+                qs[static_cast<std::size_t>(r)] = q[r * sq];
+            }
+            loss = soft_row<Arch>(P.p, xs.data(), qs.data(), grad ? gs.data() : nullptr, coef);
+            wrote = grad;
+        } else {
+            const std::int64_t t = *operand<const std::int64_t>(L.base, 2, off[2]);
+            if (t == P.p.ignore_index) {
+                if (grad) zero_line(g, sg);
+            } else {
+                for (index_type r = 0; r < n; ++r) xs[static_cast<std::size_t>(r)] = x[r * sx];
+                loss = hard_row<Arch>(P.p, xs.data(), grad ? gs.data() : nullptr, t, coef);
+                wrote = grad;
+            }
+        }
+        if (wrote)
+            for (index_type r = 0; r < n; ++r) g[r * sg] = gs[static_cast<std::size_t>(r)];
+        emit(loss, operand<T>(L.base, 3, off[3]));
+    });
+    return total.value();
+}
+
+}  // namespace xent
+}  // namespace detail
+}  // namespace logitkit
