@@ -9,6 +9,8 @@
 //   ... the same at 1024x32000 and 64x128256 (float), plus
 //   cross_entropy/1024x32000/loss_grad/smoothing  label_smoothing = 0.1 (adds sum(m - x) per row)
 //   cross_entropy/128x1000/loss_grad/f64    double
+//   torch_cross_entropy/...                 libtorch's F.cross_entropy forward / forward+backward,
+//                                           with -DLOGITKIT_BENCH_LIBTORCH=ON
 //
 // bytes_per_second counts the logits' bytes, plus the gradient's bytes when one is written (the
 // class-index targets, 8 bytes per row, are not counted). With the memcpy's GB/s beside it, the
@@ -34,6 +36,9 @@
 namespace lk = logitkit;
 
 namespace logitkit_bench {
+#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
+void register_libtorch_cross_entropy(const shape& s);  // bench_cross_entropy_libtorch.cpp
+#endif
 namespace {
 
 enum class mode { loss, loss_grad, loss_grad_inplace };
@@ -158,6 +163,9 @@ void register_all() {
         add<float>(mode::loss_grad, s);
         add<float>(mode::loss_grad_inplace, s);
         if (s.rows == 1024) add<float>(mode::loss_grad, s, "/smoothing", 0.1);
+#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
+        register_libtorch_cross_entropy(s);
+#endif
         if (s.rows == 128) {
             add_memcpy(s.dims() + "/ce/f64", static_cast<std::size_t>(s.elements()) * sizeof(double), s.elements());
             add<double>(mode::loss, s, "/f64");
