@@ -3,8 +3,11 @@
 #pragma once
 
 #include "cross_entropy.hpp"  // also nll_loss.hpp
+#include "gumbel_softmax.hpp"
 #include "log_softmax.hpp"
 #include "logsumexp.hpp"
+#include "philox.hpp"
+#include "sample_categorical.hpp"
 #include "softmax.hpp"
 #include "softmax_options.hpp"
 #include "tensor_view.hpp"
