@@ -6,7 +6,10 @@
 #   bash scripts/deps.sh [extra-package...]
 set -euo pipefail
 
-packages=(cmake make g++ libxsimd-dev xtl-dev catch2 libbenchmark-dev "$@")
+# clang and libclang-rt-14-dev (clang's sanitizer and libFuzzer runtimes): the fuzz test
+# (tests/fuzz). python3: tools/amalgamate.py and the single-header test. g++ brings the ASan,
+# UBSan and TSan runtimes of the sanitizer tests.
+packages=(cmake make g++ libxsimd-dev xtl-dev catch2 libbenchmark-dev clang libclang-rt-14-dev python3 "$@")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps.sh: dpkg-query not found (not a Debian-based system);" \

@@ -10,6 +10,8 @@
 #include <string>
 #include <type_traits>
 
+#include "error_handler.hpp"
+
 namespace logitkit {
 
 using index_type = std::ptrdiff_t;
@@ -131,16 +133,18 @@ private:
         bool empty = false;
         for (std::size_t k = 0; k < Rank; ++k) {
             if (shape_[k] < 0)
-                throw std::invalid_argument("logitkit::tensor_view: shape[" + std::to_string(k) +
-                                            "] = " + std::to_string(shape_[k]) + "; expected >= 0");
+                detail::raise_error(detail::error_kind::invalid_argument,
+                                    "logitkit::tensor_view: shape[" + std::to_string(k) + "] = " +
+                                        std::to_string(shape_[k]) + "; expected >= 0");
             empty = empty || shape_[k] == 0;
         }
         if (empty) return;
         index_type n = 1;
         for (std::size_t k = 0; k < Rank; ++k) {
             if (!detail::checked_mul(n, shape_[k], n))
-                throw std::invalid_argument("logitkit::tensor_view: shape " + detail::format_extents(shape_) +
-                                            " overflows std::ptrdiff_t; expected fewer elements");
+                detail::raise_error(detail::error_kind::invalid_argument,
+                                    "logitkit::tensor_view: shape " + detail::format_extents(shape_) +
+                                        " overflows std::ptrdiff_t; expected fewer elements");
         }
     }
 

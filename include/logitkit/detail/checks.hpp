@@ -13,22 +13,26 @@
 #include <stdexcept>
 #include <string>
 
+#include "../error_handler.hpp"
 #include "../tensor_view.hpp"
 
 namespace logitkit {
 namespace detail {
 
+// Errors go through raise_error (error_handler.hpp): std::invalid_argument / std::out_of_range
+// with exceptions, the error handler without.
 [[noreturn]] inline void fail_argument(const char* fn, const std::string& what) {
-    throw std::invalid_argument(std::string("logitkit::") + fn + ": " + what);
+    raise_error(error_kind::invalid_argument, std::string("logitkit::") + fn + ": " + what);
 }
 
 template <std::size_t R>
 int normalize_axis(const char* fn, int axis) {
     const int rank = static_cast<int>(R);
     if (axis < -rank || axis >= rank)
-        throw std::out_of_range(std::string("logitkit::") + fn + ": axis = " + std::to_string(axis) +
-                                " is out of range for a tensor of rank " + std::to_string(rank) + "; expected " +
-                                std::to_string(-rank) + " <= axis < " + std::to_string(rank));
+        raise_error(error_kind::out_of_range,
+                    std::string("logitkit::") + fn + ": axis = " + std::to_string(axis) +
+                        " is out of range for a tensor of rank " + std::to_string(rank) + "; expected " +
+                        std::to_string(-rank) + " <= axis < " + std::to_string(rank));
     return axis < 0 ? axis + rank : axis;
 }
 
