@@ -60,7 +60,8 @@ void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>
 template <class T, std::size_t N>
 LOGITKIT_INLINE std::array<T*, N> at(const pointers<N>& base, const std::array<index_type, N>& off) noexcept {
     std::array<T*, N> p;
-    for (std::size_t i = 0; i < N; ++i) p[i] = reinterpret_cast<T*>(base[i]) + off[i];
+    // An empty input (e.g. logsumexp over an axis of extent 0) may have null data: no offset.
+    for (std::size_t i = 0; i < N; ++i) p[i] = base[i] ? reinterpret_cast<T*>(base[i]) + off[i] : nullptr;
     return p;
 }
 
