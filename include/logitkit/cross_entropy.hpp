@@ -83,7 +83,6 @@ double cross_entropy_impl(const tensor_view<const T, R>& x, const tensor_view<TG
     L.shape = x.shape();
     for (auto& s : L.strides) s = extents_type<R>{};
     for (auto& b : L.base) b = nullptr;
-    L.elem_size = {sizeof(T), sizeof(T), sizeof(typename tensor_view<TG, RG>::value_type), sizeof(T), sizeof(T)};
     L.base[0] = byte_pointer(x.data());
     L.strides[0] = x.strides();
     if (P.p.grad) {

@@ -21,7 +21,6 @@
 
 #include <cmath>
 #include <cstddef>
-#include <sstream>
 #include <type_traits>
 #include <utility>
 
@@ -46,19 +45,6 @@ struct gumbel_softmax_options {
 
 namespace detail {
 
-template <class T>
-T checked_tau(const char* fn, double tau) {
-    const T t = static_cast<T>(tau);
-    if (!(std::isfinite(tau) && tau > 0 && std::isfinite(t) && t > 0)) {
-        std::ostringstream s;
-        s.precision(17);
-        s << "options.tau = " << tau << "; expected a finite tau > 0"
-          << (std::isfinite(tau) && tau > 0 ? " that is representable in the element type" : "");
-        fail_argument(fn, s.str());
-    }
-    return t;
-}
-
 template <class G>
 constexpr void check_generator() {
     static_assert(!std::is_const<G>::value, "logitkit: the random generator must not be const (it is advanced)");
@@ -71,7 +57,7 @@ void gumbel_softmax_impl(const tensor_view<const T, R>& x, const tensor_view<T, 
     const int a = normalize_axis<R>(fn, axis);
     check_shape(fn, "y", y.shape(), "x.shape", x.shape());
     if (soft != nullptr) check_shape(fn, "y_soft", soft->shape(), "x.shape", x.shape());
-    const T tau = checked_tau<T>(fn, options.tau);
+    const T tau = checked_temperature<T>(fn, options.tau, "tau");
     check_data(fn, "x", x);
     check_data(fn, "y", y);
     if (soft != nullptr) check_data(fn, "y_soft", *soft);
@@ -167,7 +153,7 @@ void gumbel_softmax_backward(const tensor_view<TY, R>& y_soft, const tensor_view
     const int a = detail::normalize_axis<R>(fn, axis);
     detail::check_shape(fn, "dy", dy.shape(), "y_soft.shape", y_soft.shape());
     detail::check_shape(fn, "dx", dx.shape(), "y_soft.shape", y_soft.shape());
-    (void)detail::checked_tau<T>(fn, options.tau);
+    (void)detail::checked_temperature<T>(fn, options.tau, "tau");
     detail::check_data(fn, "y_soft", y_soft);
     detail::check_data(fn, "dy", dy);
     detail::check_data(fn, "dx", dx);

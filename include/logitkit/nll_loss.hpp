@@ -114,22 +114,22 @@ void check_loss_outputs(const char* fn, const char* x_name, const tensor_view<co
     if (has_grad) {
         check_shape<R>(fn, "outputs.grad", out.grad.shape(), x_shape.c_str(), x.shape());
         check_data(fn, "outputs.grad", out.grad);
-        check_output_elements_distinct(fn, "outputs.grad", out.grad);
+        check_distinct_elements(fn, "outputs.grad", out.grad);
         check_no_overlap(fn, "outputs.grad", out.grad, x_name, x, true);
-        check_disjoint(fn, "outputs.grad", out.grad, "targets", targets);
-        check_disjoint(fn, "outputs.grad", out.grad, "options.weight", weight);
-        if (has_upstream) check_disjoint(fn, "outputs.grad", out.grad, "outputs.upstream", out.upstream);
+        check_no_overlap(fn, "outputs.grad", out.grad, "targets", targets, false);
+        check_no_overlap(fn, "outputs.grad", out.grad, "options.weight", weight, false);
+        if (has_upstream) check_no_overlap(fn, "outputs.grad", out.grad, "outputs.upstream", out.upstream, false);
     }
     if (has_losses) {
         check_shape<R - 1>(fn, "outputs.losses", out.losses.shape(),
                            (std::string(x_name) + ".shape without the class axis").c_str(), sample_shape);
         check_data(fn, "outputs.losses", out.losses);
-        check_output_elements_distinct(fn, "outputs.losses", out.losses);
-        check_disjoint(fn, "outputs.losses", out.losses, x_name, x);
-        check_disjoint(fn, "outputs.losses", out.losses, "targets", targets);
-        check_disjoint(fn, "outputs.losses", out.losses, "options.weight", weight);
-        if (has_upstream) check_disjoint(fn, "outputs.losses", out.losses, "outputs.upstream", out.upstream);
-        if (has_grad) check_disjoint(fn, "outputs.losses", out.losses, "outputs.grad", out.grad);
+        check_distinct_elements(fn, "outputs.losses", out.losses);
+        check_no_overlap(fn, "outputs.losses", out.losses, x_name, x, false);
+        check_no_overlap(fn, "outputs.losses", out.losses, "targets", targets, false);
+        check_no_overlap(fn, "outputs.losses", out.losses, "options.weight", weight, false);
+        if (has_upstream) check_no_overlap(fn, "outputs.losses", out.losses, "outputs.upstream", out.upstream, false);
+        if (has_grad) check_no_overlap(fn, "outputs.losses", out.losses, "outputs.grad", out.grad, false);
     }
 }
 

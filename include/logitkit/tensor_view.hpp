@@ -68,9 +68,8 @@ public:
         index_type stride = 1;
         for (std::size_t k = Rank; k-- > 0;) {
             strides_[k] = stride;
-            // A zero extent makes the view empty; the remaining strides need not be meaningful,
-            // but keep them non-zero and overflow-free.
-            // An empty view addresses nothing, so its strides only need to be well defined.
+            // A zero extent makes the view empty: it addresses nothing, so its strides only need
+            // to be well defined (0 once the running product would overflow).
             index_type next = 0;
             if (!detail::checked_mul(stride, shape_[k] == 0 ? 1 : shape_[k], next)) next = 0;
             stride = next;

@@ -232,9 +232,8 @@ public:
         index_type stride = 1;
         for (std::size_t k = Rank; k-- > 0;) {
             strides_[k] = stride;
-            // A zero extent makes the view empty; the remaining strides need not be meaningful,
-            // but keep them non-zero and overflow-free.
-            // An empty view addresses nothing, so its strides only need to be well defined.
+            // A zero extent makes the view empty: it addresses nothing, so its strides only need
+            // to be well defined (0 once the running product would overflow).
             index_type next = 0;
             if (!detail::checked_mul(stride, shape_[k] == 0 ? 1 : shape_[k], next)) next = 0;
             stride = next;
@@ -370,13 +369,15 @@ void check_data(const char* fn, const char* name, const tensor_view<T, R>& v) {
                               "; expected non-null data for a non-empty tensor");
 }
 
+/// A temperature-like option (temperature, tau) as the element type: finite and > 0 both as
+/// given and once rounded.
 template <class T>
-T checked_temperature(const char* fn, double temperature) {
+T checked_temperature(const char* fn, double temperature, const char* name = "temperature") {
     const T t = static_cast<T>(temperature);
     if (!(std::isfinite(temperature) && temperature > 0 && std::isfinite(t) && t > 0)) {
         std::ostringstream s;
         s.precision(17);
-        s << "options.temperature = " << temperature << "; expected a finite temperature > 0"
+        s << "options." << name << " = " << temperature << "; expected a finite " << name << " > 0"
           << (std::isfinite(temperature) && temperature > 0 ? " that is representable in the element type" : "");
         fail_argument(fn, s.str());
     }
@@ -398,13 +399,15 @@ std::pair<std::uintptr_t, std::uintptr_t> byte_span(const tensor_view<T, R>& v) 
 
 /// An output may be exactly an input (in place) when `allow_same`; any other sharing of memory is
 /// rejected. Spans are compared conservatively: interleaved views that share a span are rejected.
-template <class T, class U, std::size_t R>
+template <class T, std::size_t R, class U, std::size_t S>
 void check_no_overlap(const char* fn, const char* out_name, const tensor_view<T, R>& out, const char* in_name,
-                      const tensor_view<U, R>& in, bool allow_same) {
+                      const tensor_view<U, S>& in, bool allow_same) {
     if (out.size() == 0 || in.size() == 0) return;
-    const bool same = static_cast<const void*>(out.data()) == static_cast<const void*>(in.data()) &&
-                      out.shape() == in.shape() && out.strides() == in.strides();
-    if (same && allow_same) return;
+    if constexpr (R == S) {
+        const bool same = static_cast<const void*>(out.data()) == static_cast<const void*>(in.data()) &&
+                          out.shape() == in.shape() && out.strides() == in.strides();
+        if (same && allow_same) return;
+    }
     const auto a = byte_span(out);
     const auto b = byte_span(in);
     if (a.first < b.second && b.first < a.second)
@@ -918,7 +921,6 @@ struct axis_layout {
     extents_type<R> shape;                   // the inputs' shape
     std::array<extents_type<R>, N> strides;  // per operand, in elements
     pointers<N> base;                        // per operand, as bytes
-    std::array<std::size_t, N> elem_size;
 };
 
 /// Calls f(offsets) for every index of the dimensions listed in `dims` (count of them), where
@@ -1214,47 +1216,6 @@ extents_type<R> insert_axis(const extents_type<R - 1>& e, std::size_t axis) noex
 template <class T, std::size_t R>
 bool is_given(const tensor_view<T, R>& v) noexcept {
     return v.data() != nullptr || v.shape() != extents_type<R>{};
-}
-
-/// Rejects an output that shares memory with an input of any type or rank (no in-place case).
-template <class T, std::size_t R, class U, std::size_t S>
-void check_disjoint(const char* fn, const char* out_name, const tensor_view<T, R>& out, const char* in_name,
-                    const tensor_view<U, S>& in) {
-    if (out.size() == 0 || in.size() == 0) return;
-    const auto a = byte_span(out);
-    const auto b = byte_span(in);
-    if (a.first < b.second && b.first < a.second)
-        fail_argument(fn, std::string(out_name) + " overlaps " + in_name + "; expected " + out_name +
-                              " to share no memory with " + in_name);
-}
-
-/// Rejects an output in which two indices reach the same element (a zero stride, ...), with the
-/// rule of check_distinct_elements in checks.hpp: taken by increasing |stride|, each dimension's
-/// stride must exceed the largest offset the previous ones reach. The dimensions are picked in
-/// place rather than sorted with std::sort, on which GCC 12 reports false -Warray-bounds errors.
-template <class T, std::size_t R>
-void check_output_elements_distinct(const char* fn, const char* name, const tensor_view<T, R>& v) {
-    if (v.size() <= 1) return;
-    auto abs_stride = [&](std::size_t k) { return v.stride(k) < 0 ? -v.stride(k) : v.stride(k); };
-    std::array<bool, R> used{};
-    index_type reach = 0;  // largest offset reachable by the dimensions taken so far
-    for (std::size_t step = 0; step < R; ++step) {
-        std::size_t best = R;
-        for (std::size_t k = 0; k < R; ++k) {
-            if (used[k] || v.extent(k) <= 1) continue;
-            if (best == R || abs_stride(k) < abs_stride(best) ||
-                (abs_stride(k) == abs_stride(best) && v.extent(k) < v.extent(best)))
-                best = k;
-        }
-        if (best == R) return;
-        used[best] = true;
-        if (abs_stride(best) <= reach)
-            fail_argument(fn, std::string(name) + " has strides " + format_extents(v.strides()) + " for shape " +
-                                  format_extents(v.shape()) +
-                                  " that map several indices to one element; expected an output whose elements are "
-                                  "distinct");
-        reach += abs_stride(best) * (v.extent(best) - 1);
-    }
 }
 
 /// Calls f(idx) for every index of `shape` in row-major order; nothing when the shape is empty.
@@ -2774,22 +2735,22 @@ void check_loss_outputs(const char* fn, const char* x_name, const tensor_view<co
     if (has_grad) {
         check_shape<R>(fn, "outputs.grad", out.grad.shape(), x_shape.c_str(), x.shape());
         check_data(fn, "outputs.grad", out.grad);
-        check_output_elements_distinct(fn, "outputs.grad", out.grad);
+        check_distinct_elements(fn, "outputs.grad", out.grad);
         check_no_overlap(fn, "outputs.grad", out.grad, x_name, x, true);
-        check_disjoint(fn, "outputs.grad", out.grad, "targets", targets);
-        check_disjoint(fn, "outputs.grad", out.grad, "options.weight", weight);
-        if (has_upstream) check_disjoint(fn, "outputs.grad", out.grad, "outputs.upstream", out.upstream);
+        check_no_overlap(fn, "outputs.grad", out.grad, "targets", targets, false);
+        check_no_overlap(fn, "outputs.grad", out.grad, "options.weight", weight, false);
+        if (has_upstream) check_no_overlap(fn, "outputs.grad", out.grad, "outputs.upstream", out.upstream, false);
     }
     if (has_losses) {
         check_shape<R - 1>(fn, "outputs.losses", out.losses.shape(),
                            (std::string(x_name) + ".shape without the class axis").c_str(), sample_shape);
         check_data(fn, "outputs.losses", out.losses);
-        check_output_elements_distinct(fn, "outputs.losses", out.losses);
-        check_disjoint(fn, "outputs.losses", out.losses, x_name, x);
-        check_disjoint(fn, "outputs.losses", out.losses, "targets", targets);
-        check_disjoint(fn, "outputs.losses", out.losses, "options.weight", weight);
-        if (has_upstream) check_disjoint(fn, "outputs.losses", out.losses, "outputs.upstream", out.upstream);
-        if (has_grad) check_disjoint(fn, "outputs.losses", out.losses, "outputs.grad", out.grad);
+        check_distinct_elements(fn, "outputs.losses", out.losses);
+        check_no_overlap(fn, "outputs.losses", out.losses, x_name, x, false);
+        check_no_overlap(fn, "outputs.losses", out.losses, "targets", targets, false);
+        check_no_overlap(fn, "outputs.losses", out.losses, "options.weight", weight, false);
+        if (has_upstream) check_no_overlap(fn, "outputs.losses", out.losses, "outputs.upstream", out.upstream, false);
+        if (has_grad) check_no_overlap(fn, "outputs.losses", out.losses, "outputs.grad", out.grad, false);
     }
 }
 
@@ -2926,7 +2887,6 @@ double cross_entropy_impl(const tensor_view<const T, R>& x, const tensor_view<TG
     L.shape = x.shape();
     for (auto& s : L.strides) s = extents_type<R>{};
     for (auto& b : L.base) b = nullptr;
-    L.elem_size = {sizeof(T), sizeof(T), sizeof(typename tensor_view<TG, RG>::value_type), sizeof(T), sizeof(T)};
     L.base[0] = byte_pointer(x.data());
     L.strides[0] = x.strides();
     if (P.p.grad) {
@@ -3085,7 +3045,6 @@ double cross_entropy(const tensor_view<TL, R>& logits, const tensor_view<TP, R>&
 
 #include <cmath>
 #include <cstddef>
-#include <sstream>
 #include <type_traits>
 #include <utility>
 
@@ -3274,8 +3233,7 @@ axis_layout<R, sizeof...(Views)> make_layout(const extents_type<R>& shape, const
     L.shape = shape;
     std::size_t i = 0;
     ((L.strides[i] = views.strides(),
-      L.base[i] = reinterpret_cast<char*>(const_cast<T*>(static_cast<const T*>(views.data()))),
-      L.elem_size[i] = sizeof(T), ++i),
+      L.base[i] = reinterpret_cast<char*>(const_cast<T*>(static_cast<const T*>(views.data()))), ++i),
      ...);
     return L;
 }
@@ -4166,19 +4124,6 @@ struct gumbel_softmax_options {
 
 namespace detail {
 
-template <class T>
-T checked_tau(const char* fn, double tau) {
-    const T t = static_cast<T>(tau);
-    if (!(std::isfinite(tau) && tau > 0 && std::isfinite(t) && t > 0)) {
-        std::ostringstream s;
-        s.precision(17);
-        s << "options.tau = " << tau << "; expected a finite tau > 0"
-          << (std::isfinite(tau) && tau > 0 ? " that is representable in the element type" : "");
-        fail_argument(fn, s.str());
-    }
-    return t;
-}
-
 template <class G>
 constexpr void check_generator() {
     static_assert(!std::is_const<G>::value, "logitkit: the random generator must not be const (it is advanced)");
@@ -4191,7 +4136,7 @@ void gumbel_softmax_impl(const tensor_view<const T, R>& x, const tensor_view<T, 
     const int a = normalize_axis<R>(fn, axis);
     check_shape(fn, "y", y.shape(), "x.shape", x.shape());
     if (soft != nullptr) check_shape(fn, "y_soft", soft->shape(), "x.shape", x.shape());
-    const T tau = checked_tau<T>(fn, options.tau);
+    const T tau = checked_temperature<T>(fn, options.tau, "tau");
     check_data(fn, "x", x);
     check_data(fn, "y", y);
     if (soft != nullptr) check_data(fn, "y_soft", *soft);
@@ -4287,7 +4232,7 @@ void gumbel_softmax_backward(const tensor_view<TY, R>& y_soft, const tensor_view
     const int a = detail::normalize_axis<R>(fn, axis);
     detail::check_shape(fn, "dy", dy.shape(), "y_soft.shape", y_soft.shape());
     detail::check_shape(fn, "dx", dx.shape(), "y_soft.shape", y_soft.shape());
-    (void)detail::checked_tau<T>(fn, options.tau);
+    (void)detail::checked_temperature<T>(fn, options.tau, "tau");
     detail::check_data(fn, "y_soft", y_soft);
     detail::check_data(fn, "dy", dy);
     detail::check_data(fn, "dx", dx);

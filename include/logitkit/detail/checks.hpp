@@ -52,13 +52,15 @@ void check_data(const char* fn, const char* name, const tensor_view<T, R>& v) {
                               "; expected non-null data for a non-empty tensor");
 }
 
+/// A temperature-like option (temperature, tau) as the element type: finite and > 0 both as
+/// given and once rounded.
 template <class T>
-T checked_temperature(const char* fn, double temperature) {
+T checked_temperature(const char* fn, double temperature, const char* name = "temperature") {
     const T t = static_cast<T>(temperature);
     if (!(std::isfinite(temperature) && temperature > 0 && std::isfinite(t) && t > 0)) {
         std::ostringstream s;
         s.precision(17);
-        s << "options.temperature = " << temperature << "; expected a finite temperature > 0"
+        s << "options." << name << " = " << temperature << "; expected a finite " << name << " > 0"
           << (std::isfinite(temperature) && temperature > 0 ? " that is representable in the element type" : "");
         fail_argument(fn, s.str());
     }
@@ -80,13 +82,15 @@ std::pair<std::uintptr_t, std::uintptr_t> byte_span(const tensor_view<T, R>& v) 
 
 /// An output may be exactly an input (in place) when `allow_same`; any other sharing of memory is
 /// rejected. Spans are compared conservatively: interleaved views that share a span are rejected.
-template <class T, class U, std::size_t R>
+template <class T, std::size_t R, class U, std::size_t S>
 void check_no_overlap(const char* fn, const char* out_name, const tensor_view<T, R>& out, const char* in_name,
-                      const tensor_view<U, R>& in, bool allow_same) {
+                      const tensor_view<U, S>& in, bool allow_same) {
     if (out.size() == 0 || in.size() == 0) return;
-    const bool same = static_cast<const void*>(out.data()) == static_cast<const void*>(in.data()) &&
-                      out.shape() == in.shape() && out.strides() == in.strides();
-    if (same && allow_same) return;
+    if constexpr (R == S) {
+        const bool same = static_cast<const void*>(out.data()) == static_cast<const void*>(in.data()) &&
+                          out.shape() == in.shape() && out.strides() == in.strides();
+        if (same && allow_same) return;
+    }
     const auto a = byte_span(out);
     const auto b = byte_span(in);
     if (a.first < b.second && b.first < a.second)

@@ -32,7 +32,6 @@ struct axis_layout {
     extents_type<R> shape;                   // the inputs' shape
     std::array<extents_type<R>, N> strides;  // per operand, in elements
     pointers<N> base;                        // per operand, as bytes
-    std::array<std::size_t, N> elem_size;
 };
 
 /// Calls f(offsets) for every index of the dimensions listed in `dims` (count of them), where

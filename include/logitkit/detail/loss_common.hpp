@@ -48,47 +48,6 @@ bool is_given(const tensor_view<T, R>& v) noexcept {
     return v.data() != nullptr || v.shape() != extents_type<R>{};
 }
 
-/// Rejects an output that shares memory with an input of any type or rank (no in-place case).
-template <class T, std::size_t R, class U, std::size_t S>
-void check_disjoint(const char* fn, const char* out_name, const tensor_view<T, R>& out, const char* in_name,
-                    const tensor_view<U, S>& in) {
-    if (out.size() == 0 || in.size() == 0) return;
-    const auto a = byte_span(out);
-    const auto b = byte_span(in);
-    if (a.first < b.second && b.first < a.second)
-        fail_argument(fn, std::string(out_name) + " overlaps " + in_name + "; expected " + out_name +
-                              " to share no memory with " + in_name);
-}
-
-/// Rejects an output in which two indices reach the same element (a zero stride, ...), with the
-/// rule of check_distinct_elements in checks.hpp: taken by increasing |stride|, each dimension's
-/// stride must exceed the largest offset the previous ones reach. The dimensions are picked in
-/// place rather than sorted with std::sort, on which GCC 12 reports false -Warray-bounds errors.
-template <class T, std::size_t R>
-void check_output_elements_distinct(const char* fn, const char* name, const tensor_view<T, R>& v) {
-    if (v.size() <= 1) return;
-    auto abs_stride = [&](std::size_t k) { return v.stride(k) < 0 ? -v.stride(k) : v.stride(k); };
-    std::array<bool, R> used{};
-    index_type reach = 0;  // largest offset reachable by the dimensions taken so far
-    for (std::size_t step = 0; step < R; ++step) {
-        std::size_t best = R;
-        for (std::size_t k = 0; k < R; ++k) {
-            if (used[k] || v.extent(k) <= 1) continue;
-            if (best == R || abs_stride(k) < abs_stride(best) ||
-                (abs_stride(k) == abs_stride(best) && v.extent(k) < v.extent(best)))
-                best = k;
-        }
-        if (best == R) return;
-        used[best] = true;
-        if (abs_stride(best) <= reach)
-            fail_argument(fn, std::string(name) + " has strides " + format_extents(v.strides()) + " for shape " +
-                                  format_extents(v.shape()) +
-                                  " that map several indices to one element; expected an output whose elements are "
-                                  "distinct");
-        reach += abs_stride(best) * (v.extent(best) - 1);
-    }
-}
-
 /// Calls f(idx) for every index of `shape` in row-major order; nothing when the shape is empty.
 template <std::size_t R, class F>
 void for_each_index(const extents_type<R>& shape, F&& f) {

@@ -159,8 +159,7 @@ axis_layout<R, sizeof...(Views)> make_layout(const extents_type<R>& shape, const
     L.shape = shape;
     std::size_t i = 0;
     ((L.strides[i] = views.strides(),
-      L.base[i] = reinterpret_cast<char*>(const_cast<T*>(static_cast<const T*>(views.data()))),
-      L.elem_size[i] = sizeof(T), ++i),
+      L.base[i] = reinterpret_cast<char*>(const_cast<T*>(static_cast<const T*>(views.data()))), ++i),
      ...);
     return L;
 }
