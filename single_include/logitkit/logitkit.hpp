@@ -1797,14 +1797,18 @@ struct infinite_part {
         sum = sum + simd::select(inf, t, V(T(0)));
         return simd::select(inf, V(T(0)), t);
     }
-    double total() const noexcept {
-        typename V::value_type lanes[V::size];
-        simd::store(lanes, sum);
-        double t = 0;
-        for (std::size_t i = 0; i < V::size; ++i) t += static_cast<double>(lanes[i]);
-        return t;
-    }
+    double total() const noexcept { return compensated_sum<V>::lanes_sum(sum); }
 };
+
+/// Per lane: the finite part (compensated_sum::lanes, which leaves out c once s overflows, as
+/// the row paths do) plus the split-off infinite part.
+template <class V>
+void add_lanes(const compensated_sum<V>& finite, const infinite_part<V>& inf, double* out) noexcept {
+    finite.lanes(out);
+    typename V::value_type f[V::size];
+    simd::store(f, inf.sum);
+    for (std::size_t l = 0; l < V::size; ++l) out[l] += static_cast<double>(f[l]);
+}
 
 /// Per-lane state of the one-pass maximum and sum of exponentials: the lane's sum is
 /// sum(exp(x - ref)), and ref only moves up, by more than the headroom at a time.
@@ -2008,13 +2012,10 @@ void stats(const T* x, index_type sx, index_type n, const Extra& extra, T* m, do
         }
     }
     for (int k = 0; k < K; ++k) {
-        T es[W], ec[W];
         simd::store(m + k * W, st[k].max);
-        simd::store(es, ex[k].s);
-        simd::store(ec, ex[k].c);
         // Each lane at its own maximum (a -inf or NaN maximum: see lse_of).
         lane_sums_at(st[k], st[k].max, sum + k * W);
-        for (index_type l = 0; l < W; ++l) e[k * W + l] = static_cast<double>(es[l]) + static_cast<double>(ec[l]);
+        ex[k].lanes(e + k * W);
     }
 }
 
@@ -2158,14 +2159,7 @@ void hard_pass(const T* x, index_type sx, T* g, index_type sg, const T* w, index
             for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
     }
     if constexpr (Smooth) {
-        for (int k = 0; k < K; ++k) {
-            T s[W], c[W], f[W];
-            simd::store(s, acc[k].s);
-            simd::store(c, acc[k].c);
-            simd::store(f, infs[k].sum);
-            for (index_type l = 0; l < W; ++l)
-                smooth[k * W + l] = static_cast<double>(s[l]) + static_cast<double>(c[l]) + static_cast<double>(f[l]);
-        }
+        for (int k = 0; k < K; ++k) add_lanes(acc[k], infs[k], smooth + k * W);
     }
 }
 
@@ -2203,14 +2197,7 @@ void soft_pass(const T* x, index_type sx, const T* q, index_type sq, T* g, index
         }
         for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
     }
-    for (int k = 0; k < K; ++k) {
-        T s[W], c[W], f[W];
-        simd::store(s, acc[k].s);
-        simd::store(c, acc[k].c);
-        simd::store(f, infs[k].sum);
-        for (index_type l = 0; l < W; ++l)
-            sums[k * W + l] = static_cast<double>(s[l]) + static_cast<double>(c[l]) + static_cast<double>(f[l]);
-    }
+    for (int k = 0; k < K; ++k) add_lanes(acc[k], infs[k], sums + k * W);
 }
 
 }  // namespace col
