@@ -2,7 +2,8 @@
 // kernels: outputs whose strides map several indices to one element, logsumexp's refusal of
 // out == x, bad arguments on empty tensors (still reported) next to empty tensors with null data
 // (accepted), temperatures that are only bad once rounded to the element type, the axis bounds of
-// every rank 1..4, and the error handler, which is not used while exceptions are enabled.
+// every rank 1..4, the masks and causal options of the masked overloads, and the error handler,
+// which is not used while exceptions are enabled.
 // Every rejected call must throw the documented type, start its message with
 // "logitkit::<function>: ", name the argument, and leave every buffer as it was.
 #include <catch2/catch.hpp>
@@ -317,4 +318,61 @@ TEST_CASE("bad-input catalogue: with exceptions enabled, errors throw and the ha
     CHECK(logitkit::set_error_handler(nullptr) == &counting_handler);
     CHECK(logitkit::get_error_handler() == original);
     CHECK(logitkit::set_error_handler(original) == original);
+}
+
+TEMPLATE_TEST_CASE("bad-input catalogue: masks and causal options of the four maskable kernels", "[errors][catalogue]",
+                   float, double) {
+    using T = TestType;
+    const std::vector<T> a = ramp<T>(24, T(-1)), b = ramp<T>(24, T(0.25));
+    const logitkit::tensor_view<const T, 3> av(a.data(), {2, 3, 4}), bv(b.data(), {2, 3, 4});
+    bool keep[64] = {};
+    const kern maskable[] = {kern::softmax, kern::log_softmax, kern::softmax_backward, kern::log_softmax_backward};
+    auto call_masked = [&](kern k, const auto& mask, const logitkit::tensor_view<T, 3>& out, int axis,
+                           const logitkit::softmax_options& o) {
+        switch (k) {
+            case kern::softmax: logitkit::softmax(av, out, mask, axis, o); break;
+            case kern::log_softmax: logitkit::log_softmax(av, out, mask, axis, o); break;
+            case kern::softmax_backward: logitkit::softmax_backward(av, bv, out, mask, axis, o); break;
+            case kern::log_softmax_backward: logitkit::log_softmax_backward(av, bv, out, mask, axis, o); break;
+            case kern::logsumexp: break;
+        }
+    };
+    for (kern k : maskable) {
+        std::vector<T> sink(32, T(-7.5));
+        const std::vector<T> before = sink;
+        const logitkit::tensor_view<T, 3> out(sink.data(), {2, 3, 4});
+        const logitkit::softmax_options plain;
+        // An extent that is neither 1 nor the input's, at every aligned position.
+        for (const auto& bad : {logitkit::extents_type<2>{3, 5}, logitkit::extents_type<2>{2, 4},
+                                logitkit::extents_type<2>{0, 4}}) {
+            const logitkit::tensor_view<const bool, 2> m(keep, bad);
+            check_rejected(run([&] { call_masked(k, m, out, -1, plain); }), outcome::invalid_argument, k,
+                           {"mask"});
+        }
+        const logitkit::tensor_view<const bool, 3> m3(keep, {3, 3, 4});
+        check_rejected(run([&] { call_masked(k, m3, out, -1, plain); }), outcome::invalid_argument, k, {"mask"});
+        // Null mask data with a non-zero size.
+        const logitkit::tensor_view<const bool, 1> null_mask(nullptr, {4});
+        check_rejected(run([&] { call_masked(k, null_mask, out, -1, plain); }), outcome::invalid_argument, k,
+                       {"mask"});
+        // An additive mask that shares memory with the output.
+        std::vector<T> shared(40, T(0));
+        const logitkit::tensor_view<const T, 1> add(shared.data() + 30, {4});
+        const logitkit::tensor_view<T, 3> out_over(shared.data() + 10, {2, 3, 4});
+        const std::vector<T> shared_before = shared;
+        check_rejected(run([&] { call_masked(k, add, out_over, -1, plain); }), outcome::invalid_argument, k,
+                       {"mask", output_name(k)});
+        CHECK(bitwise_same(shared, shared_before));
+        // options.causal with axis 0, masked and not; a bad temperature.
+        logitkit::softmax_options causal;
+        causal.causal = true;
+        const logitkit::tensor_view<const bool, 1> m1(keep, {4});
+        check_rejected(run([&] { call_masked(k, m1, out, 0, causal); }), outcome::invalid_argument, k,
+                       {"options.causal", "axis"});
+        logitkit::softmax_options cold;
+        cold.temperature = -1;
+        check_rejected(run([&] { call_masked(k, m1, out, -1, cold); }), outcome::invalid_argument, k,
+                       {"temperature"});
+        CHECK(bitwise_same(sink, before));
+    }
 }

@@ -3040,25 +3040,277 @@ double cross_entropy(const tensor_view<TL, R>& logits, const tensor_view<TP, R>&
 // logitkit — validation and dispatch shared by the public functions.
 // SPDX-License-Identifier: MIT
 
+#include <string>
 #include <type_traits>
 
 // ---- begin logitkit/softmax_options.hpp ----
-// logitkit — options shared by softmax and log_softmax.
+// logitkit — options shared by softmax, log_softmax and their backward kernels.
 // SPDX-License-Identifier: MIT
+
+#include <cstdint>
 
 namespace logitkit {
 
-/// Options of softmax and log_softmax.
+/// Options of softmax, log_softmax and their backward kernels. Pass the backward kernel the
+/// forward call's options: it then gives the gradient with respect to the forward's x.
 struct softmax_options {
     /// The input is divided by the temperature first, as in PyTorch's softmax(x / T): each
-    /// quotient is rounded to the element type. Must be finite and > 0.
+    /// quotient is rounded to the element type. Must be finite and > 0. The backward kernels
+    /// divide the gradient by it.
     double temperature = 1.0;
+    /// Causal masking without a mask tensor: along the axis (keys), element j of the line whose
+    /// index along the dimension just before the axis (queries) is i is kept when
+    /// j <= i + causal_offset, and masked otherwise. causal_offset = 0 is the square causal tile
+    /// (PyTorch's is_causal); keys - queries aligns a rectangular tile to the bottom right (the
+    /// queries are the last ones of the sequence). Needs an axis >= 1.
+    bool causal = false;
+    std::int64_t causal_offset = 0;
 };
 
 }  // namespace logitkit
 // ---- end logitkit/softmax_options.hpp ----
 // #include "../tensor_view.hpp" (already included above)
 // #include "checks.hpp" (already included above)
+// ---- begin logitkit/detail/masking.hpp ----
+// logitkit — masked and causal lines for softmax, log_softmax and their backward kernels.
+// SPDX-License-Identifier: MIT
+//
+// A masked line is reduced to an unmasked one: the forward kernels write the masked input
+// (masked elements -inf) into the output line, or into a scratch line when the output is not
+// contiguous along the axis, and run the row operation in place there; the backward kernels zero
+// dy at masked elements first and zero dx there afterwards. A causal rule keeps a prefix of each
+// line, so it only shortens the row and fills the rest, reading no mask memory.
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+// #include "../tensor_view.hpp" (already included above)
+// #include "dispatch.hpp" (already included above)
+// #include "stages.hpp" (already included above)
+
+namespace logitkit {
+namespace detail {
+
+/// A mask view seen in the input's index space: broadcast dimensions have stride 0. M is bool
+/// (true keeps the element) or the element type (added to the input; -inf masks the element).
+template <class M, std::size_t R>
+struct broadcast_mask {
+    const M* data = nullptr;  // null: no mask view
+    extents_type<R> strides{};
+};
+
+struct causal_rule {
+    bool on = false;
+    std::int64_t offset = 0;
+    std::size_t query_axis = 0;
+
+    /// The kept prefix of the line of query index q: keys j <= q + offset, within [0, n].
+    index_type limit(index_type q, index_type n) const noexcept {
+        if (!on || offset >= n) return n;
+        if (offset < -q - 1) return 0;
+        const index_type l = q + static_cast<index_type>(offset) + 1;
+        return l < n ? l : n;
+    }
+};
+
+template <class M>
+LOGITKIT_INLINE bool mask_keeps(M m) noexcept {
+    if constexpr (std::is_same<M, bool>::value)
+        return m;
+    else
+        return m != -std::numeric_limits<M>::infinity();
+}
+
+/// z[j] = the masked input of element j (x / t, plus the additive mask), -inf where masked, for
+/// j < n; returns how many elements are kept. Contiguous x and mask are a separate instantiation
+/// so that the compiler vectorises the common case.
+template <bool Contiguous, bool Divide, class T, class M>
+index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
+    index_type kept = 0;
+    for (index_type j = 0; j < n; ++j) {
+        const T xv = x[Contiguous ? j : j * xs];
+        T v = Divide ? xv / t : xv;
+        bool keep = true;
+        if (m != nullptr) {
+            const M mv = m[Contiguous ? j : j * ms];
+            keep = mask_keeps(mv);
+            if constexpr (!std::is_same<M, bool>::value) v = v + mv;
+        }
+        z[j] = keep ? v : ninf;
+        kept += keep ? 1 : 0;
+    }
+    return kept;
+}
+
+template <class T, class M>
+index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
+    const bool contiguous = xs == 1 && (m == nullptr || ms == 1);
+    if (t == T(1))
+        return contiguous ? mask_line<true, false>(x, xs, m, ms, n, t, z) : mask_line<false, false>(x, xs, m, ms, n, t, z);
+    return contiguous ? mask_line<true, true>(x, xs, m, ms, n, t, z) : mask_line<false, true>(x, xs, m, ms, n, t, z);
+}
+
+/// The layout of a masked call: the tensor operands, then the mask, then a pseudo-operand whose
+/// offset is the query index (stride 1 along the query axis, 0 elsewhere).
+template <std::size_t R, std::size_t N, class M>
+axis_layout<R, N + 2> masked_layout(const axis_layout<R, N>& L, const broadcast_mask<M, R>& mask,
+                                    const causal_rule& causal) {
+    axis_layout<R, N + 2> out;
+    out.shape = L.shape;
+    for (std::size_t i = 0; i < N; ++i) {
+        out.strides[i] = L.strides[i];
+        out.base[i] = L.base[i];
+    }
+    out.strides[N] = mask.strides;
+    out.base[N] = nullptr;
+    out.strides[N + 1] = extents_type<R>{};
+    if (causal.on) out.strides[N + 1][causal.query_axis] = 1;
+    out.base[N + 1] = nullptr;
+    return out;
+}
+
+template <std::size_t R>
+bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis && shape[k] == 0) return true;
+    return false;
+}
+
+template <class T>
+void fill_line(T* p, index_type stride, index_type from, index_type to, T v) noexcept {
+    for (index_type j = from; j < to; ++j) p[j * stride] = v;
+}
+
+/// softmax or log_softmax (Op) of x / t along `axis` into y, under a mask and/or a causal rule.
+/// A line with no kept element is filled with Op's masked value (0 or -inf); otherwise masked
+/// elements get that value and the kept ones follow the unmasked rules.
+template <class Arch, template <class, class> class Op, class T, class M, std::size_t R>
+void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>& mask, const causal_rule& causal,
+                        std::size_t axis, T t) {
+    const index_type n = xy.shape[axis];
+    if (n == 0 || has_empty_outer<R>(xy.shape, axis)) return;
+    const auto L = masked_layout(xy, mask, causal);
+    std::array<std::size_t, R> dims{};
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis) dims[count++] = k;
+    const index_type xs = xy.strides[0][axis], ys = xy.strides[1][axis], ms = mask.strides[axis];
+    using plain = Op<T, identity_input>;
+    constexpr T fill = plain::masked_value;
+    std::vector<T> scratch(ys == 1 ? 0 : static_cast<std::size_t>(n));
+    for_each_outer(L, dims, count, [&](const std::array<index_type, 4>& off) {
+        const T* x = reinterpret_cast<const T*>(L.base[0]) + off[0];
+        T* y = reinterpret_cast<T*>(L.base[1]) + off[1];
+        const M* m = mask.data ? mask.data + off[2] : nullptr;
+        const index_type limit = causal.limit(off[3], n);
+        if (m == nullptr && xs == 1 && ys == 1) {
+            // Causal rule alone on contiguous lines: the kept prefix is an unmasked row.
+            if (limit > 0) {
+                const std::array<T*, 2> p{const_cast<T*>(x), y};
+                if (t == T(1))
+                    plain{identity_input{}}.template row<Arch>(p, limit);
+                else
+                    Op<T, divide_input<T>>{divide_input<T>{t}}.template row<Arch>(p, limit);
+            }
+            fill_line(y, 1, limit, n, fill);
+            return;
+        }
+        T* z = ys == 1 ? y : scratch.data();
+        const index_type kept = mask_line(x, xs, m, ms, limit, t, z);
+        if (kept == 0) {
+            fill_line(y, ys, 0, n, fill);
+            return;
+        }
+        plain{identity_input{}}.template row<Arch>(std::array<T*, 2>{z, z}, limit);
+        if (kept < limit) {
+            // A kept NaN or +inf makes the row NaN; masked elements still get the masked value.
+            index_type first = 0;
+            while (!mask_keeps(m[first * ms])) ++first;
+            if (std::isnan(z[first]))
+                for (index_type j = 0; j < limit; ++j)
+                    if (!mask_keeps(m[j * ms])) z[j] = fill;
+        }
+        if (z != y)
+            for (index_type j = 0; j < limit; ++j) y[j * ys] = z[j];
+        fill_line(y, ys, limit, n, fill);
+    });
+}
+
+/// softmax_backward or log_softmax_backward (Op) under a mask and/or a causal rule, divided by
+/// the temperature t: masked elements of y and dy are ignored and dx is 0 there.
+template <class Arch, class Op, class T, class M, std::size_t R>
+void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M, R>& mask, const causal_rule& causal,
+                         std::size_t axis, T t) {
+    const index_type n = ydydx.shape[axis];
+    if (n == 0 || has_empty_outer<R>(ydydx.shape, axis)) return;
+    const auto L = masked_layout(ydydx, mask, causal);
+    std::array<std::size_t, R> dims{};
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis) dims[count++] = k;
+    const index_type ys = ydydx.strides[0][axis], dys = ydydx.strides[1][axis], dxs = ydydx.strides[2][axis];
+    const index_type ms = mask.strides[axis];
+    std::vector<T> scratch(static_cast<std::size_t>(n) * 3);
+    T* const y_buf = scratch.data();
+    T* const dy_buf = y_buf + n;
+    T* const dx_buf = dy_buf + n;
+    for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
+        const T* y = reinterpret_cast<const T*>(L.base[0]) + off[0];
+        const T* dy = reinterpret_cast<const T*>(L.base[1]) + off[1];
+        T* dx = reinterpret_cast<T*>(L.base[2]) + off[2];
+        const M* m = mask.data ? mask.data + off[3] : nullptr;
+        const index_type limit = causal.limit(off[4], n);
+        // Masked elements of y and dy are not read: y there is what the forward wrote (0 or
+        // -inf), dy is 0, so they take no part in the line's sum.
+        index_type kept = limit;
+        const T* yz = y;
+        const T* dyz = dy;
+        if (m != nullptr) {
+            kept = 0;
+            for (index_type j = 0; j < limit; ++j) {
+                const bool keep = mask_keeps(m[j * ms]);
+                y_buf[j] = keep ? y[j * ys] : Op::masked_value;
+                dy_buf[j] = keep ? dy[j * dys] : T(0);
+                kept += keep ? 1 : 0;
+            }
+            yz = y_buf;
+            dyz = dy_buf;
+        } else {
+            if (ys != 1) {
+                for (index_type j = 0; j < limit; ++j) y_buf[j] = y[j * ys];
+                yz = y_buf;
+            }
+            if (dys != 1) {
+                for (index_type j = 0; j < limit; ++j) dy_buf[j] = dy[j * dys];
+                dyz = dy_buf;
+            }
+        }
+        if (kept == 0) {
+            fill_line(dx, dxs, 0, n, T(0));
+            return;
+        }
+        T* dxz = dxs == 1 ? dx : dx_buf;
+        Op{}.template row<Arch>(std::array<T*, 3>{const_cast<T*>(yz), const_cast<T*>(dyz), dxz}, limit);
+        if (m != nullptr && kept < limit)
+            for (index_type j = 0; j < limit; ++j)
+                if (!mask_keeps(m[j * ms])) dxz[j] = T(0);
+        if (t != T(1))
+            for (index_type j = 0; j < limit; ++j) dxz[j] = dxz[j] / t;
+        if (dxz != dx)
+            for (index_type j = 0; j < limit; ++j) dx[j * dxs] = dxz[j];
+        fill_line(dx, dxs, limit, n, T(0));
+    });
+}
+
+}  // namespace detail
+}  // namespace logitkit
+// ---- end logitkit/detail/masking.hpp ----
 // ---- begin logitkit/detail/ops.hpp ----
 // logitkit — the softmax-family operations, assembled from the stages for rows and columns.
 // SPDX-License-Identifier: MIT
@@ -3081,6 +3333,7 @@ template <class T, class In>
 struct softmax_op {
     static constexpr std::size_t inputs = 1;
     static constexpr bool reduces = false;
+    static constexpr T masked_value = T(0);
     In in;
 
     template <class Arch>
@@ -3107,6 +3360,7 @@ template <class T, class In>
 struct log_softmax_op {
     static constexpr std::size_t inputs = 1;
     static constexpr bool reduces = false;
+    static constexpr T masked_value = -std::numeric_limits<T>::infinity();
     In in;
 
     template <class Arch>
@@ -3174,6 +3428,7 @@ template <class T>
 struct softmax_backward_op {
     static constexpr std::size_t inputs = 2;
     static constexpr bool reduces = false;
+    static constexpr T masked_value = T(0);  // y at a masked element
 
     template <class Arch>
     void row(const std::array<T*, 3>& p, index_type n) const {
@@ -3196,6 +3451,7 @@ template <class T>
 struct log_softmax_backward_op {
     static constexpr std::size_t inputs = 2;
     static constexpr bool reduces = false;
+    static constexpr T masked_value = -std::numeric_limits<T>::infinity();  // y at a masked element
 
     template <class Arch>
     void row(const std::array<T*, 3>& p, index_type n) const {
@@ -3241,38 +3497,149 @@ constexpr void check_element_types() {
                   "logitkit: the element type must be float or double");
 }
 
-/// softmax and log_softmax: y = op(x / T) along axis.
-template <class Arch, template <class, class> class Op, class T, std::size_t R>
-void forward(const char* fn, const tensor_view<const T, R>& x, const tensor_view<T, R>& y, int axis,
-             const softmax_options& options) {
-    const int a = normalize_axis<R>(fn, axis);
+template <class TM, class T>
+constexpr void check_mask_type() {
+    static_assert(std::is_same<std::remove_const_t<TM>, bool>::value || std::is_same<std::remove_const_t<TM>, T>::value,
+                  "logitkit: a mask holds bool (true keeps the element) or the input's element type (added to "
+                  "the input; -inf masks the element)");
+}
+
+/// The mask seen with the input's shape: its dimensions align with the input's last ones, and an
+/// extent of 1 (or a missing leading dimension) broadcasts, as in NumPy.
+template <class M, std::size_t S, std::size_t R>
+broadcast_mask<M, R> checked_mask(const char* fn, const tensor_view<const M, S>& mask, const char* shape_name,
+                                  const extents_type<R>& shape) {
+    static_assert(S >= 1 && S <= R, "logitkit: a mask has rank 1 to the input's rank (its dimensions align with "
+                                    "the input's last dimensions)");
+    check_data(fn, "mask", mask);
+    broadcast_mask<M, R> b;
+    b.data = mask.data();
+    for (std::size_t k = 0; k < R; ++k) {
+        if (k < R - S) continue;
+        const std::size_t mk = k - (R - S);
+        const index_type e = mask.extent(mk);
+        if (e != shape[k] && e != 1)
+            fail_argument(fn, "mask.shape = " + format_extents(mask.shape()) + " cannot be broadcast to " + shape_name +
+                                  " = " + format_extents(shape) +
+                                  "; expected each extent of mask (aligned with the last dimensions) to be 1 or "
+                                  "the matching extent");
+        b.strides[k] = e == 1 ? 0 : mask.stride(mk);
+    }
+    return b;
+}
+
+inline causal_rule checked_causal(const char* fn, const softmax_options& options, int axis) {
+    causal_rule c;
+    c.on = options.causal;
+    c.offset = options.causal_offset;
+    if (c.on) {
+        if (axis == 0)
+            fail_argument(fn, "options.causal = true needs a query dimension just before the axis; expected an "
+                              "axis >= 1, got the axis 0");
+        c.query_axis = static_cast<std::size_t>(axis - 1);
+    }
+    return c;
+}
+
+template <class T>
+struct checked_call {
+    int axis;
+    T temperature;
+    causal_rule causal;
+};
+
+template <class T, std::size_t R>
+checked_call<T> check_forward(const char* fn, const tensor_view<const T, R>& x, const tensor_view<T, R>& y, int axis,
+                              const softmax_options& options) {
+    checked_call<T> c;
+    c.axis = normalize_axis<R>(fn, axis);
     check_shape(fn, "y", y.shape(), "x.shape", x.shape());
-    const T t = checked_temperature<T>(fn, options.temperature);
+    c.temperature = checked_temperature<T>(fn, options.temperature);
+    c.causal = checked_causal(fn, options, c.axis);
     check_data(fn, "x", x);
     check_data(fn, "y", y);
     check_distinct_elements(fn, "y", y);
     check_no_overlap(fn, "y", y, "x", x, true);
-    const auto layout = make_layout<T>(x.shape(), x, y);
-    if (t == T(1))
-        run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, static_cast<std::size_t>(a));
-    else
-        run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{t}}, layout, static_cast<std::size_t>(a));
+    return c;
 }
 
-/// softmax_backward and log_softmax_backward: dx from y and dy along axis.
-template <class Arch, class Op, class T, std::size_t R>
-void backward(const char* fn, const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy,
-              const tensor_view<T, R>& dx, int axis) {
-    const int a = normalize_axis<R>(fn, axis);
+template <class Arch, template <class, class> class Op, class T, std::size_t R, class M>
+void run_forward(const tensor_view<const T, R>& x, const tensor_view<T, R>& y, const checked_call<T>& c,
+                 const broadcast_mask<M, R>& mask) {
+    const auto layout = make_layout<T>(x.shape(), x, y);
+    const std::size_t a = static_cast<std::size_t>(c.axis);
+    if (mask.data != nullptr || c.causal.on)
+        run_masked_forward<Arch, Op>(layout, mask, c.causal, a, c.temperature);
+    else if (c.temperature == T(1))
+        run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, a);
+    else
+        run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{c.temperature}}, layout, a);
+}
+
+/// softmax and log_softmax: y = op(x / T) along axis, with options.causal if set.
+template <class Arch, template <class, class> class Op, class T, std::size_t R>
+void forward(const char* fn, const tensor_view<const T, R>& x, const tensor_view<T, R>& y, int axis,
+             const softmax_options& options) {
+    const checked_call<T> c = check_forward(fn, x, y, axis, options);
+    run_forward<Arch, Op>(x, y, c, broadcast_mask<bool, R>{});
+}
+
+/// softmax and log_softmax under a mask view (and options.causal if set).
+template <class Arch, template <class, class> class Op, class T, std::size_t R, class M, std::size_t S>
+void forward(const char* fn, const tensor_view<const T, R>& x, const tensor_view<T, R>& y,
+             const tensor_view<const M, S>& mask, int axis, const softmax_options& options) {
+    const checked_call<T> c = check_forward(fn, x, y, axis, options);
+    const broadcast_mask<M, R> b = checked_mask(fn, mask, "x.shape", x.shape());
+    check_no_overlap(fn, "y", y, "mask", mask, false);
+    run_forward<Arch, Op>(x, y, c, b);
+}
+
+template <class T, std::size_t R>
+checked_call<T> check_backward(const char* fn, const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy,
+                               const tensor_view<T, R>& dx, int axis, const softmax_options& options) {
+    checked_call<T> c;
+    c.axis = normalize_axis<R>(fn, axis);
     check_shape(fn, "dy", dy.shape(), "y.shape", y.shape());
     check_shape(fn, "dx", dx.shape(), "y.shape", y.shape());
+    c.temperature = checked_temperature<T>(fn, options.temperature);
+    c.causal = checked_causal(fn, options, c.axis);
     check_data(fn, "y", y);
     check_data(fn, "dy", dy);
     check_data(fn, "dx", dx);
     check_distinct_elements(fn, "dx", dx);
     check_no_overlap(fn, "dx", dx, "y", y, true);
     check_no_overlap(fn, "dx", dx, "dy", dy, true);
-    run_along_axis<Arch, T>(Op{}, make_layout<T>(y.shape(), y, dy, dx), static_cast<std::size_t>(a));
+    return c;
+}
+
+template <class Arch, class Op, class T, std::size_t R, class M>
+void run_backward(const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy, const tensor_view<T, R>& dx,
+                  const checked_call<T>& c, const broadcast_mask<M, R>& mask) {
+    const auto layout = make_layout<T>(y.shape(), y, dy, dx);
+    const std::size_t a = static_cast<std::size_t>(c.axis);
+    if (mask.data != nullptr || c.causal.on || c.temperature != T(1))
+        run_masked_backward<Arch, Op>(layout, mask, c.causal, a, c.temperature);
+    else
+        run_along_axis<Arch, T>(Op{}, layout, a);
+}
+
+/// softmax_backward and log_softmax_backward: dx from y and dy along axis.
+template <class Arch, class Op, class T, std::size_t R>
+void backward(const char* fn, const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy,
+              const tensor_view<T, R>& dx, int axis, const softmax_options& options) {
+    const checked_call<T> c = check_backward(fn, y, dy, dx, axis, options);
+    run_backward<Arch, Op>(y, dy, dx, c, broadcast_mask<bool, R>{});
+}
+
+/// The backward kernels under a mask view (and options.causal if set).
+template <class Arch, class Op, class T, std::size_t R, class M, std::size_t S>
+void backward(const char* fn, const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy,
+              const tensor_view<T, R>& dx, const tensor_view<const M, S>& mask, int axis,
+              const softmax_options& options) {
+    const checked_call<T> c = check_backward(fn, y, dy, dx, axis, options);
+    const broadcast_mask<M, R> b = checked_mask(fn, mask, "y.shape", y.shape());
+    check_no_overlap(fn, "dx", dx, "mask", mask, false);
+    run_backward<Arch, Op>(y, dy, dx, c, b);
 }
 
 }  // namespace detail
@@ -4234,7 +4601,7 @@ void gumbel_softmax_backward(const tensor_view<TY, R>& y_soft, const tensor_view
 }  // namespace logitkit
 // ---- end logitkit/gumbel_softmax.hpp ----
 // ---- begin logitkit/log_softmax.hpp ----
-// logitkit — log_softmax and its backward kernel.
+// logitkit — log_softmax and its backward kernel, unmasked and masked.
 // SPDX-License-Identifier: MIT
 
 // #include "detail/forward.hpp" (already included above)
@@ -4245,6 +4612,7 @@ namespace logitkit {
 
 /// y = log_softmax(x / T) along `axis`, as PyTorch's F.log_softmax(x / T, dim).
 /// float: |error| <= 1e-6 * max(1, |y|); double: 1e-14 * max(1, |y|) (see README).
+/// With options.causal, masked elements are -inf (see the masked overload).
 template <class Arch = detail::default_arch, class TX, class TY, std::size_t R>
 void log_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int axis = -1,
                  const softmax_options& options = {}) {
@@ -4252,15 +4620,42 @@ void log_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int a
     detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const TY, R>(x), y, axis, options);
 }
 
-/// dx = dy - exp(y) * sum(dy) along `axis`, the gradient of log_softmax given its output y and
-/// the gradient dy of its output. dx may be exactly y or exactly dy.
+/// Masked log_softmax: the log_softmax of the kept elements of each line, -inf at masked ones.
+/// The mask is as for softmax's masked overload. A line with no kept element is all -inf (never
+/// NaN).
+template <class Arch = detail::default_arch, class TX, class TY, std::size_t R, class TM, std::size_t S>
+void log_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, const tensor_view<TM, S>& mask,
+                 int axis = -1, const softmax_options& options = {}) {
+    detail::check_element_types<TX, TY>();
+    detail::check_mask_type<TM, TY>();
+    using M = std::remove_const_t<TM>;
+    detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const TY, R>(x), y,
+                                                  tensor_view<const M, S>(mask), axis, options);
+}
+
+/// dx = (dy - exp(y) * sum(dy)) / T along `axis`, the gradient of log_softmax given its output y
+/// and the gradient dy of its output (T: options.temperature, as for softmax_backward). dx may be
+/// exactly y or exactly dy.
 template <class Arch = detail::default_arch, class TY, class TDY, class TDX, std::size_t R>
 void log_softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>& dy, const tensor_view<TDX, R>& dx,
-                          int axis = -1) {
+                          int axis = -1, const softmax_options& options = {}) {
     detail::check_element_types<TY, TDX>();
     detail::check_element_types<TDY, TDX>();
     detail::backward<Arch, detail::log_softmax_backward_op<TDX>>("log_softmax_backward", tensor_view<const TDX, R>(y),
-                                                                tensor_view<const TDX, R>(dy), dx, axis);
+                                                                tensor_view<const TDX, R>(dy), dx, axis, options);
+}
+
+/// The gradient of masked log_softmax: dy counts as 0 at masked elements, and dx is 0 there.
+template <class Arch = detail::default_arch, class TY, class TDY, class TDX, std::size_t R, class TM, std::size_t S>
+void log_softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>& dy, const tensor_view<TDX, R>& dx,
+                          const tensor_view<TM, S>& mask, int axis = -1, const softmax_options& options = {}) {
+    detail::check_element_types<TY, TDX>();
+    detail::check_element_types<TDY, TDX>();
+    detail::check_mask_type<TM, TDX>();
+    using M = std::remove_const_t<TM>;
+    detail::backward<Arch, detail::log_softmax_backward_op<TDX>>("log_softmax_backward", tensor_view<const TDX, R>(y),
+                                                                tensor_view<const TDX, R>(dy), dx,
+                                                                tensor_view<const M, S>(mask), axis, options);
 }
 
 }  // namespace logitkit
@@ -4902,7 +5297,7 @@ std::int64_t sample_categorical(const tensor_view<TX, 1>& logits, URBG&& rng,
 }  // namespace logitkit
 // ---- end logitkit/sample_categorical.hpp ----
 // ---- begin logitkit/softmax.hpp ----
-// logitkit — softmax and its backward kernel.
+// logitkit — softmax and its backward kernel, unmasked and masked.
 // SPDX-License-Identifier: MIT
 
 // #include "detail/forward.hpp" (already included above)
@@ -4914,6 +5309,7 @@ namespace logitkit {
 /// y = softmax(x / T) along `axis` (negative counts from the end), as PyTorch's
 /// F.softmax(x / T, dim). y may be exactly x (in place); otherwise they must not overlap.
 /// float: relative error <= 5e-7 for outputs >= FLT_MIN; double: <= 1e-14 (see README).
+/// With options.causal, masked elements are 0 (see the masked overload).
 /// Throws std::out_of_range for a bad axis, std::invalid_argument for any other bad argument.
 template <class Arch = detail::default_arch, class TX, class TY, std::size_t R>
 void softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int axis = -1,
@@ -4922,15 +5318,44 @@ void softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int axis 
     detail::forward<Arch, detail::softmax_op>("softmax", tensor_view<const TY, R>(x), y, axis, options);
 }
 
-/// dx = y * (dy - sum(dy * y)) along `axis`, the gradient of softmax given its output y and the
-/// gradient dy of its output. dx may be exactly y or exactly dy.
+/// Masked softmax: the softmax of the kept elements of each line, 0 at masked elements.
+/// mask: bool (true keeps the element) or x's element type (added to x / T; -inf masks the
+/// element), of rank 1 to R, broadcast to x's shape from the last dimension (extent 1 repeats).
+/// options.causal masks further. A line with no kept element is all 0 (never NaN); otherwise the
+/// kept elements follow the unmasked rules (a kept NaN or +inf gives NaN on the kept elements).
+template <class Arch = detail::default_arch, class TX, class TY, std::size_t R, class TM, std::size_t S>
+void softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, const tensor_view<TM, S>& mask, int axis = -1,
+             const softmax_options& options = {}) {
+    detail::check_element_types<TX, TY>();
+    detail::check_mask_type<TM, TY>();
+    using M = std::remove_const_t<TM>;
+    detail::forward<Arch, detail::softmax_op>("softmax", tensor_view<const TY, R>(x), y,
+                                              tensor_view<const M, S>(mask), axis, options);
+}
+
+/// dx = y * (dy - sum(dy * y)) / T along `axis`, the gradient of softmax given its output y and
+/// the gradient dy of its output (T: options.temperature, so that passing the forward call's
+/// options gives the gradient with respect to its x). dx may be exactly y or exactly dy.
 template <class Arch = detail::default_arch, class TY, class TDY, class TDX, std::size_t R>
 void softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>& dy, const tensor_view<TDX, R>& dx,
-                      int axis = -1) {
+                      int axis = -1, const softmax_options& options = {}) {
     detail::check_element_types<TY, TDX>();
     detail::check_element_types<TDY, TDX>();
     detail::backward<Arch, detail::softmax_backward_op<TDX>>("softmax_backward", tensor_view<const TDX, R>(y),
-                                                            tensor_view<const TDX, R>(dy), dx, axis);
+                                                            tensor_view<const TDX, R>(dy), dx, axis, options);
+}
+
+/// The gradient of masked softmax: dy counts as 0 at masked elements, and dx is 0 there.
+template <class Arch = detail::default_arch, class TY, class TDY, class TDX, std::size_t R, class TM, std::size_t S>
+void softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>& dy, const tensor_view<TDX, R>& dx,
+                      const tensor_view<TM, S>& mask, int axis = -1, const softmax_options& options = {}) {
+    detail::check_element_types<TY, TDX>();
+    detail::check_element_types<TDY, TDX>();
+    detail::check_mask_type<TM, TDX>();
+    using M = std::remove_const_t<TM>;
+    detail::backward<Arch, detail::softmax_backward_op<TDX>>("softmax_backward", tensor_view<const TDX, R>(y),
+                                                            tensor_view<const TDX, R>(dy), dx,
+                                                            tensor_view<const M, S>(mask), axis, options);
 }
 
 }  // namespace logitkit

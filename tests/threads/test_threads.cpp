@@ -218,6 +218,37 @@ void add_cases(std::vector<test_case>& cases, const char* arch, const layout<R>&
                                                    L.axis);
                          return to_bytes(out);
                      }});
+    // Masked calls: one shared keep mask over the last dimension, and the causal option (which
+    // needs a query dimension before the axis).
+    const logitkit::index_type last = L.shape[R - 1];
+    const std::shared_ptr<bool[]> keep(new bool[static_cast<std::size_t>(last)]);
+    for (logitkit::index_type i = 0; i < last; ++i) keep[static_cast<std::size_t>(i)] = i % 3 != 1;
+    const auto mask = [keep, last] { return logitkit::tensor_view<const bool, 1>(keep.get(), {last}); };
+    cases.push_back({prefix + "masked softmax", [=] {
+                         auto out = out_buffer();
+                         logitkit::softmax<Arch>(in_view(*x), out_view(out), mask(), L.axis);
+                         return to_bytes(out);
+                     }});
+    cases.push_back({prefix + "masked log_softmax_backward", [=] {
+                         auto out = out_buffer();
+                         logitkit::log_softmax_backward<Arch>(in_view(*y), in_view(*dy), out_view(out), mask(), L.axis);
+                         return to_bytes(out);
+                     }});
+    if ((L.axis < 0 ? L.axis + int(R) : L.axis) >= 1) {
+        logitkit::softmax_options causal;
+        causal.causal = true;
+        causal.causal_offset = 1;
+        cases.push_back({prefix + "causal log_softmax", [=] {
+                             auto out = out_buffer();
+                             logitkit::log_softmax<Arch>(in_view(*x), out_view(out), L.axis, causal);
+                             return to_bytes(out);
+                         }});
+        cases.push_back({prefix + "causal softmax_backward", [=] {
+                             auto out = out_buffer();
+                             logitkit::softmax_backward<Arch>(in_view(*y), in_view(*dy), out_view(out), L.axis, causal);
+                             return to_bytes(out);
+                         }});
+    }
     cases.push_back({prefix + "softmax_backward", [=] {
                          auto out = out_buffer();
                          logitkit::softmax_backward<Arch>(in_view(*y), in_view(*dy), out_view(out), L.axis);

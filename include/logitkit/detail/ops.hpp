@@ -20,6 +20,7 @@ template <class T, class In>
 struct softmax_op {
     static constexpr std::size_t inputs = 1;
     static constexpr bool reduces = false;
+    static constexpr T masked_value = T(0);
     In in;
 
     template <class Arch>
@@ -46,6 +47,7 @@ template <class T, class In>
 struct log_softmax_op {
     static constexpr std::size_t inputs = 1;
     static constexpr bool reduces = false;
+    static constexpr T masked_value = -std::numeric_limits<T>::infinity();
     In in;
 
     template <class Arch>
@@ -113,6 +115,7 @@ template <class T>
 struct softmax_backward_op {
     static constexpr std::size_t inputs = 2;
     static constexpr bool reduces = false;
+    static constexpr T masked_value = T(0);  // y at a masked element
 
     template <class Arch>
     void row(const std::array<T*, 3>& p, index_type n) const {
@@ -135,6 +138,7 @@ template <class T>
 struct log_softmax_backward_op {
     static constexpr std::size_t inputs = 2;
     static constexpr bool reduces = false;
+    static constexpr T masked_value = -std::numeric_limits<T>::infinity();  // y at a masked element
 
     template <class Arch>
     void row(const std::array<T*, 3>& p, index_type n) const {

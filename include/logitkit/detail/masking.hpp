@@ -1,0 +1,239 @@
+// logitkit — masked and causal lines for softmax, log_softmax and their backward kernels.
+// SPDX-License-Identifier: MIT
+//
+// A masked line is reduced to an unmasked one: the forward kernels write the masked input
+// (masked elements -inf) into the output line, or into a scratch line when the output is not
+// contiguous along the axis, and run the row operation in place there; the backward kernels zero
+// dy at masked elements first and zero dx there afterwards. A causal rule keeps a prefix of each
+// line, so it only shortens the row and fills the rest, reading no mask memory.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "../tensor_view.hpp"
+#include "dispatch.hpp"
+#include "stages.hpp"
+
+namespace logitkit {
+namespace detail {
+
+/// A mask view seen in the input's index space: broadcast dimensions have stride 0. M is bool
+/// (true keeps the element) or the element type (added to the input; -inf masks the element).
+template <class M, std::size_t R>
+struct broadcast_mask {
+    const M* data = nullptr;  // null: no mask view
+    extents_type<R> strides{};
+};
+
+struct causal_rule {
+    bool on = false;
+    std::int64_t offset = 0;
+    std::size_t query_axis = 0;
+
+    /// The kept prefix of the line of query index q: keys j <= q + offset, within [0, n].
+    index_type limit(index_type q, index_type n) const noexcept {
+        if (!on || offset >= n) return n;
+        if (offset < -q - 1) return 0;
+        const index_type l = q + static_cast<index_type>(offset) + 1;
+        return l < n ? l : n;
+    }
+};
+
+template <class M>
+LOGITKIT_INLINE bool mask_keeps(M m) noexcept {
+    if constexpr (std::is_same<M, bool>::value)
+        return m;
+    else
+        return m != -std::numeric_limits<M>::infinity();
+}
+
+/// z[j] = the masked input of element j (x / t, plus the additive mask), -inf where masked, for
+/// j < n; returns how many elements are kept. Contiguous x and mask are a separate instantiation
+/// so that the compiler vectorises the common case.
+template <bool Contiguous, bool Divide, class T, class M>
+index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
+    index_type kept = 0;
+    for (index_type j = 0; j < n; ++j) {
+        const T xv = x[Contiguous ? j : j * xs];
+        T v = Divide ? xv / t : xv;
+        bool keep = true;
+        if (m != nullptr) {
+            const M mv = m[Contiguous ? j : j * ms];
+            keep = mask_keeps(mv);
+            if constexpr (!std::is_same<M, bool>::value) v = v + mv;
+        }
+        z[j] = keep ? v : ninf;
+        kept += keep ? 1 : 0;
+    }
+    return kept;
+}
+
+template <class T, class M>
+index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
+    const bool contiguous = xs == 1 && (m == nullptr || ms == 1);
+    if (t == T(1))
+        return contiguous ? mask_line<true, false>(x, xs, m, ms, n, t, z) : mask_line<false, false>(x, xs, m, ms, n, t, z);
+    return contiguous ? mask_line<true, true>(x, xs, m, ms, n, t, z) : mask_line<false, true>(x, xs, m, ms, n, t, z);
+}
+
+/// The layout of a masked call: the tensor operands, then the mask, then a pseudo-operand whose
+/// offset is the query index (stride 1 along the query axis, 0 elsewhere).
+template <std::size_t R, std::size_t N, class M>
+axis_layout<R, N + 2> masked_layout(const axis_layout<R, N>& L, const broadcast_mask<M, R>& mask,
+                                    const causal_rule& causal) {
+    axis_layout<R, N + 2> out;
+    out.shape = L.shape;
+    for (std::size_t i = 0; i < N; ++i) {
+        out.strides[i] = L.strides[i];
+        out.base[i] = L.base[i];
+    }
+    out.strides[N] = mask.strides;
+    out.base[N] = nullptr;
+    out.strides[N + 1] = extents_type<R>{};
+    if (causal.on) out.strides[N + 1][causal.query_axis] = 1;
+    out.base[N + 1] = nullptr;
+    return out;
+}
+
+template <std::size_t R>
+bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis && shape[k] == 0) return true;
+    return false;
+}
+
+template <class T>
+void fill_line(T* p, index_type stride, index_type from, index_type to, T v) noexcept {
+    for (index_type j = from; j < to; ++j) p[j * stride] = v;
+}
+
+/// softmax or log_softmax (Op) of x / t along `axis` into y, under a mask and/or a causal rule.
+/// A line with no kept element is filled with Op's masked value (0 or -inf); otherwise masked
+/// elements get that value and the kept ones follow the unmasked rules.
+template <class Arch, template <class, class> class Op, class T, class M, std::size_t R>
+void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>& mask, const causal_rule& causal,
+                        std::size_t axis, T t) {
+    const index_type n = xy.shape[axis];
+    if (n == 0 || has_empty_outer<R>(xy.shape, axis)) return;
+    const auto L = masked_layout(xy, mask, causal);
+    std::array<std::size_t, R> dims{};
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis) dims[count++] = k;
+    const index_type xs = xy.strides[0][axis], ys = xy.strides[1][axis], ms = mask.strides[axis];
+    using plain = Op<T, identity_input>;
+    constexpr T fill = plain::masked_value;
+    std::vector<T> scratch(ys == 1 ? 0 : static_cast<std::size_t>(n));
+    for_each_outer(L, dims, count, [&](const std::array<index_type, 4>& off) {
+        const T* x = reinterpret_cast<const T*>(L.base[0]) + off[0];
+        T* y = reinterpret_cast<T*>(L.base[1]) + off[1];
+        const M* m = mask.data ? mask.data + off[2] : nullptr;
+        const index_type limit = causal.limit(off[3], n);
+        if (m == nullptr && xs == 1 && ys == 1) {
+            // Causal rule alone on contiguous lines: the kept prefix is an unmasked row.
+            if (limit > 0) {
+                const std::array<T*, 2> p{const_cast<T*>(x), y};
+                if (t == T(1))
+                    plain{identity_input{}}.template row<Arch>(p, limit);
+                else
+                    Op<T, divide_input<T>>{divide_input<T>{t}}.template row<Arch>(p, limit);
+            }
+            fill_line(y, 1, limit, n, fill);
+            return;
+        }
+        T* z = ys == 1 ? y : scratch.data();
+        const index_type kept = mask_line(x, xs, m, ms, limit, t, z);
+        if (kept == 0) {
+            fill_line(y, ys, 0, n, fill);
+            return;
+        }
+        plain{identity_input{}}.template row<Arch>(std::array<T*, 2>{z, z}, limit);
+        if (kept < limit) {
+            // A kept NaN or +inf makes the row NaN; masked elements still get the masked value.
+            index_type first = 0;
+            while (!mask_keeps(m[first * ms])) ++first;
+            if (std::isnan(z[first]))
+                for (index_type j = 0; j < limit; ++j)
+                    if (!mask_keeps(m[j * ms])) z[j] = fill;
+        }
+        if (z != y)
+            for (index_type j = 0; j < limit; ++j) y[j * ys] = z[j];
+        fill_line(y, ys, limit, n, fill);
+    });
+}
+
+/// softmax_backward or log_softmax_backward (Op) under a mask and/or a causal rule, divided by
+/// the temperature t: masked elements of y and dy are ignored and dx is 0 there.
+template <class Arch, class Op, class T, class M, std::size_t R>
+void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M, R>& mask, const causal_rule& causal,
+                         std::size_t axis, T t) {
+    const index_type n = ydydx.shape[axis];
+    if (n == 0 || has_empty_outer<R>(ydydx.shape, axis)) return;
+    const auto L = masked_layout(ydydx, mask, causal);
+    std::array<std::size_t, R> dims{};
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis) dims[count++] = k;
+    const index_type ys = ydydx.strides[0][axis], dys = ydydx.strides[1][axis], dxs = ydydx.strides[2][axis];
+    const index_type ms = mask.strides[axis];
+    std::vector<T> scratch(static_cast<std::size_t>(n) * 3);
+    T* const y_buf = scratch.data();
+    T* const dy_buf = y_buf + n;
+    T* const dx_buf = dy_buf + n;
+    for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
+        const T* y = reinterpret_cast<const T*>(L.base[0]) + off[0];
+        const T* dy = reinterpret_cast<const T*>(L.base[1]) + off[1];
+        T* dx = reinterpret_cast<T*>(L.base[2]) + off[2];
+        const M* m = mask.data ? mask.data + off[3] : nullptr;
+        const index_type limit = causal.limit(off[4], n);
+        // Masked elements of y and dy are not read: y there is what the forward wrote (0 or
+        // -inf), dy is 0, so they take no part in the line's sum.
+        index_type kept = limit;
+        const T* yz = y;
+        const T* dyz = dy;
+        if (m != nullptr) {
+            kept = 0;
+            for (index_type j = 0; j < limit; ++j) {
+                const bool keep = mask_keeps(m[j * ms]);
+                y_buf[j] = keep ? y[j * ys] : Op::masked_value;
+                dy_buf[j] = keep ? dy[j * dys] : T(0);
+                kept += keep ? 1 : 0;
+            }
+            yz = y_buf;
+            dyz = dy_buf;
+        } else {
+            if (ys != 1) {
+                for (index_type j = 0; j < limit; ++j) y_buf[j] = y[j * ys];
+                yz = y_buf;
+            }
+            if (dys != 1) {
+                for (index_type j = 0; j < limit; ++j) dy_buf[j] = dy[j * dys];
+                dyz = dy_buf;
+            }
+        }
+        if (kept == 0) {
+            fill_line(dx, dxs, 0, n, T(0));
+            return;
+        }
+        T* dxz = dxs == 1 ? dx : dx_buf;
+        Op{}.template row<Arch>(std::array<T*, 3>{const_cast<T*>(yz), const_cast<T*>(dyz), dxz}, limit);
+        if (m != nullptr && kept < limit)
+            for (index_type j = 0; j < limit; ++j)
+                if (!mask_keeps(m[j * ms])) dxz[j] = T(0);
+        if (t != T(1))
+            for (index_type j = 0; j < limit; ++j) dxz[j] = dxz[j] / t;
+        if (dxz != dx)
+            for (index_type j = 0; j < limit; ++j) dx[j * dxs] = dxz[j];
+        fill_line(dx, dxs, limit, n, T(0));
+    });
+}
+
+}  // namespace detail
+}  // namespace logitkit
