@@ -101,7 +101,8 @@ constexpr std::uint64_t seed_dy = 20240602;
 /// Registers torch::softmax (log = false) or torch::log_softmax (log = true) in float on `s`,
 /// named "torch_softmax/<s.name()>" / "torch_log_softmax/<s.name()>" (bench_libtorch.cpp).
 void register_libtorch(const shape& s, bool log);
-/// Called once from main(): pins libtorch to one thread and names its version in the context.
+/// Called once from main(): pins libtorch to one thread and names its version in the context
+/// (libtorch_setup.cpp).
 void setup_libtorch();
 #endif
 

@@ -47,8 +47,6 @@ namespace logitkit_bench {
 void register_torch_gumbel(const shape& s, bool hard);
 /// Registers torch::multinomial(torch::softmax(x / T, -1), 1) on `s`.
 void register_torch_multinomial(const shape& s, double temperature);
-/// Pins libtorch to one thread and names its version in the context.
-void setup_torch_gumbel();
 #endif
 
 /// Logits for the sampling benchmarks: 4 * N(0, 1), shared with the libtorch file.
@@ -176,7 +174,7 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::AddCustomContext("logitkit_simd_arch", logitkit::simd_arch_name());
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
-    logitkit_bench::setup_torch_gumbel();
+    logitkit_bench::setup_libtorch();
 #endif
     logitkit_bench::register_all();
     benchmark::RunSpecifiedBenchmarks();

@@ -51,12 +51,6 @@ void bm_torch_multinomial(benchmark::State& state, shape s, double temperature) 
 
 }  // namespace
 
-void setup_torch_gumbel() {
-    at::set_num_threads(1);
-    benchmark::AddCustomContext("libtorch_version", TORCH_VERSION);
-    benchmark::AddCustomContext("libtorch_threads", std::to_string(at::get_num_threads()));
-}
-
 void register_torch_gumbel(const shape& s, bool hard) {
     const std::string name = "torch_gumbel_softmax/" + s.name() + (hard ? "/hard" : "");
     benchmark::RegisterBenchmark(name.c_str(), bm_torch_gumbel, s, hard)->UseRealTime()->Unit(benchmark::kMicrosecond);

@@ -40,12 +40,6 @@ void bm_torch(benchmark::State& state, shape s, bool log) {
 
 }  // namespace
 
-void setup_libtorch() {
-    at::set_num_threads(1);
-    benchmark::AddCustomContext("libtorch_version", TORCH_VERSION);
-    benchmark::AddCustomContext("libtorch_threads", std::to_string(at::get_num_threads()));
-}
-
 void register_libtorch(const shape& s, bool log) {
     const std::string name = std::string(log ? "torch_log_softmax/" : "torch_softmax/") + s.name();
     benchmark::RegisterBenchmark(name.c_str(), bm_torch, s, log)

@@ -13,9 +13,9 @@
 // Method: n = round(d / ln2) by the "shifter" trick (no float-to-int conversion), r = d - n ln2 in
 // two Cody-Waite steps plus e, exp(r) by its Taylor polynomial (degree 7 for float, whose
 // truncation error on |r| <= ln2/2 is 5e-9 relative; degree 13 for double, 4e-18), scaled by 2^n
-// built directly in the exponent field. Lanes whose 2^n is not a normal number take a second,
-// clamped path that scales in two steps so the result is rounded only once; it is taken only
-// when a batch holds such a lane.
+// built directly in the exponent field. Lanes whose result rounds to 0 are set to 0. Lanes whose
+// 2^n is not a normal number take a second, clamped path that scales in two steps so the result
+// is rounded only once; it is taken only when a batch holds such a lane (or a NaN or +inf).
 #pragma once
 
 #include <limits>
@@ -37,7 +37,8 @@ struct exp_constants<float> {
     static constexpr float shifter = 12582912.0f + 127.0f;  // 1.5 * 2^23 + exponent bias
     static constexpr float fast_lo = -87.0f;                 // 2^n normal for d in [fast_lo, fast_hi]
     static constexpr float fast_hi = 88.0f;
-    static constexpr float clamp_lo = -110.0f;  // exp underflows to 0 below -103.98
+    static constexpr float zero_below = -104.0f;  // exp rounds to 0 below -103.98
+    static constexpr float clamp_lo = -110.0f;
     static constexpr float clamp_hi = 89.0f;    // and overflows to inf above 88.73
     static constexpr float split = 64.0f;       // slow path: 2^n = 2^(n -/+ split) * 2^(+/-split)
     static constexpr float pow2_split = 0x1p64f;
@@ -63,7 +64,8 @@ struct exp_constants<double> {
     static constexpr double shifter = 6755399441055744.0 + 1023.0;  // 1.5 * 2^52 + exponent bias
     static constexpr double fast_lo = -708.0;
     static constexpr double fast_hi = 709.0;
-    static constexpr double clamp_lo = -760.0;  // exp underflows to 0 below -745.14
+    static constexpr double zero_below = -746.0;  // exp rounds to 0 below -745.14
+    static constexpr double clamp_lo = -760.0;
     static constexpr double clamp_hi = 710.0;   // and overflows to inf above 709.79
     static constexpr double split = 512.0;
     static constexpr double pow2_split = 0x1p512;
@@ -100,12 +102,14 @@ LOGITKIT_INLINE V exp_of(const V& d, const V& e) noexcept {
     using T = typename V::value_type;
     using C = exp_constants<T>;
     const V fast_lo(C::fast_lo), fast_hi(C::fast_hi);
-    if (simd::all((d >= fast_lo) & (d <= fast_hi))) {
+    // Lanes far below the range (masked elements, -inf logits) are 0 and need no slow path.
+    const auto zero = d < V(C::zero_below);
+    if (simd::all(((d >= fast_lo) & (d <= fast_hi)) | zero)) {
         const V t = simd::fma(d, V(C::log2e), V(C::shifter));
         const V n = t - V(C::shifter);
         V r = simd::fma(n, V(-C::ln2_hi), d);
         r = simd::fma(n, V(-C::ln2_lo), r) + e;
-        return exp_taylor(r) * simd::pow2_from_shifted(t);
+        return simd::select(zero, V(T(0)), exp_taylor(r) * simd::pow2_from_shifted(t));
     }
     // Comparisons with NaN are false, so select keeps NaN lanes as they are.
     const V lo(C::clamp_lo), hi(C::clamp_hi);

@@ -54,24 +54,32 @@ LOGITKIT_INLINE bool mask_keeps(M m) noexcept {
 }
 
 /// z[j] = the masked input of element j (x / t, plus the additive mask), -inf where masked, for
-/// j < n; returns how many elements are kept. Contiguous x and mask are a separate instantiation
-/// so that the compiler vectorises the common case.
+/// j < n; returns how many elements are kept. Each combination is its own branch-free loop, and
+/// contiguous x and mask their own instantiation, so that the compiler vectorises them.
 template <bool Contiguous, bool Divide, class T, class M>
 index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
     constexpr T ninf = -std::numeric_limits<T>::infinity();
-    index_type kept = 0;
-    for (index_type j = 0; j < n; ++j) {
-        const T xv = x[Contiguous ? j : j * xs];
-        T v = Divide ? xv / t : xv;
-        bool keep = true;
-        if (m != nullptr) {
-            const M mv = m[Contiguous ? j : j * ms];
-            keep = mask_keeps(mv);
-            if constexpr (!std::is_same<M, bool>::value) v = v + mv;
-        }
-        z[j] = keep ? v : ninf;
-        kept += keep ? 1 : 0;
+    auto input = [&](index_type j) { return Divide ? x[Contiguous ? j : j * xs] / t : x[Contiguous ? j : j * xs]; };
+    if (m == nullptr) {
+        for (index_type j = 0; j < n; ++j) z[j] = input(j);
+        return n;
     }
+    // Select and count in separate loops, and bool read as its byte: so they vectorise.
+    if constexpr (std::is_same<M, bool>::value) {
+        const unsigned char* b = reinterpret_cast<const unsigned char*>(m);
+        for (index_type j = 0; j < n; ++j) {
+            const T v = input(j);
+            z[j] = b[Contiguous ? j : j * ms] != 0 ? v : ninf;
+        }
+    } else {
+        for (index_type j = 0; j < n; ++j) {
+            const M mv = m[Contiguous ? j : j * ms];
+            const T v = input(j) + mv;
+            z[j] = (mv > ninf || mv != mv) ? v : ninf;  // mv != -inf, spelled so that it vectorises
+        }
+    }
+    index_type kept = 0;
+    for (index_type j = 0; j < n; ++j) kept += mask_keeps(m[Contiguous ? j : j * ms]) ? 1 : 0;
     return kept;
 }
 
