@@ -1,14 +1,16 @@
 // logitkit benchmarks: attention-shaped softmax, [batch, heads, queries, keys] = [8, 16, 512, 512]
-// along the keys, with a padding mask, with the causal option, and unmasked, beside a memcpy of
-// the same bytes and (with LOGITKIT_BENCH_HAVE_LIBTORCH) libtorch's softmax after masked_fill.
+// along the keys, with a padding mask, with the causal option, and unmasked, in float and in
+// bfloat16; and unmasked bfloat16 softmax at the core 2-D shapes. Each group has a memcpy of the
+// same bytes and (with LOGITKIT_BENCH_HAVE_LIBTORCH) libtorch's softmax after masked_fill.
 // SPDX-License-Identifier: MIT
 //
-//   memcpy/attn              x read + y written, float
-//   softmax/attn             unmasked
-//   softmax_padding/attn     bool mask [8, 1, 1, 512]: sample b keeps its first 512 - 64 * (b % 4) keys
-//   softmax_causal/attn      options.causal (reads no mask)
-//   torch_softmax/attn, torch_softmax_padding/attn, torch_softmax_causal/attn
-//                            at::softmax_out(y, x.masked_fill(~mask, -inf), -1), one thread
+//   memcpy/attn[/bf16]                x read + y written
+//   softmax/attn[/bf16]               unmasked
+//   softmax_padding/attn[/bf16]       bool mask [8, 1, 1, 512]: sample b keeps 512 - 64 * (b % 4) keys
+//   softmax_causal/attn[/bf16]        options.causal (reads no mask)
+//   torch_softmax*/attn[/bf16]        at::softmax_out(y, x.masked_fill(~mask, -inf), -1), one thread
+//   memcpy/128x1000/bf16, softmax/128x1000/bf16, torch_softmax/128x1000/bf16 (and 32x32000, 4096x128,
+//   1024x32000)
 #include "bench_attention.hpp"
 
 #include <logitkit/logitkit.hpp>
@@ -17,6 +19,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace lk = logitkit;
 
@@ -31,14 +34,25 @@ const bool* padding_mask() {
     return m;
 }
 
+const void* scores(std::size_t count, bool bf16) {
+    const float* x = random_normal<float>("x", count, seed_x);
+    if (!bf16) return x;
+    bool fresh = false;
+    lk::bfloat16* b = buffer<lk::bfloat16>("x-bf16", count, &fresh);
+    if (fresh)
+        for (std::size_t i = 0; i < count; ++i) b[i] = lk::bfloat16(x[i]);
+    return b;
+}
+
 namespace {
 
-void bm_softmax(benchmark::State& state, attn::mask_kind kind) {
+template <class T>
+void bm_attention(benchmark::State& state, attn::mask_kind kind) {
     const auto n = static_cast<std::size_t>(attn::elements());
-    const float* x = random_normal<float>("x", n, seed_x);
-    float* y = buffer<float>("out", n);
-    const lk::tensor_view<const float, 4> xv(x, attn::shape());
-    const lk::tensor_view<float, 4> yv(y, attn::shape());
+    const T* x = static_cast<const T*>(scores(n, sizeof(T) == 2));
+    T* y = buffer<T>("out", n);
+    const lk::tensor_view<const T, 4> xv(x, attn::shape());
+    const lk::tensor_view<T, 4> yv(y, attn::shape());
     const lk::tensor_view<const bool, 4> mask(padding_mask(), {attn::batch, 1, 1, attn::keys});
     lk::softmax_options causal;
     causal.causal = true;
@@ -51,42 +65,75 @@ void bm_softmax(benchmark::State& state, attn::mask_kind kind) {
         benchmark::DoNotOptimize(y);
         benchmark::ClobberMemory();
     }
-    report_traffic(state, 2 * n * sizeof(float), attn::elements());
+    report_traffic(state, 2 * n * sizeof(T), attn::elements());
 }
 
-void bm_memcpy(benchmark::State& state) {
-    const std::size_t bytes = static_cast<std::size_t>(attn::elements()) * sizeof(float);
-    const float* src = random_normal<float>("x", static_cast<std::size_t>(attn::elements()), seed_x);
-    float* dst = buffer<float>("memcpy-dst", static_cast<std::size_t>(attn::elements()));
+void bm_softmax_bf16(benchmark::State& state, shape s) {
+    const auto n = static_cast<std::size_t>(s.elements());
+    const auto* x = static_cast<const lk::bfloat16*>(scores(n, true));
+    lk::bfloat16* y = buffer<lk::bfloat16>("out", n);
+    const lk::tensor_view<const lk::bfloat16, 2> xv(x, {s.rows, s.cols});
+    const lk::tensor_view<lk::bfloat16, 2> yv(y, {s.rows, s.cols});
+    for (auto _ : state) {
+        lk::softmax(xv, yv, -1);
+        benchmark::DoNotOptimize(y);
+        benchmark::ClobberMemory();
+    }
+    report_traffic(state, 2 * n * sizeof(lk::bfloat16), s.elements());
+}
+
+void bm_memcpy(benchmark::State& state, std::size_t bytes, std::ptrdiff_t elements) {
+    const auto* src = static_cast<const unsigned char*>(scores(bytes / sizeof(float) + 1, false));
+    unsigned char* dst = buffer<unsigned char>("memcpy-dst", bytes);
     for (auto _ : state) {
         benchmark::DoNotOptimize(src);
         std::memcpy(dst, src, bytes);
         benchmark::DoNotOptimize(dst);
         benchmark::ClobberMemory();
     }
-    report_traffic(state, 2 * bytes, attn::elements());
+    report_traffic(state, 2 * bytes, elements);
 }
 
-void configure(benchmark::internal::Benchmark* b) { b->UseRealTime()->Unit(benchmark::kMillisecond); }
+void configure(benchmark::internal::Benchmark* b) { b->UseRealTime()->Unit(benchmark::kMicrosecond); }
+
+void register_all() {
+    for (bool bf16 : {false, true}) {
+        const std::string suffix = bf16 ? "/bf16" : "";
+        const std::size_t elem = bf16 ? 2 : 4;
+        configure(benchmark::RegisterBenchmark(("memcpy/attn" + suffix).c_str(), bm_memcpy,
+                                               static_cast<std::size_t>(attn::elements()) * elem, attn::elements()));
+        for (attn::mask_kind k : {attn::mask_kind::none, attn::mask_kind::padding, attn::mask_kind::causal}) {
+            const std::string name = std::string(attn::kernel_name(k)) + "/attn" + suffix;
+            if (bf16)
+                configure(benchmark::RegisterBenchmark(name.c_str(), bm_attention<lk::bfloat16>, k));
+            else
+                configure(benchmark::RegisterBenchmark(name.c_str(), bm_attention<float>, k));
+#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
+            register_libtorch_attention(k, bf16);
+#endif
+        }
+    }
+    for (const shape& s : std::vector<shape>{{128, 1000, 1}, {32, 32000, 1}, {4096, 128, 1}, {1024, 32000, 1}}) {
+        configure(benchmark::RegisterBenchmark(("memcpy/" + s.dims() + "/bf16").c_str(), bm_memcpy,
+                                               static_cast<std::size_t>(s.elements()) * 2, s.elements()));
+        configure(benchmark::RegisterBenchmark(("softmax/" + s.name() + "/bf16").c_str(), bm_softmax_bf16, s));
+#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
+        register_libtorch_bf16(s);
+#endif
+    }
+}
 
 }  // namespace
 }  // namespace logitkit_bench
 
 int main(int argc, char** argv) {
-    using namespace logitkit_bench;
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::AddCustomContext("logitkit_simd_arch", logitkit::simd_arch_name());
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
-    setup_libtorch();
+    logitkit_bench::setup_libtorch();
 #endif
-    configure(benchmark::RegisterBenchmark("memcpy/attn", bm_memcpy));
-    for (attn::mask_kind k : {attn::mask_kind::none, attn::mask_kind::padding, attn::mask_kind::causal}) {
-        configure(benchmark::RegisterBenchmark((std::string(attn::kernel_name(k)) + "/attn").c_str(), bm_softmax, k));
-#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
-        register_libtorch_attention(k);
-#endif
-    }
+    logitkit_bench::register_all();
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

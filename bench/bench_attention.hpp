@@ -24,9 +24,15 @@ inline const char* kernel_name(mask_kind k) {
 /// The padding mask, [batch, 1, 1, keys]: sample b keeps its first keys - 64 * (b % 4) keys.
 const bool* padding_mask();
 
+/// The attention scores, N(0, 1), as float or rounded to bfloat16 (bf16 = true): the same buffer
+/// for logitkit and libtorch.
+const void* scores(std::size_t count, bool bf16);
+
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
-/// Registers "torch_<kernel_name(k)>/attn" (bench_attention_libtorch.cpp).
-void register_libtorch_attention(attn::mask_kind k);
+/// Registers "torch_<kernel_name(k)>/attn[/bf16]" (bench_attention_libtorch.cpp).
+void register_libtorch_attention(attn::mask_kind k, bool bf16);
+/// Registers "torch_softmax/<s.name()>/bf16": unmasked bfloat16 softmax on a 2-D shape.
+void register_libtorch_bf16(const shape& s);
 #endif
 
 }  // namespace logitkit_bench

@@ -1,5 +1,6 @@
 // libtorch peers of the attention benchmarks: softmax over the keys after masked_fill with -inf
-// (what PyTorch code does for a padding or causal mask), on the same inputs, one thread.
+// (what PyTorch code does for a padding or causal mask), in float and bfloat16, and unmasked
+// bfloat16 softmax on the core shapes; the same input buffers as logitkit's, one thread.
 // SPDX-License-Identifier: MIT
 #include "bench_attention.hpp"
 
@@ -13,13 +14,14 @@
 namespace logitkit_bench {
 namespace {
 
-void bm_torch(benchmark::State& state, attn::mask_kind kind) {
+void bm_torch(benchmark::State& state, attn::mask_kind kind, bool bf16) {
     const auto n = static_cast<std::size_t>(attn::elements());
-    float* x = const_cast<float*>(random_normal<float>("x", n, seed_x));
-    float* y = buffer<float>("out", n);
-    const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
-    const torch::Tensor xt = torch::from_blob(x, {attn::batch, attn::heads, attn::queries, attn::keys}, f32);
-    torch::Tensor yt = torch::from_blob(y, {attn::batch, attn::heads, attn::queries, attn::keys}, f32);
+    const std::size_t elem = bf16 ? 2 : 4;
+    void* x = const_cast<void*>(scores(n, bf16));
+    unsigned char* y = buffer<unsigned char>("out-torch", n * elem);
+    const auto type = torch::TensorOptions().dtype(bf16 ? torch::kBFloat16 : torch::kFloat32);
+    const torch::Tensor xt = torch::from_blob(x, {attn::batch, attn::heads, attn::queries, attn::keys}, type);
+    torch::Tensor yt = torch::from_blob(y, {attn::batch, attn::heads, attn::queries, attn::keys}, type);
     const auto b8 = torch::TensorOptions().dtype(torch::kBool);
     // masked_fill takes the positions to fill: the complement of the keep mask.
     const torch::Tensor keep_padding =
@@ -36,14 +38,32 @@ void bm_torch(benchmark::State& state, attn::mask_kind kind) {
         benchmark::DoNotOptimize(y);
         benchmark::ClobberMemory();
     }
-    report_traffic(state, 2 * n * sizeof(float), attn::elements());
+    report_traffic(state, 2 * n * elem, attn::elements());
+}
+
+void bm_torch_bf16(benchmark::State& state, shape s) {
+    const auto n = static_cast<std::size_t>(s.elements());
+    const auto type = torch::TensorOptions().dtype(torch::kBFloat16);
+    const torch::Tensor xt = torch::from_blob(const_cast<void*>(scores(n, true)), {s.rows, s.cols}, type);
+    torch::Tensor yt = torch::from_blob(buffer<unsigned char>("out-torch", n * 2), {s.rows, s.cols}, type);
+    for (auto _ : state) {
+        at::softmax_out(yt, xt, -1);
+        benchmark::DoNotOptimize(yt.data_ptr());
+        benchmark::ClobberMemory();
+    }
+    report_traffic(state, 2 * n * 2, s.elements());
 }
 
 }  // namespace
 
-void register_libtorch_attention(attn::mask_kind k) {
-    const std::string name = std::string("torch_") + attn::kernel_name(k) + "/attn";
-    benchmark::RegisterBenchmark(name.c_str(), bm_torch, k)->UseRealTime()->Unit(benchmark::kMillisecond);
+void register_libtorch_attention(attn::mask_kind k, bool bf16) {
+    const std::string name = std::string("torch_") + attn::kernel_name(k) + "/attn" + (bf16 ? "/bf16" : "");
+    benchmark::RegisterBenchmark(name.c_str(), bm_torch, k, bf16)->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
+void register_libtorch_bf16(const shape& s) {
+    const std::string name = "torch_softmax/" + s.name() + "/bf16";
+    benchmark::RegisterBenchmark(name.c_str(), bm_torch_bf16, s)->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace logitkit_bench

@@ -35,6 +35,7 @@
 #include "detail/cross_entropy_kernels.hpp"
 #include "detail/loss_common.hpp"
 #include "detail/simd.hpp"
+#include "detail/staging.hpp"
 #include "nll_loss.hpp"
 #include "tensor_view.hpp"
 
@@ -59,6 +60,15 @@ struct cross_entropy_options {
     /// log-sum-exp of its logits (the auxiliary "z-loss" that keeps lse near 0). Finite, >= 0.
     double z_loss = 0.0;
 };
+
+namespace detail {
+
+/// cross_entropy on bfloat16 / float16 logits, through float copies (staging.hpp).
+template <class Arch, class S, std::size_t R, class TG, std::size_t RG>
+double cross_entropy_staged(const tensor_view<const S, R>& x, const tensor_view<TG, RG>& targets,
+                            const cross_entropy_options<S>& options, const loss_outputs<S, R>& outputs);
+
+}  // namespace detail
 
 namespace detail {
 
@@ -145,24 +155,31 @@ double cross_entropy(const tensor_view<TL, R>& logits, const tensor_view<TT, R -
                      const cross_entropy_options<std::remove_const_t<TL>>& options = {},
                      const loss_outputs<std::remove_const_t<TL>, R>& outputs = {}) {
     using T = std::remove_const_t<TL>;
-    detail::check_loss_types<TL, TT>();
-    constexpr const char* fn = "cross_entropy";
-    const tensor_view<const T, R> x(logits);
-    const tensor_view<const std::int64_t, R - 1> tg(targets);
+    if constexpr (detail::is_reduced_precision<T>::value) {
+        static_assert(std::is_same<std::remove_const_t<TT>, std::int64_t>::value,
+                      "logitkit: class-index targets must be a tensor_view of std::int64_t");
+        return detail::cross_entropy_staged<Arch>(tensor_view<const T, R>(logits),
+                                                  tensor_view<const std::int64_t, R - 1>(targets), options, outputs);
+    } else {
+        detail::check_loss_types<TL, TT>();
+        constexpr const char* fn = "cross_entropy";
+        const tensor_view<const T, R> x(logits);
+        const tensor_view<const std::int64_t, R - 1> tg(targets);
 
-    const std::size_t a = static_cast<std::size_t>(detail::normalize_axis<R>(fn, options.class_axis));
-    const index_type classes = x.extent(a);
-    const extents_type<R - 1> sample_shape = detail::drop_axis<R>(x.shape(), a);
-    detail::check_reduction(fn, options.reduction);
-    detail::check_label_smoothing(fn, options.label_smoothing);
-    detail::check_z_loss(fn, options.z_loss);
-    detail::check_shape<R - 1>(fn, "targets", tg.shape(), "logits.shape without the class axis", sample_shape);
-    detail::check_data(fn, "logits", x);
-    detail::check_data(fn, "targets", tg);
-    const detail::class_weights<T> cw = detail::read_weights(fn, options.weight, classes);
-    detail::check_loss_outputs(fn, "logits", x, tg, options.weight, options.reduction, outputs, sample_shape);
-    const detail::target_scan scan = detail::scan_class_targets(fn, tg, classes, options.ignore_index, cw);
-    return detail::cross_entropy_impl<Arch, false>(x, tg, options, outputs, cw, a, scan.weight_total);
+        const std::size_t a = static_cast<std::size_t>(detail::normalize_axis<R>(fn, options.class_axis));
+        const index_type classes = x.extent(a);
+        const extents_type<R - 1> sample_shape = detail::drop_axis<R>(x.shape(), a);
+        detail::check_reduction(fn, options.reduction);
+        detail::check_label_smoothing(fn, options.label_smoothing);
+        detail::check_z_loss(fn, options.z_loss);
+        detail::check_shape<R - 1>(fn, "targets", tg.shape(), "logits.shape without the class axis", sample_shape);
+        detail::check_data(fn, "logits", x);
+        detail::check_data(fn, "targets", tg);
+        const detail::class_weights<T> cw = detail::read_weights(fn, options.weight, classes);
+        detail::check_loss_outputs(fn, "logits", x, tg, options.weight, options.reduction, outputs, sample_shape);
+        const detail::target_scan scan = detail::scan_class_targets(fn, tg, classes, options.ignore_index, cw);
+        return detail::cross_entropy_impl<Arch, false>(x, tg, options, outputs, cw, a, scan.weight_total);
+    }
 }
 
 /// Softmax cross-entropy with class-probability ("soft") targets, as PyTorch's F.cross_entropy
@@ -181,39 +198,84 @@ double cross_entropy(const tensor_view<TL, R>& logits, const tensor_view<TP, R>&
                      const cross_entropy_options<std::remove_const_t<TL>>& options = {},
                      const loss_outputs<std::remove_const_t<TL>, R>& outputs = {}) {
     using T = std::remove_const_t<TL>;
-    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
-                  "logitkit: the loss functions take float or double inputs");
+    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value ||
+                      detail::is_reduced_precision<T>::value,
+                  "logitkit: cross_entropy takes float, double, bfloat16 or float16 logits");
     static_assert(std::is_same<std::remove_const_t<TP>, T>::value,
                   "logitkit: class-probability targets must have the logits' element type (class indices are "
                   "std::int64_t with the logits' rank less one)");
-    constexpr const char* fn = "cross_entropy";
-    const tensor_view<const T, R> x(logits);
-    const tensor_view<const T, R> q(targets);
+    if constexpr (detail::is_reduced_precision<T>::value) {
+        return detail::cross_entropy_staged<Arch>(tensor_view<const T, R>(logits), tensor_view<const T, R>(targets),
+                                                  options, outputs);
+    } else {
+        constexpr const char* fn = "cross_entropy";
+        const tensor_view<const T, R> x(logits);
+        const tensor_view<const T, R> q(targets);
 
-    const std::size_t a = static_cast<std::size_t>(detail::normalize_axis<R>(fn, options.class_axis));
-    const extents_type<R - 1> sample_shape = detail::drop_axis<R>(x.shape(), a);
-    detail::check_reduction(fn, options.reduction);
-    detail::check_label_smoothing(fn, options.label_smoothing);
-    detail::check_z_loss(fn, options.z_loss);
-    if (options.ignore_index >= 0)
-        detail::fail_argument(fn, "options.ignore_index = " + std::to_string(options.ignore_index) +
-                                      " is not supported with class-probability targets; expected a negative "
-                                      "ignore_index (the default is -100)");
-    detail::check_shape<R>(fn, "targets", q.shape(), "logits.shape", x.shape(),
-                           "class-probability targets have the logits' shape");
-    detail::check_data(fn, "logits", x);
-    detail::check_data(fn, "targets", q);
-    const detail::class_weights<T> cw = detail::read_weights(fn, options.weight, x.extent(a));
-    detail::check_loss_outputs(fn, "logits", x, q, options.weight, options.reduction, outputs, sample_shape);
-    detail::scan_probabilities<Arch>(fn, q);
+        const std::size_t a = static_cast<std::size_t>(detail::normalize_axis<R>(fn, options.class_axis));
+        const extents_type<R - 1> sample_shape = detail::drop_axis<R>(x.shape(), a);
+        detail::check_reduction(fn, options.reduction);
+        detail::check_label_smoothing(fn, options.label_smoothing);
+        detail::check_z_loss(fn, options.z_loss);
+        if (options.ignore_index >= 0)
+            detail::fail_argument(fn, "options.ignore_index = " + std::to_string(options.ignore_index) +
+                                          " is not supported with class-probability targets; expected a negative "
+                                          "ignore_index (the default is -100)");
+        detail::check_shape<R>(fn, "targets", q.shape(), "logits.shape", x.shape(),
+                               "class-probability targets have the logits' shape");
+        detail::check_data(fn, "logits", x);
+        detail::check_data(fn, "targets", q);
+        const detail::class_weights<T> cw = detail::read_weights(fn, options.weight, x.extent(a));
+        detail::check_loss_outputs(fn, "logits", x, q, options.weight, options.reduction, outputs, sample_shape);
+        detail::scan_probabilities<Arch>(fn, q);
 
-    index_type samples = 1;
-    for (index_type e : sample_shape) samples *= e;
-    const double total =
-        detail::cross_entropy_impl<Arch, true>(x, q, options, outputs, cw, a, static_cast<double>(samples));
-    // PyTorch: the mean over an empty input (no samples, or no classes) is NaN.
-    if (options.reduction == reduction::mean && x.size() == 0) return std::numeric_limits<double>::quiet_NaN();
-    return total;
+        index_type samples = 1;
+        for (index_type e : sample_shape) samples *= e;
+        const double total =
+            detail::cross_entropy_impl<Arch, true>(x, q, options, outputs, cw, a, static_cast<double>(samples));
+        // PyTorch: the mean over an empty input (no samples, or no classes) is NaN.
+        if (options.reduction == reduction::mean && x.size() == 0) return std::numeric_limits<double>::quiet_NaN();
+        return total;
+    }
 }
+
+namespace detail {
+
+template <class Arch, class S, std::size_t R, class TG, std::size_t RG>
+double cross_entropy_staged(const tensor_view<const S, R>& x, const tensor_view<TG, RG>& targets,
+                            const cross_entropy_options<S>& options, const loss_outputs<S, R>& outputs) {
+    constexpr const char* fn = "cross_entropy";
+    const std::size_t a = static_cast<std::size_t>(normalize_axis<R>(fn, options.class_axis));
+    check_data(fn, "logits", x);
+    check_data(fn, "targets", targets);
+    check_data(fn, "options.weight", options.weight);
+    check_loss_outputs(fn, "logits", x, targets, options.weight, options.reduction, outputs, drop_axis<R>(x.shape(), a));
+    float_copy<R> xf = stage(x, true), grad = stage(outputs.grad, false);
+    float_copy<R - 1> losses = stage(outputs.losses, false), upstream = stage(outputs.upstream, true);
+    float_copy<1> weight = stage(options.weight, true);
+    cross_entropy_options<float> of;
+    of.class_axis = options.class_axis;
+    of.weight = weight.cview();
+    of.ignore_index = options.ignore_index;
+    of.label_smoothing = options.label_smoothing;
+    of.reduction = options.reduction;
+    of.z_loss = options.z_loss;
+    loss_outputs<float, R> out;
+    out.grad = grad.view();
+    out.losses = losses.view();
+    out.upstream = upstream.cview();
+    double result;
+    if constexpr (std::is_same<std::remove_const_t<TG>, std::int64_t>::value) {
+        result = cross_entropy<Arch>(xf.cview(), targets, of, out);
+    } else {
+        float_copy<R> q = stage(targets, true);
+        result = cross_entropy<Arch>(xf.cview(), q.cview(), of, out);
+    }
+    unstage(grad, outputs.grad);
+    unstage(losses, outputs.losses);
+    return result;
+}
+
+}  // namespace detail
 
 }  // namespace logitkit

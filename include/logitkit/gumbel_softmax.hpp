@@ -27,6 +27,7 @@
 #include "detail/checks.hpp"
 #include "detail/forward.hpp"
 #include "detail/gumbel_kernels.hpp"
+#include "detail/staging.hpp"
 #include "philox.hpp"
 #include "tensor_view.hpp"
 
@@ -50,14 +51,10 @@ constexpr void check_generator() {
     static_assert(!std::is_const<G>::value, "logitkit: the random generator must not be const (it is advanced)");
 }
 
-template <class Arch, class T, std::size_t R, class G>
-void gumbel_softmax_impl(const tensor_view<const T, R>& x, const tensor_view<T, R>& y, const tensor_view<T, R>* soft,
-                         G& rng, const gumbel_softmax_options& options, int axis) {
-    constexpr const char* fn = "gumbel_softmax";
-    const int a = normalize_axis<R>(fn, axis);
-    check_shape(fn, "y", y.shape(), "x.shape", x.shape());
-    if (soft != nullptr) check_shape(fn, "y_soft", soft->shape(), "x.shape", x.shape());
-    const T tau = checked_temperature<T>(fn, options.tau, "tau");
+/// The checks of gumbel_softmax that concern the views' memory.
+template <class S, std::size_t R>
+void check_gumbel_memory(const char* fn, const tensor_view<const S, R>& x, const tensor_view<S, R>& y,
+                         const tensor_view<S, R>* soft) {
     check_data(fn, "x", x);
     check_data(fn, "y", y);
     if (soft != nullptr) check_data(fn, "y_soft", *soft);
@@ -68,6 +65,17 @@ void gumbel_softmax_impl(const tensor_view<const T, R>& x, const tensor_view<T, 
         check_no_overlap(fn, "y_soft", *soft, "x", x, true);
         check_no_overlap(fn, "y_soft", *soft, "y", y, false);
     }
+}
+
+template <class Arch, class T, std::size_t R, class G>
+void gumbel_softmax_impl(const tensor_view<const T, R>& x, const tensor_view<T, R>& y, const tensor_view<T, R>* soft,
+                         G& rng, const gumbel_softmax_options& options, int axis) {
+    constexpr const char* fn = "gumbel_softmax";
+    const int a = normalize_axis<R>(fn, axis);
+    check_shape(fn, "y", y.shape(), "x.shape", x.shape());
+    if (soft != nullptr) check_shape(fn, "y_soft", soft->shape(), "x.shape", x.shape());
+    const T tau = checked_temperature<T>(fn, options.tau, "tau");
+    check_gumbel_memory(fn, x, y, soft);
     if (x.size() == 0) return;
 
     // z = (x + g) / tau goes to the soft output when there is one, else to y.
@@ -78,10 +86,28 @@ void gumbel_softmax_impl(const tensor_view<const T, R>& x, const tensor_view<T, 
     }
     const auto ax = static_cast<std::size_t>(a);
     const tensor_view<const T, R> zc(z);
-    if (options.hard) run_along_axis<Arch, T>(one_hot_op<T>{}, make_layout<T>(x.shape(), zc, y), ax);
+    if (options.hard) run_along_axis<Arch, T>(one_hot_op<T>{}, make_layout(x.shape(), zc, y), ax);
     if (!options.hard || soft != nullptr)
-        run_along_axis<Arch, T>(softmax_op<T, identity_input>{identity_input{}}, make_layout<T>(x.shape(), zc, z), ax);
+        run_along_axis<Arch, T>(softmax_op<T, identity_input>{identity_input{}}, make_layout(x.shape(), zc, z), ax);
     if (!options.hard && soft != nullptr) copy_view(zc, y);
+}
+
+/// gumbel_softmax_impl, or for bfloat16 / float16 the same on float copies (see staging.hpp):
+/// the noise and the results are those of the float call on the widened x, rounded once.
+template <class Arch, class S, std::size_t R, class G>
+void gumbel_softmax_any(const tensor_view<const S, R>& x, const tensor_view<S, R>& y, const tensor_view<S, R>* soft,
+                        G& rng, const gumbel_softmax_options& options, int axis) {
+    if constexpr (!is_reduced_precision<S>::value) {
+        gumbel_softmax_impl<Arch>(x, y, soft, rng, options, axis);
+    } else {
+        check_gumbel_memory("gumbel_softmax", x, y, soft);
+        float_copy<R> xf = stage(x, true), yf = stage(y, false), sf;
+        if (soft != nullptr) sf = stage(*soft, false);
+        const tensor_view<float, R> sv = sf.view();
+        gumbel_softmax_impl<Arch>(xf.cview(), yf.view(), soft != nullptr ? &sv : nullptr, rng, options, axis);
+        unstage(yf, y);
+        if (soft != nullptr) unstage(sf, *soft);
+    }
 }
 
 }  // namespace detail
@@ -98,7 +124,13 @@ void gumbel_noise(const tensor_view<T, R>& out, URBG&& rng) {
     detail::check_distinct_elements(fn, "out", out);
     if (out.size() == 0) return;
     detail::noise_source_t<G> src(rng);
-    detail::write_perturbed<Arch, T, R>(src, nullptr, out, T(1));
+    if constexpr (detail::is_reduced_precision<T>::value) {  // float noise, rounded once
+        detail::float_copy<R> f = detail::stage(out, false);
+        detail::write_perturbed<Arch, float, R>(src, nullptr, f.view(), 1.0f);
+        detail::unstage(f, out);
+    } else {
+        detail::write_perturbed<Arch, T, R>(src, nullptr, out, T(1));
+    }
 }
 
 /// y = softmax((x + g) / tau) along `axis`, g ~ Gumbel(0, 1) per element (see the top of this
@@ -119,8 +151,8 @@ void gumbel_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, UR
     using G = std::remove_reference_t<URBG>;
     detail::check_generator<G>();
     detail::check_element_types<TX, TY>();
-    detail::gumbel_softmax_impl<Arch>(tensor_view<const TY, R>(x), y, static_cast<const tensor_view<TY, R>*>(nullptr),
-                                      rng, options, axis);
+    detail::gumbel_softmax_any<Arch>(tensor_view<const TY, R>(x), y, static_cast<const tensor_view<TY, R>*>(nullptr),
+                                     rng, options, axis);
 }
 
 /// As above, and also writes the soft sample softmax((x + g) / tau) to y_soft (what
@@ -133,7 +165,7 @@ void gumbel_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, co
     detail::check_generator<G>();
     detail::check_element_types<TX, TY>();
     detail::check_element_types<TS, TY>();
-    detail::gumbel_softmax_impl<Arch>(tensor_view<const TY, R>(x), y, &y_soft, rng, options, axis);
+    detail::gumbel_softmax_any<Arch>(tensor_view<const TY, R>(x), y, &y_soft, rng, options, axis);
 }
 
 /// The straight-through gradient of gumbel_softmax, hard or not: the gradient of the soft sample
@@ -148,21 +180,26 @@ void gumbel_softmax_backward(const tensor_view<TY, R>& y_soft, const tensor_view
                              const tensor_view<TDX, R>& dx, const gumbel_softmax_options& options, int axis = -1) {
     detail::check_element_types<TY, TDX>();
     detail::check_element_types<TDY, TDX>();
-    using T = TDX;
+    using S = TDX;
+    using T = detail::compute_type_t<S>;
     constexpr const char* fn = "gumbel_softmax_backward";
     const int a = detail::normalize_axis<R>(fn, axis);
     detail::check_shape(fn, "dy", dy.shape(), "y_soft.shape", y_soft.shape());
     detail::check_shape(fn, "dx", dx.shape(), "y_soft.shape", y_soft.shape());
     (void)detail::checked_temperature<T>(fn, options.tau, "tau");
+    const T inv_tau = static_cast<T>(1.0 / options.tau);
     detail::check_data(fn, "y_soft", y_soft);
     detail::check_data(fn, "dy", dy);
     detail::check_data(fn, "dx", dx);
     detail::check_distinct_elements(fn, "dx", dx);
     detail::check_no_overlap(fn, "dx", dx, "y_soft", y_soft, true);
     detail::check_no_overlap(fn, "dx", dx, "dy", dy, true);
-    const tensor_view<const T, R> yc(y_soft), dyc(dy);
-    detail::run_along_axis<Arch, T>(detail::gumbel_backward_op<T>{static_cast<T>(1.0 / options.tau)},
-                                    detail::make_layout<T>(y_soft.shape(), yc, dyc, dx), static_cast<std::size_t>(a));
+    const tensor_view<const S, R> yc(y_soft), dyc(dy);
+    const auto layout = detail::make_layout(y_soft.shape(), yc, dyc, dx);
+    if constexpr (std::is_same<S, T>::value)
+        detail::run_along_axis<Arch, T>(detail::gumbel_backward_op<T>{inv_tau}, layout, static_cast<std::size_t>(a));
+    else
+        detail::run_converted<Arch, T, S>(detail::gumbel_backward_op<T>{inv_tau}, layout, static_cast<std::size_t>(a));
 }
 
 }  // namespace logitkit

@@ -14,8 +14,9 @@ namespace logitkit {
 template <class Arch = detail::default_arch, class TX, class TY, std::size_t R>
 void log_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int axis = -1,
                  const softmax_options& options = {}) {
-    detail::check_element_types<TX, TY>();
-    detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const TY, R>(x), y, axis, options);
+    detail::check_forward_element_types<TX, TY>();
+    detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const std::remove_const_t<TX>, R>(x), y, axis,
+                                                  options);
 }
 
 /// Masked log_softmax: the log_softmax of the kept elements of each line, -inf at masked ones.
@@ -24,10 +25,10 @@ void log_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int a
 template <class Arch = detail::default_arch, class TX, class TY, std::size_t R, class TM, std::size_t S>
 void log_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, const tensor_view<TM, S>& mask,
                  int axis = -1, const softmax_options& options = {}) {
-    detail::check_element_types<TX, TY>();
-    detail::check_mask_type<TM, TY>();
+    detail::check_forward_element_types<TX, TY>();
+    detail::check_mask_type<TM, std::remove_const_t<TX>>();
     using M = std::remove_const_t<TM>;
-    detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const TY, R>(x), y,
+    detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const std::remove_const_t<TX>, R>(x), y,
                                                   tensor_view<const M, S>(mask), axis, options);
 }
 
@@ -39,7 +40,7 @@ void log_softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>
                           int axis = -1, const softmax_options& options = {}) {
     detail::check_element_types<TY, TDX>();
     detail::check_element_types<TDY, TDX>();
-    detail::backward<Arch, detail::log_softmax_backward_op<TDX>>("log_softmax_backward", tensor_view<const TDX, R>(y),
+    detail::backward<Arch, detail::log_softmax_backward_op>("log_softmax_backward", tensor_view<const TDX, R>(y),
                                                                 tensor_view<const TDX, R>(dy), dx, axis, options);
 }
 
@@ -51,7 +52,7 @@ void log_softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>
     detail::check_element_types<TDY, TDX>();
     detail::check_mask_type<TM, TDX>();
     using M = std::remove_const_t<TM>;
-    detail::backward<Arch, detail::log_softmax_backward_op<TDX>>("log_softmax_backward", tensor_view<const TDX, R>(y),
+    detail::backward<Arch, detail::log_softmax_backward_op>("log_softmax_backward", tensor_view<const TDX, R>(y),
                                                                 tensor_view<const TDX, R>(dy), dx,
                                                                 tensor_view<const M, S>(mask), axis, options);
 }

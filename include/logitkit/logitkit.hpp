@@ -7,6 +7,7 @@
 #include "log_softmax.hpp"
 #include "logsumexp.hpp"
 #include "philox.hpp"
+#include "reduced_precision.hpp"
 #include "sample_categorical.hpp"
 #include "softmax.hpp"
 #include "softmax_options.hpp"

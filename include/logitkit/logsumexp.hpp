@@ -9,7 +9,8 @@ namespace logitkit {
 
 /// out = log(sum(exp(x))) along `axis`; out has x's shape with extent 1 on the axis (keepdim).
 /// An all -inf line (or an empty axis) gives -inf; a line holding +inf gives +inf, or NaN when it
-/// also holds a NaN. float: |error| <= 1e-6 * max(1, |out|); double: 1e-14 * max(1, |out|).
+/// also holds a NaN. float: |error| <= 1e-6 * max(1, |out|); double: 1e-14 * max(1, |out|);
+/// bfloat16 / float16: computed in float and rounded once (within 1 ulp of the storage type).
 template <class Arch = detail::default_arch, class TX, class TO, std::size_t R>
 void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int axis = -1) {
     detail::check_element_types<TX, TO>();
@@ -22,9 +23,13 @@ void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int a
     detail::check_data(fn, "out", out);
     detail::check_distinct_elements(fn, "out", out);
     detail::check_no_overlap(fn, "out", out, "x", x, false);
+    using T = detail::compute_type_t<TO>;
     const tensor_view<const TO, R> xc(x);
-    detail::run_along_axis<Arch, TO>(detail::logsumexp_op<TO>{}, detail::make_layout<TO>(x.shape(), xc, out),
-                                     static_cast<std::size_t>(a));
+    const auto layout = detail::make_layout(x.shape(), xc, out);
+    if constexpr (std::is_same<TO, T>::value)
+        detail::run_along_axis<Arch, T>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a));
+    else
+        detail::run_converted<Arch, T, TO>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a));
 }
 
 }  // namespace logitkit

@@ -16,8 +16,9 @@ namespace logitkit {
 template <class Arch = detail::default_arch, class TX, class TY, std::size_t R>
 void softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int axis = -1,
              const softmax_options& options = {}) {
-    detail::check_element_types<TX, TY>();
-    detail::forward<Arch, detail::softmax_op>("softmax", tensor_view<const TY, R>(x), y, axis, options);
+    detail::check_forward_element_types<TX, TY>();
+    detail::forward<Arch, detail::softmax_op>("softmax", tensor_view<const std::remove_const_t<TX>, R>(x), y, axis,
+                                              options);
 }
 
 /// Masked softmax: the softmax of the kept elements of each line, 0 at masked elements.
@@ -28,10 +29,10 @@ void softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int axis 
 template <class Arch = detail::default_arch, class TX, class TY, std::size_t R, class TM, std::size_t S>
 void softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, const tensor_view<TM, S>& mask, int axis = -1,
              const softmax_options& options = {}) {
-    detail::check_element_types<TX, TY>();
-    detail::check_mask_type<TM, TY>();
+    detail::check_forward_element_types<TX, TY>();
+    detail::check_mask_type<TM, std::remove_const_t<TX>>();
     using M = std::remove_const_t<TM>;
-    detail::forward<Arch, detail::softmax_op>("softmax", tensor_view<const TY, R>(x), y,
+    detail::forward<Arch, detail::softmax_op>("softmax", tensor_view<const std::remove_const_t<TX>, R>(x), y,
                                               tensor_view<const M, S>(mask), axis, options);
 }
 
@@ -43,7 +44,7 @@ void softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>& dy
                       int axis = -1, const softmax_options& options = {}) {
     detail::check_element_types<TY, TDX>();
     detail::check_element_types<TDY, TDX>();
-    detail::backward<Arch, detail::softmax_backward_op<TDX>>("softmax_backward", tensor_view<const TDX, R>(y),
+    detail::backward<Arch, detail::softmax_backward_op>("softmax_backward", tensor_view<const TDX, R>(y),
                                                             tensor_view<const TDX, R>(dy), dx, axis, options);
 }
 
@@ -55,7 +56,7 @@ void softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>& dy
     detail::check_element_types<TDY, TDX>();
     detail::check_mask_type<TM, TDX>();
     using M = std::remove_const_t<TM>;
-    detail::backward<Arch, detail::softmax_backward_op<TDX>>("softmax_backward", tensor_view<const TDX, R>(y),
+    detail::backward<Arch, detail::softmax_backward_op>("softmax_backward", tensor_view<const TDX, R>(y),
                                                             tensor_view<const TDX, R>(dy), dx,
                                                             tensor_view<const M, S>(mask), axis, options);
 }

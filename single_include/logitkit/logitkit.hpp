@@ -495,16 +495,26 @@ void check_distinct_elements(const char* fn, const char* name, const tensor_view
 #include <cstddef>
 #include <vector>
 
-// #include "../tensor_view.hpp" (already included above)
-// ---- begin logitkit/detail/simd.hpp ----
-// logitkit — the batch abstraction the kernels are written against.
+// ---- begin logitkit/reduced_precision.hpp ----
+// logitkit — bfloat16 and float16 storage types.
 // SPDX-License-Identifier: MIT
 //
-// batch<T, Arch> is xsimd::batch<T, Arch> on an xsimd architecture and scalar_batch<T> on
-// scalar_arch. Kernels call the primitives as simd::fma, simd::max, ... (qualified, so that
-// argument-dependent lookup never mixes in xsimd's own overloads).
+// Two-byte storage formats for tensors; the kernels widen each element to float, compute and
+// accumulate in float, and round each output once. Conversions from float round to nearest,
+// ties to even, keep the sign of zeros and infinities, and keep NaN a NaN (quieted, with the top
+// payload bits); conversions to float are exact.
+//
+//   bfloat16: 1 sign, 8 exponent, 7 fraction bits (float's range, 8 significant bits; one ulp
+//             is 2^-7 relative at most).
+//   float16:  IEEE binary16: 1 sign, 5 exponent, 10 fraction bits (largest finite 65504,
+//             subnormals down to 2^-24).
+//
+// float16 uses the F16C instructions when the target has them (-mf16c, -march=native on x86-64);
+// both formats have exact portable conversions otherwise. The AVX-512 BF16 conversion
+// (vcvtneps2bf16) is not used: it flushes subnormal floats to zero, which this rounding does not.
 
-#include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 // ---- begin logitkit/detail/config.hpp ----
@@ -544,6 +554,205 @@ void check_distinct_elements(const char* fn, const char* name, const tensor_view
 #define LOGITKIT_INLINE inline
 #endif
 // ---- end logitkit/detail/config.hpp ----
+// #include "tensor_view.hpp" (already included above)
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+namespace logitkit {
+namespace detail {
+
+inline std::uint32_t float_bits(float f) noexcept {
+    std::uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
+}
+inline float bits_float(std::uint32_t u) noexcept {
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+inline std::uint16_t bfloat16_from_float(float f) noexcept {
+    const std::uint32_t u = float_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x0040u);  // quiet NaN
+    return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+inline float float_from_bfloat16(std::uint16_t b) noexcept {
+    const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+    return bits_float((u & 0x7fffffffu) > 0x7f800000u ? u | 0x400000u : u);  // NaN: quiet
+}
+
+inline std::uint16_t float16_from_float_portable(float f) noexcept {
+    const std::uint32_t u = float_bits(f);
+    const std::uint32_t sign = (u >> 16) & 0x8000u;
+    const std::uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u | ((a >> 13) & 0x3ffu));  // quiet NaN
+    if (a >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // >= 65520 rounds to inf
+    if (a >= 0x38800000u) {  // a normal float16: drop 13 bits, ties to even, rebias 127 -> 15
+        const std::uint32_t r = a + 0xfffu + ((a >> 13) & 1u) - 0x38000000u;
+        return static_cast<std::uint16_t>(sign | (r >> 13));
+    }
+    // A float16 subnormal (or zero): the multiple of 2^-24 nearest to m * 2^(e - 150).
+    const std::uint32_t e = a >> 23;
+    const std::uint32_t m = (a & 0x7fffffu) | (e != 0 ? 0x800000u : 0u);
+    const std::uint32_t shift = (e != 0 ? 126u : 125u) - e;
+    if (shift >= 32) return static_cast<std::uint16_t>(sign);
+    std::uint32_t q = m >> shift;
+    const std::uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (q & 1u) != 0)) ++q;
+    return static_cast<std::uint16_t>(sign | q);
+}
+inline float float_from_float16_portable(std::uint16_t h) noexcept {
+    const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+    const std::uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0x1f) return bits_float(sign | 0x7f800000u | (m << 13) | (m != 0 ? 0x400000u : 0u));  // NaN: quiet
+    if (e == 0) {
+        const float v = static_cast<float>(m) * 0x1p-24f;  // exact
+        return sign != 0 ? -v : v;
+    }
+    return bits_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+inline std::uint16_t float16_from_float(float f) noexcept {
+#if defined(__F16C__)
+    return static_cast<std::uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+#else
+    return float16_from_float_portable(f);
+#endif
+}
+inline float float_from_float16(std::uint16_t h) noexcept {
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#else
+    return float_from_float16_portable(h);
+#endif
+}
+
+}  // namespace detail
+
+/// bfloat16 storage: convert explicitly from and to float.
+struct bfloat16 {
+    std::uint16_t bits;
+
+    bfloat16() = default;
+    explicit bfloat16(float f) noexcept : bits(detail::bfloat16_from_float(f)) {}
+    explicit operator float() const noexcept { return detail::float_from_bfloat16(bits); }
+    static bfloat16 from_bits(std::uint16_t b) noexcept {
+        bfloat16 r;
+        r.bits = b;
+        return r;
+    }
+};
+
+/// IEEE binary16 storage: convert explicitly from and to float.
+struct float16 {
+    std::uint16_t bits;
+
+    float16() = default;
+    explicit float16(float f) noexcept : bits(detail::float16_from_float(f)) {}
+    explicit operator float() const noexcept { return detail::float_from_float16(bits); }
+    static float16 from_bits(std::uint16_t b) noexcept {
+        float16 r;
+        r.bits = b;
+        return r;
+    }
+};
+
+static_assert(sizeof(bfloat16) == 2 && std::is_trivially_copyable<bfloat16>::value, "bfloat16 is 2 plain bytes");
+static_assert(sizeof(float16) == 2 && std::is_trivially_copyable<float16>::value, "float16 is 2 plain bytes");
+
+namespace detail {
+
+template <class S>
+struct is_reduced_precision : std::false_type {};
+template <>
+struct is_reduced_precision<bfloat16> : std::true_type {};
+template <>
+struct is_reduced_precision<float16> : std::true_type {};
+
+/// The type a kernel computes in for elements stored as S: float for the two-byte formats.
+template <class S>
+using compute_type_t = std::conditional_t<is_reduced_precision<std::remove_const_t<S>>::value, float,
+                                          std::remove_const_t<S>>;
+
+/// S -> its compute type, exactly.
+template <class S>
+LOGITKIT_INLINE compute_type_t<S> widen(S v) noexcept {
+    if constexpr (is_reduced_precision<std::remove_const_t<S>>::value)
+        return static_cast<float>(v);
+    else
+        return v;
+}
+/// Compute type -> S, rounded once to nearest even.
+template <class S, class T>
+LOGITKIT_INLINE S narrow(T v) noexcept {
+    if constexpr (is_reduced_precision<S>::value)
+        return S(static_cast<float>(v));
+    else
+        return static_cast<S>(v);
+}
+
+/// dst[j] = widen(src[j * stride]) for j < n.
+template <class T, class S>
+void widen_line(const S* src, index_type stride, index_type n, T* dst) noexcept {
+#if defined(__F16C__)
+    if constexpr (std::is_same<std::remove_const_t<S>, float16>::value) {
+        if (stride == 1) {
+            index_type j = 0;
+            for (; j + 8 <= n; j += 8)
+                _mm256_storeu_ps(dst + j, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j))));
+            for (; j < n; ++j) dst[j] = widen(src[j]);
+            return;
+        }
+    }
+#endif
+    if (stride == 1) {
+        for (index_type j = 0; j < n; ++j) dst[j] = widen(src[j]);
+    } else {
+        for (index_type j = 0; j < n; ++j) dst[j] = widen(src[j * stride]);
+    }
+}
+
+/// dst[j * stride] = narrow(src[j]) for j < n.
+template <class S, class T>
+void narrow_line(const T* src, index_type n, S* dst, index_type stride) noexcept {
+#if defined(__F16C__)
+    if constexpr (std::is_same<S, float16>::value) {
+        if (stride == 1) {
+            index_type j = 0;
+            for (; j + 8 <= n; j += 8)
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j),
+                                 _mm256_cvtps_ph(_mm256_loadu_ps(src + j), _MM_FROUND_TO_NEAREST_INT));
+            for (; j < n; ++j) dst[j] = narrow<S>(src[j]);
+            return;
+        }
+    }
+#endif
+    if (stride == 1) {
+        for (index_type j = 0; j < n; ++j) dst[j] = narrow<S>(src[j]);
+    } else {
+        for (index_type j = 0; j < n; ++j) dst[j * stride] = narrow<S>(src[j]);
+    }
+}
+
+}  // namespace detail
+}  // namespace logitkit
+// ---- end logitkit/reduced_precision.hpp ----
+// #include "../tensor_view.hpp" (already included above)
+// ---- begin logitkit/detail/simd.hpp ----
+// logitkit — the batch abstraction the kernels are written against.
+// SPDX-License-Identifier: MIT
+//
+// batch<T, Arch> is xsimd::batch<T, Arch> on an xsimd architecture and scalar_batch<T> on
+// scalar_arch. Kernels call the primitives as simd::fma, simd::max, ... (qualified, so that
+// argument-dependent lookup never mixes in xsimd's own overloads).
+
+#include <cstddef>
+#include <type_traits>
+
+// #include "config.hpp" (already included above)
 
 namespace logitkit {
 namespace detail {
@@ -1031,6 +1240,36 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
                 continue;
             }
             for (index_type r = 0; r < n; ++r) p[i][r * L.strides[i][axis]] = q[i][r];
+        }
+    });
+}
+
+/// run_along_axis for operands stored as S (bfloat16, float16) while the operation computes in
+/// T (float): each line is widened into contiguous scratch, processed as a row, and its outputs
+/// are rounded back once.
+template <class Arch, class T, class S, class Op, std::size_t R, std::size_t N>
+void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
+    constexpr std::size_t last = N - 1;
+    const index_type n = L.shape[axis];
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis && L.shape[k] == 0) return;
+    if (n == 0 && !Op::reduces) return;
+    std::array<std::size_t, R> dims{};
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis) dims[count++] = k;
+    std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
+    for_each_outer(L, dims, count, [&](const std::array<index_type, N>& off) {
+        const auto p = at<S>(L.base, off);
+        std::array<T*, N> q;
+        for (std::size_t i = 0; i < N; ++i) q[i] = scratch.data() + static_cast<std::size_t>(n) * i;
+        for (std::size_t i = 0; i < Op::inputs; ++i) widen_line(p[i], L.strides[i][axis], n, q[i]);
+        op.template row<Arch>(q, n);
+        for (std::size_t i = Op::inputs; i < N; ++i) {
+            if (Op::reduces && i == last)
+                *p[i] = narrow<S>(*q[i]);
+            else
+                narrow_line(q[i], n, p[i], L.strides[i][axis]);
         }
     });
 }
@@ -2610,6 +2849,64 @@ double run(const problem<T, R>& P) {
 // ---- end logitkit/detail/cross_entropy_kernels.hpp ----
 // #include "detail/loss_common.hpp" (already included above)
 // #include "detail/simd.hpp" (already included above)
+// ---- begin logitkit/detail/staging.hpp ----
+// logitkit — bfloat16 / float16 tensors for the losses and gumbel_softmax: each operand is
+// widened to a dense float copy, the float kernel runs on the copies, and each output is rounded
+// once into the caller's view. The arguments are checked on the caller's views first (null data,
+// repeated output elements, overlap), since the copies can never overlap; the float call checks
+// the rest (axis, shapes, options) before anything is written back.
+
+#include <cstddef>
+#include <vector>
+
+// #include "../reduced_precision.hpp" (already included above)
+// #include "../tensor_view.hpp" (already included above)
+// #include "loss_common.hpp" (already included above)
+
+namespace logitkit {
+namespace detail {
+
+/// A dense row-major float copy of a view (empty for a view that is not given).
+template <std::size_t R>
+struct float_copy {
+    std::vector<float> values;
+    extents_type<R> shape{};
+    bool given = false;
+
+    tensor_view<float, R> view() {
+        return given ? tensor_view<float, R>(values.data(), shape) : tensor_view<float, R>{};
+    }
+    tensor_view<const float, R> cview() {
+        return given ? tensor_view<const float, R>(values.data(), shape) : tensor_view<const float, R>{};
+    }
+};
+
+/// Widens v's elements (copy_values) or only sizes the copy for an output.
+template <class S, std::size_t R>
+float_copy<R> stage(const tensor_view<S, R>& v, bool copy_values) {
+    float_copy<R> c;
+    c.given = is_given(v);
+    c.shape = v.shape();
+    if (!c.given) return c;
+    c.values.resize(static_cast<std::size_t>(v.size()));
+    if (copy_values) {
+        std::size_t i = 0;
+        for_each_index<R>(v.shape(), [&](const extents_type<R>& idx) { c.values[i++] = widen(v[idx]); });
+    }
+    return c;
+}
+
+/// Rounds the copy once into the caller's view.
+template <class S, std::size_t R>
+void unstage(const float_copy<R>& c, const tensor_view<S, R>& v) {
+    if (!c.given) return;
+    std::size_t i = 0;
+    for_each_index<R>(v.shape(), [&](const extents_type<R>& idx) { v[idx] = narrow<S>(c.values[i++]); });
+}
+
+}  // namespace detail
+}  // namespace logitkit
+// ---- end logitkit/detail/staging.hpp ----
 // ---- begin logitkit/nll_loss.hpp ----
 // logitkit — negative log-likelihood loss, and the types shared by the loss functions.
 // SPDX-License-Identifier: MIT
@@ -2857,6 +3154,15 @@ struct cross_entropy_options {
 
 namespace detail {
 
+/// cross_entropy on bfloat16 / float16 logits, through float copies (staging.hpp).
+template <class Arch, class S, std::size_t R, class TG, std::size_t RG>
+double cross_entropy_staged(const tensor_view<const S, R>& x, const tensor_view<TG, RG>& targets,
+                            const cross_entropy_options<S>& options, const loss_outputs<S, R>& outputs);
+
+}  // namespace detail
+
+namespace detail {
+
 template <class Arch, bool Soft, class T, std::size_t R, class TG, std::size_t RG>
 double cross_entropy_impl(const tensor_view<const T, R>& x, const tensor_view<TG, RG>& targets,
                           const cross_entropy_options<T>& options, const loss_outputs<T, R>& outputs,
@@ -2940,24 +3246,31 @@ double cross_entropy(const tensor_view<TL, R>& logits, const tensor_view<TT, R -
                      const cross_entropy_options<std::remove_const_t<TL>>& options = {},
                      const loss_outputs<std::remove_const_t<TL>, R>& outputs = {}) {
     using T = std::remove_const_t<TL>;
-    detail::check_loss_types<TL, TT>();
-    constexpr const char* fn = "cross_entropy";
-    const tensor_view<const T, R> x(logits);
-    const tensor_view<const std::int64_t, R - 1> tg(targets);
+    if constexpr (detail::is_reduced_precision<T>::value) {
+        static_assert(std::is_same<std::remove_const_t<TT>, std::int64_t>::value,
+                      "logitkit: class-index targets must be a tensor_view of std::int64_t");
+        return detail::cross_entropy_staged<Arch>(tensor_view<const T, R>(logits),
+                                                  tensor_view<const std::int64_t, R - 1>(targets), options, outputs);
+    } else {
+        detail::check_loss_types<TL, TT>();
+        constexpr const char* fn = "cross_entropy";
+        const tensor_view<const T, R> x(logits);
+        const tensor_view<const std::int64_t, R - 1> tg(targets);
 
-    const std::size_t a = static_cast<std::size_t>(detail::normalize_axis<R>(fn, options.class_axis));
-    const index_type classes = x.extent(a);
-    const extents_type<R - 1> sample_shape = detail::drop_axis<R>(x.shape(), a);
-    detail::check_reduction(fn, options.reduction);
-    detail::check_label_smoothing(fn, options.label_smoothing);
-    detail::check_z_loss(fn, options.z_loss);
-    detail::check_shape<R - 1>(fn, "targets", tg.shape(), "logits.shape without the class axis", sample_shape);
-    detail::check_data(fn, "logits", x);
-    detail::check_data(fn, "targets", tg);
-    const detail::class_weights<T> cw = detail::read_weights(fn, options.weight, classes);
-    detail::check_loss_outputs(fn, "logits", x, tg, options.weight, options.reduction, outputs, sample_shape);
-    const detail::target_scan scan = detail::scan_class_targets(fn, tg, classes, options.ignore_index, cw);
-    return detail::cross_entropy_impl<Arch, false>(x, tg, options, outputs, cw, a, scan.weight_total);
+        const std::size_t a = static_cast<std::size_t>(detail::normalize_axis<R>(fn, options.class_axis));
+        const index_type classes = x.extent(a);
+        const extents_type<R - 1> sample_shape = detail::drop_axis<R>(x.shape(), a);
+        detail::check_reduction(fn, options.reduction);
+        detail::check_label_smoothing(fn, options.label_smoothing);
+        detail::check_z_loss(fn, options.z_loss);
+        detail::check_shape<R - 1>(fn, "targets", tg.shape(), "logits.shape without the class axis", sample_shape);
+        detail::check_data(fn, "logits", x);
+        detail::check_data(fn, "targets", tg);
+        const detail::class_weights<T> cw = detail::read_weights(fn, options.weight, classes);
+        detail::check_loss_outputs(fn, "logits", x, tg, options.weight, options.reduction, outputs, sample_shape);
+        const detail::target_scan scan = detail::scan_class_targets(fn, tg, classes, options.ignore_index, cw);
+        return detail::cross_entropy_impl<Arch, false>(x, tg, options, outputs, cw, a, scan.weight_total);
+    }
 }
 
 /// Softmax cross-entropy with class-probability ("soft") targets, as PyTorch's F.cross_entropy
@@ -2976,40 +3289,85 @@ double cross_entropy(const tensor_view<TL, R>& logits, const tensor_view<TP, R>&
                      const cross_entropy_options<std::remove_const_t<TL>>& options = {},
                      const loss_outputs<std::remove_const_t<TL>, R>& outputs = {}) {
     using T = std::remove_const_t<TL>;
-    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
-                  "logitkit: the loss functions take float or double inputs");
+    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value ||
+                      detail::is_reduced_precision<T>::value,
+                  "logitkit: cross_entropy takes float, double, bfloat16 or float16 logits");
     static_assert(std::is_same<std::remove_const_t<TP>, T>::value,
                   "logitkit: class-probability targets must have the logits' element type (class indices are "
                   "std::int64_t with the logits' rank less one)");
-    constexpr const char* fn = "cross_entropy";
-    const tensor_view<const T, R> x(logits);
-    const tensor_view<const T, R> q(targets);
+    if constexpr (detail::is_reduced_precision<T>::value) {
+        return detail::cross_entropy_staged<Arch>(tensor_view<const T, R>(logits), tensor_view<const T, R>(targets),
+                                                  options, outputs);
+    } else {
+        constexpr const char* fn = "cross_entropy";
+        const tensor_view<const T, R> x(logits);
+        const tensor_view<const T, R> q(targets);
 
-    const std::size_t a = static_cast<std::size_t>(detail::normalize_axis<R>(fn, options.class_axis));
-    const extents_type<R - 1> sample_shape = detail::drop_axis<R>(x.shape(), a);
-    detail::check_reduction(fn, options.reduction);
-    detail::check_label_smoothing(fn, options.label_smoothing);
-    detail::check_z_loss(fn, options.z_loss);
-    if (options.ignore_index >= 0)
-        detail::fail_argument(fn, "options.ignore_index = " + std::to_string(options.ignore_index) +
-                                      " is not supported with class-probability targets; expected a negative "
-                                      "ignore_index (the default is -100)");
-    detail::check_shape<R>(fn, "targets", q.shape(), "logits.shape", x.shape(),
-                           "class-probability targets have the logits' shape");
-    detail::check_data(fn, "logits", x);
-    detail::check_data(fn, "targets", q);
-    const detail::class_weights<T> cw = detail::read_weights(fn, options.weight, x.extent(a));
-    detail::check_loss_outputs(fn, "logits", x, q, options.weight, options.reduction, outputs, sample_shape);
-    detail::scan_probabilities<Arch>(fn, q);
+        const std::size_t a = static_cast<std::size_t>(detail::normalize_axis<R>(fn, options.class_axis));
+        const extents_type<R - 1> sample_shape = detail::drop_axis<R>(x.shape(), a);
+        detail::check_reduction(fn, options.reduction);
+        detail::check_label_smoothing(fn, options.label_smoothing);
+        detail::check_z_loss(fn, options.z_loss);
+        if (options.ignore_index >= 0)
+            detail::fail_argument(fn, "options.ignore_index = " + std::to_string(options.ignore_index) +
+                                          " is not supported with class-probability targets; expected a negative "
+                                          "ignore_index (the default is -100)");
+        detail::check_shape<R>(fn, "targets", q.shape(), "logits.shape", x.shape(),
+                               "class-probability targets have the logits' shape");
+        detail::check_data(fn, "logits", x);
+        detail::check_data(fn, "targets", q);
+        const detail::class_weights<T> cw = detail::read_weights(fn, options.weight, x.extent(a));
+        detail::check_loss_outputs(fn, "logits", x, q, options.weight, options.reduction, outputs, sample_shape);
+        detail::scan_probabilities<Arch>(fn, q);
 
-    index_type samples = 1;
-    for (index_type e : sample_shape) samples *= e;
-    const double total =
-        detail::cross_entropy_impl<Arch, true>(x, q, options, outputs, cw, a, static_cast<double>(samples));
-    // PyTorch: the mean over an empty input (no samples, or no classes) is NaN.
-    if (options.reduction == reduction::mean && x.size() == 0) return std::numeric_limits<double>::quiet_NaN();
-    return total;
+        index_type samples = 1;
+        for (index_type e : sample_shape) samples *= e;
+        const double total =
+            detail::cross_entropy_impl<Arch, true>(x, q, options, outputs, cw, a, static_cast<double>(samples));
+        // PyTorch: the mean over an empty input (no samples, or no classes) is NaN.
+        if (options.reduction == reduction::mean && x.size() == 0) return std::numeric_limits<double>::quiet_NaN();
+        return total;
+    }
 }
+
+namespace detail {
+
+template <class Arch, class S, std::size_t R, class TG, std::size_t RG>
+double cross_entropy_staged(const tensor_view<const S, R>& x, const tensor_view<TG, RG>& targets,
+                            const cross_entropy_options<S>& options, const loss_outputs<S, R>& outputs) {
+    constexpr const char* fn = "cross_entropy";
+    const std::size_t a = static_cast<std::size_t>(normalize_axis<R>(fn, options.class_axis));
+    check_data(fn, "logits", x);
+    check_data(fn, "targets", targets);
+    check_data(fn, "options.weight", options.weight);
+    check_loss_outputs(fn, "logits", x, targets, options.weight, options.reduction, outputs, drop_axis<R>(x.shape(), a));
+    float_copy<R> xf = stage(x, true), grad = stage(outputs.grad, false);
+    float_copy<R - 1> losses = stage(outputs.losses, false), upstream = stage(outputs.upstream, true);
+    float_copy<1> weight = stage(options.weight, true);
+    cross_entropy_options<float> of;
+    of.class_axis = options.class_axis;
+    of.weight = weight.cview();
+    of.ignore_index = options.ignore_index;
+    of.label_smoothing = options.label_smoothing;
+    of.reduction = options.reduction;
+    of.z_loss = options.z_loss;
+    loss_outputs<float, R> out;
+    out.grad = grad.view();
+    out.losses = losses.view();
+    out.upstream = upstream.cview();
+    double result;
+    if constexpr (std::is_same<std::remove_const_t<TG>, std::int64_t>::value) {
+        result = cross_entropy<Arch>(xf.cview(), targets, of, out);
+    } else {
+        float_copy<R> q = stage(targets, true);
+        result = cross_entropy<Arch>(xf.cview(), q.cview(), of, out);
+    }
+    unstage(grad, outputs.grad);
+    unstage(losses, outputs.losses);
+    return result;
+}
+
+}  // namespace detail
 
 }  // namespace logitkit
 // ---- end logitkit/cross_entropy.hpp ----
@@ -3081,7 +3439,9 @@ struct softmax_options {
 //
 // A masked line is reduced to an unmasked one: the forward kernels write the masked input
 // (masked elements -inf) into the output line, or into a scratch line when the output is not
-// contiguous along the axis, and run the row operation in place there; the backward kernels zero
+// contiguous along the axis or is stored in another type (bfloat16, float16: the line is widened
+// to float on the way in and rounded once on the way out), and run the row operation in place
+// there; the backward kernels zero
 // dy at masked elements first and zero dx there afterwards. A causal rule keeps a prefix of each
 // line, so it only shortens the row and fills the rest, reading no mask memory.
 
@@ -3093,6 +3453,7 @@ struct softmax_options {
 #include <type_traits>
 #include <vector>
 
+// #include "../reduced_precision.hpp" (already included above)
 // #include "../tensor_view.hpp" (already included above)
 // #include "dispatch.hpp" (already included above)
 // #include "stages.hpp" (already included above)
@@ -3127,16 +3488,19 @@ LOGITKIT_INLINE bool mask_keeps(M m) noexcept {
     if constexpr (std::is_same<M, bool>::value)
         return m;
     else
-        return m != -std::numeric_limits<M>::infinity();
+        return widen(m) != -std::numeric_limits<compute_type_t<M>>::infinity();
 }
 
 /// z[j] = the masked input of element j (x / t, plus the additive mask), -inf where masked, for
 /// j < n; returns how many elements are kept. Each combination is its own branch-free loop, and
 /// contiguous x and mask their own instantiation, so that the compiler vectorises them.
-template <bool Contiguous, bool Divide, class T, class M>
-index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
+template <bool Contiguous, bool Divide, class T, class S, class M>
+index_type mask_line(const S* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
     constexpr T ninf = -std::numeric_limits<T>::infinity();
-    auto input = [&](index_type j) { return Divide ? x[Contiguous ? j : j * xs] / t : x[Contiguous ? j : j * xs]; };
+    auto input = [&](index_type j) {
+        const T v = widen(x[Contiguous ? j : j * xs]);
+        return Divide ? v / t : v;
+    };
     if (m == nullptr) {
         for (index_type j = 0; j < n; ++j) z[j] = input(j);
         return n;
@@ -3150,7 +3514,7 @@ index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index
         }
     } else {
         for (index_type j = 0; j < n; ++j) {
-            const M mv = m[Contiguous ? j : j * ms];
+            const T mv = widen(m[Contiguous ? j : j * ms]);
             const T v = input(j) + mv;
             z[j] = (mv > ninf || mv != mv) ? v : ninf;  // mv != -inf, spelled so that it vectorises
         }
@@ -3160,8 +3524,8 @@ index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index
     return kept;
 }
 
-template <class T, class M>
-index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
+template <class T, class S, class M>
+index_type mask_line(const S* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
     const bool contiguous = xs == 1 && (m == nullptr || ms == 1);
     if (t == T(1))
         return contiguous ? mask_line<true, false>(x, xs, m, ms, n, t, z) : mask_line<false, false>(x, xs, m, ms, n, t, z);
@@ -3194,15 +3558,17 @@ bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
     return false;
 }
 
-template <class T>
-void fill_line(T* p, index_type stride, index_type from, index_type to, T v) noexcept {
-    for (index_type j = from; j < to; ++j) p[j * stride] = v;
+template <class S, class T>
+void fill_line(S* p, index_type stride, index_type from, index_type to, T v) noexcept {
+    const S w = narrow<S>(v);
+    for (index_type j = from; j < to; ++j) p[j * stride] = w;
 }
 
-/// softmax or log_softmax (Op) of x / t along `axis` into y, under a mask and/or a causal rule.
-/// A line with no kept element is filled with Op's masked value (0 or -inf); otherwise masked
-/// elements get that value and the kept ones follow the unmasked rules.
-template <class Arch, template <class, class> class Op, class T, class M, std::size_t R>
+/// softmax or log_softmax (Op, computing in T) of x / t along `axis` into y, x stored as SX and
+/// y as SY, under a mask and/or a causal rule. A line with no kept element is filled with Op's
+/// masked value (0 or -inf); otherwise masked elements get that value and the kept ones follow
+/// the unmasked rules.
+template <class Arch, template <class, class> class Op, class T, class SX, class SY, class M, std::size_t R>
 void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>& mask, const causal_rule& causal,
                         std::size_t axis, T t) {
     const index_type n = xy.shape[axis];
@@ -3215,25 +3581,30 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
     const index_type xs = xy.strides[0][axis], ys = xy.strides[1][axis], ms = mask.strides[axis];
     using plain = Op<T, identity_input>;
     constexpr T fill = plain::masked_value;
-    std::vector<T> scratch(ys == 1 ? 0 : static_cast<std::size_t>(n));
+    constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
+    // The row runs in y itself when y holds T contiguously along the axis.
+    const bool in_y = std::is_same<SY, T>::value && ys == 1;
+    std::vector<T> scratch(in_y ? 0 : static_cast<std::size_t>(n));
     for_each_outer(L, dims, count, [&](const std::array<index_type, 4>& off) {
-        const T* x = reinterpret_cast<const T*>(L.base[0]) + off[0];
-        T* y = reinterpret_cast<T*>(L.base[1]) + off[1];
+        const SX* x = reinterpret_cast<const SX*>(L.base[0]) + off[0];
+        SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
         const M* m = mask.data ? mask.data + off[2] : nullptr;
         const index_type limit = causal.limit(off[3], n);
-        if (m == nullptr && xs == 1 && ys == 1) {
-            // Causal rule alone on contiguous lines: the kept prefix is an unmasked row.
-            if (limit > 0) {
-                const std::array<T*, 2> p{const_cast<T*>(x), y};
-                if (t == T(1))
-                    plain{identity_input{}}.template row<Arch>(p, limit);
-                else
-                    Op<T, divide_input<T>>{divide_input<T>{t}}.template row<Arch>(p, limit);
+        if constexpr (same_types) {
+            if (m == nullptr && xs == 1 && ys == 1) {
+                // Causal rule alone on contiguous lines: the kept prefix is an unmasked row.
+                if (limit > 0) {
+                    const std::array<T*, 2> p{const_cast<T*>(x), y};
+                    if (t == T(1))
+                        plain{identity_input{}}.template row<Arch>(p, limit);
+                    else
+                        Op<T, divide_input<T>>{divide_input<T>{t}}.template row<Arch>(p, limit);
+                }
+                fill_line(y, 1, limit, n, fill);
+                return;
             }
-            fill_line(y, 1, limit, n, fill);
-            return;
         }
-        T* z = ys == 1 ? y : scratch.data();
+        T* z = in_y ? reinterpret_cast<T*>(y) : scratch.data();
         const index_type kept = mask_line(x, xs, m, ms, limit, t, z);
         if (kept == 0) {
             fill_line(y, ys, 0, n, fill);
@@ -3248,15 +3619,15 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
                 for (index_type j = 0; j < limit; ++j)
                     if (!mask_keeps(m[j * ms])) z[j] = fill;
         }
-        if (z != y)
-            for (index_type j = 0; j < limit; ++j) y[j * ys] = z[j];
+        if (!in_y) narrow_line(z, limit, y, ys);
         fill_line(y, ys, limit, n, fill);
     });
 }
 
-/// softmax_backward or log_softmax_backward (Op) under a mask and/or a causal rule, divided by
-/// the temperature t: masked elements of y and dy are ignored and dx is 0 there.
-template <class Arch, class Op, class T, class M, std::size_t R>
+/// softmax_backward or log_softmax_backward (Op, computing in T) with y, dy and dx stored as S,
+/// under a mask and/or a causal rule, divided by the temperature t: masked elements of y and dy
+/// are ignored and dx is 0 there.
+template <class Arch, class Op, class T, class S, class M, std::size_t R>
 void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M, R>& mask, const causal_rule& causal,
                          std::size_t axis, T t) {
     const index_type n = ydydx.shape[axis];
@@ -3268,54 +3639,53 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
         if (k != axis) dims[count++] = k;
     const index_type ys = ydydx.strides[0][axis], dys = ydydx.strides[1][axis], dxs = ydydx.strides[2][axis];
     const index_type ms = mask.strides[axis];
+    constexpr bool stored_as_t = std::is_same<S, T>::value;
     std::vector<T> scratch(static_cast<std::size_t>(n) * 3);
     T* const y_buf = scratch.data();
     T* const dy_buf = y_buf + n;
     T* const dx_buf = dy_buf + n;
     for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
-        const T* y = reinterpret_cast<const T*>(L.base[0]) + off[0];
-        const T* dy = reinterpret_cast<const T*>(L.base[1]) + off[1];
-        T* dx = reinterpret_cast<T*>(L.base[2]) + off[2];
+        const S* y = reinterpret_cast<const S*>(L.base[0]) + off[0];
+        const S* dy = reinterpret_cast<const S*>(L.base[1]) + off[1];
+        S* dx = reinterpret_cast<S*>(L.base[2]) + off[2];
         const M* m = mask.data ? mask.data + off[3] : nullptr;
         const index_type limit = causal.limit(off[4], n);
         // Masked elements of y and dy are not read: y there is what the forward wrote (0 or
         // -inf), dy is 0, so they take no part in the line's sum.
         index_type kept = limit;
-        const T* yz = y;
-        const T* dyz = dy;
+        const T* yz = y_buf;
+        const T* dyz = dy_buf;
         if (m != nullptr) {
             kept = 0;
             for (index_type j = 0; j < limit; ++j) {
                 const bool keep = mask_keeps(m[j * ms]);
-                y_buf[j] = keep ? y[j * ys] : Op::masked_value;
-                dy_buf[j] = keep ? dy[j * dys] : T(0);
+                y_buf[j] = keep ? widen(y[j * ys]) : Op::masked_value;
+                dy_buf[j] = keep ? widen(dy[j * dys]) : T(0);
                 kept += keep ? 1 : 0;
             }
-            yz = y_buf;
-            dyz = dy_buf;
         } else {
-            if (ys != 1) {
-                for (index_type j = 0; j < limit; ++j) y_buf[j] = y[j * ys];
-                yz = y_buf;
-            }
-            if (dys != 1) {
-                for (index_type j = 0; j < limit; ++j) dy_buf[j] = dy[j * dys];
-                dyz = dy_buf;
-            }
+            if (stored_as_t && ys == 1)
+                yz = reinterpret_cast<const T*>(y);
+            else
+                widen_line(y, ys, limit, y_buf);
+            if (stored_as_t && dys == 1)
+                dyz = reinterpret_cast<const T*>(dy);
+            else
+                widen_line(dy, dys, limit, dy_buf);
         }
         if (kept == 0) {
             fill_line(dx, dxs, 0, n, T(0));
             return;
         }
-        T* dxz = dxs == 1 ? dx : dx_buf;
+        const bool in_dx = stored_as_t && dxs == 1;
+        T* dxz = in_dx ? reinterpret_cast<T*>(dx) : dx_buf;
         Op{}.template row<Arch>(std::array<T*, 3>{const_cast<T*>(yz), const_cast<T*>(dyz), dxz}, limit);
         if (m != nullptr && kept < limit)
             for (index_type j = 0; j < limit; ++j)
                 if (!mask_keeps(m[j * ms])) dxz[j] = T(0);
         if (t != T(1))
             for (index_type j = 0; j < limit; ++j) dxz[j] = dxz[j] / t;
-        if (dxz != dx)
-            for (index_type j = 0; j < limit; ++j) dx[j * dxs] = dxz[j];
+        if (!in_dx) narrow_line(dxz, limit, dx, dxs);
         fill_line(dx, dxs, limit, n, T(0));
     });
 }
@@ -3481,14 +3851,16 @@ struct log_softmax_backward_op {
     }
 };
 
-/// Builds the operand layout: views are given inputs first, outputs last.
-template <class T, std::size_t R, class... Views>
+/// Builds the operand layout: views are given inputs first, outputs last; each may have its own
+/// element type.
+template <std::size_t R, class... Views>
 axis_layout<R, sizeof...(Views)> make_layout(const extents_type<R>& shape, const Views&... views) {
     axis_layout<R, sizeof...(Views)> L;
     L.shape = shape;
     std::size_t i = 0;
     ((L.strides[i] = views.strides(),
-      L.base[i] = reinterpret_cast<char*>(const_cast<T*>(static_cast<const T*>(views.data()))), ++i),
+      L.base[i] = reinterpret_cast<char*>(const_cast<std::remove_const_t<typename Views::element_type>*>(views.data())),
+      ++i),
      ...);
     return L;
 }
@@ -3500,18 +3872,34 @@ axis_layout<R, sizeof...(Views)> make_layout(const extents_type<R>& shape, const
 namespace logitkit {
 namespace detail {
 
+template <class S>
+constexpr bool is_element_type = std::is_same<S, float>::value || std::is_same<S, double>::value ||
+                                 is_reduced_precision<S>::value;
+
+/// Input and output of one element type: float, double, bfloat16 or float16.
 template <class In, class Out>
 constexpr void check_element_types() {
+    static_assert(!std::is_const<Out>::value, "logitkit: the output view must not be a view of const");
+    static_assert(is_element_type<Out>, "logitkit: the element type must be float, double, bfloat16 or float16");
     static_assert(std::is_same<std::remove_const_t<In>, Out>::value,
                   "logitkit: the input and output views must have the same element type");
-    static_assert(!std::is_const<Out>::value, "logitkit: the output view must not be a view of const");
-    static_assert(std::is_same<Out, float>::value || std::is_same<Out, double>::value,
-                  "logitkit: the element type must be float or double");
 }
 
-template <class TM, class T>
+/// softmax and log_softmax also convert: float input with bfloat16 / float16 output, or the reverse.
+template <class In, class Out>
+constexpr void check_forward_element_types() {
+    using I = std::remove_const_t<In>;
+    static_assert(!std::is_const<Out>::value, "logitkit: the output view must not be a view of const");
+    static_assert(is_element_type<I> && is_element_type<Out>,
+                  "logitkit: the element types must be float, double, bfloat16 or float16");
+    static_assert(std::is_same<compute_type_t<I>, compute_type_t<Out>>::value,
+                  "logitkit: the input and output views must have the same element type, or float and "
+                  "bfloat16 / float16 (either way round)");
+}
+
+template <class TM, class S>
 constexpr void check_mask_type() {
-    static_assert(std::is_same<std::remove_const_t<TM>, bool>::value || std::is_same<std::remove_const_t<TM>, T>::value,
+    static_assert(std::is_same<std::remove_const_t<TM>, bool>::value || std::is_same<std::remove_const_t<TM>, S>::value,
                   "logitkit: a mask holds bool (true keeps the element) or the input's element type (added to "
                   "the input; -inf masks the element)");
 }
@@ -3560,8 +3948,8 @@ struct checked_call {
     causal_rule causal;
 };
 
-template <class T, std::size_t R>
-checked_call<T> check_forward(const char* fn, const tensor_view<const T, R>& x, const tensor_view<T, R>& y, int axis,
+template <class T, class SX, class SY, std::size_t R>
+checked_call<T> check_forward(const char* fn, const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y, int axis,
                               const softmax_options& options) {
     checked_call<T> c;
     c.axis = normalize_axis<R>(fn, axis);
@@ -3571,44 +3959,49 @@ checked_call<T> check_forward(const char* fn, const tensor_view<const T, R>& x, 
     check_data(fn, "x", x);
     check_data(fn, "y", y);
     check_distinct_elements(fn, "y", y);
-    check_no_overlap(fn, "y", y, "x", x, true);
+    check_no_overlap(fn, "y", y, "x", x, std::is_same<SX, SY>::value);
     return c;
 }
 
-template <class Arch, template <class, class> class Op, class T, std::size_t R, class M>
-void run_forward(const tensor_view<const T, R>& x, const tensor_view<T, R>& y, const checked_call<T>& c,
+template <class Arch, template <class, class> class Op, class T, class SX, class SY, std::size_t R, class M>
+void run_forward(const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y, const checked_call<T>& c,
                  const broadcast_mask<M, R>& mask) {
-    const auto layout = make_layout<T>(x.shape(), x, y);
+    const auto layout = make_layout(x.shape(), x, y);
     const std::size_t a = static_cast<std::size_t>(c.axis);
-    if (mask.data != nullptr || c.causal.on)
-        run_masked_forward<Arch, Op>(layout, mask, c.causal, a, c.temperature);
-    else if (c.temperature == T(1))
-        run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, a);
-    else
-        run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{c.temperature}}, layout, a);
+    constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
+    if (!same_types || mask.data != nullptr || c.causal.on) {
+        run_masked_forward<Arch, Op, T, SX, SY>(layout, mask, c.causal, a, c.temperature);
+    } else if constexpr (same_types) {
+        if (c.temperature == T(1))
+            run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, a);
+        else
+            run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{c.temperature}}, layout, a);
+    }
 }
 
 /// softmax and log_softmax: y = op(x / T) along axis, with options.causal if set.
-template <class Arch, template <class, class> class Op, class T, std::size_t R>
-void forward(const char* fn, const tensor_view<const T, R>& x, const tensor_view<T, R>& y, int axis,
+template <class Arch, template <class, class> class Op, class SX, class SY, std::size_t R>
+void forward(const char* fn, const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y, int axis,
              const softmax_options& options) {
-    const checked_call<T> c = check_forward(fn, x, y, axis, options);
+    using T = compute_type_t<SY>;
+    const checked_call<T> c = check_forward<T>(fn, x, y, axis, options);
     run_forward<Arch, Op>(x, y, c, broadcast_mask<bool, R>{});
 }
 
 /// softmax and log_softmax under a mask view (and options.causal if set).
-template <class Arch, template <class, class> class Op, class T, std::size_t R, class M, std::size_t S>
-void forward(const char* fn, const tensor_view<const T, R>& x, const tensor_view<T, R>& y,
+template <class Arch, template <class, class> class Op, class SX, class SY, std::size_t R, class M, std::size_t S>
+void forward(const char* fn, const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y,
              const tensor_view<const M, S>& mask, int axis, const softmax_options& options) {
-    const checked_call<T> c = check_forward(fn, x, y, axis, options);
+    using T = compute_type_t<SY>;
+    const checked_call<T> c = check_forward<T>(fn, x, y, axis, options);
     const broadcast_mask<M, R> b = checked_mask(fn, mask, "x.shape", x.shape());
     check_no_overlap(fn, "y", y, "mask", mask, false);
     run_forward<Arch, Op>(x, y, c, b);
 }
 
-template <class T, std::size_t R>
-checked_call<T> check_backward(const char* fn, const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy,
-                               const tensor_view<T, R>& dx, int axis, const softmax_options& options) {
+template <class T, class S, std::size_t R>
+checked_call<T> check_backward(const char* fn, const tensor_view<const S, R>& y, const tensor_view<const S, R>& dy,
+                               const tensor_view<S, R>& dx, int axis, const softmax_options& options) {
     checked_call<T> c;
     c.axis = normalize_axis<R>(fn, axis);
     check_shape(fn, "dy", dy.shape(), "y.shape", y.shape());
@@ -3624,31 +4017,34 @@ checked_call<T> check_backward(const char* fn, const tensor_view<const T, R>& y,
     return c;
 }
 
-template <class Arch, class Op, class T, std::size_t R, class M>
-void run_backward(const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy, const tensor_view<T, R>& dx,
+template <class Arch, template <class> class Op, class T, class S, std::size_t R, class M>
+void run_backward(const tensor_view<const S, R>& y, const tensor_view<const S, R>& dy, const tensor_view<S, R>& dx,
                   const checked_call<T>& c, const broadcast_mask<M, R>& mask) {
-    const auto layout = make_layout<T>(y.shape(), y, dy, dx);
+    const auto layout = make_layout(y.shape(), y, dy, dx);
     const std::size_t a = static_cast<std::size_t>(c.axis);
-    if (mask.data != nullptr || c.causal.on || c.temperature != T(1))
-        run_masked_backward<Arch, Op>(layout, mask, c.causal, a, c.temperature);
-    else
-        run_along_axis<Arch, T>(Op{}, layout, a);
+    constexpr bool stored_as_t = std::is_same<S, T>::value;
+    if (!stored_as_t || mask.data != nullptr || c.causal.on || c.temperature != T(1))
+        run_masked_backward<Arch, Op<T>, T, S>(layout, mask, c.causal, a, c.temperature);
+    else if constexpr (stored_as_t)
+        run_along_axis<Arch, T>(Op<T>{}, layout, a);
 }
 
 /// softmax_backward and log_softmax_backward: dx from y and dy along axis.
-template <class Arch, class Op, class T, std::size_t R>
-void backward(const char* fn, const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy,
-              const tensor_view<T, R>& dx, int axis, const softmax_options& options) {
-    const checked_call<T> c = check_backward(fn, y, dy, dx, axis, options);
+template <class Arch, template <class> class Op, class S, std::size_t R>
+void backward(const char* fn, const tensor_view<const S, R>& y, const tensor_view<const S, R>& dy,
+              const tensor_view<S, R>& dx, int axis, const softmax_options& options) {
+    using T = compute_type_t<S>;
+    const checked_call<T> c = check_backward<T>(fn, y, dy, dx, axis, options);
     run_backward<Arch, Op>(y, dy, dx, c, broadcast_mask<bool, R>{});
 }
 
 /// The backward kernels under a mask view (and options.causal if set).
-template <class Arch, class Op, class T, std::size_t R, class M, std::size_t S>
-void backward(const char* fn, const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy,
-              const tensor_view<T, R>& dx, const tensor_view<const M, S>& mask, int axis,
+template <class Arch, template <class> class Op, class S, std::size_t R, class M, std::size_t MR>
+void backward(const char* fn, const tensor_view<const S, R>& y, const tensor_view<const S, R>& dy,
+              const tensor_view<S, R>& dx, const tensor_view<const M, MR>& mask, int axis,
               const softmax_options& options) {
-    const checked_call<T> c = check_backward(fn, y, dy, dx, axis, options);
+    using T = compute_type_t<S>;
+    const checked_call<T> c = check_backward<T>(fn, y, dy, dx, axis, options);
     const broadcast_mask<M, R> b = checked_mask(fn, mask, "y.shape", y.shape());
     check_no_overlap(fn, "dx", dx, "mask", mask, false);
     run_backward<Arch, Op>(y, dy, dx, c, b);
@@ -4472,6 +4868,7 @@ void copy_view(const tensor_view<const T, R>& src, const tensor_view<T, R>& dst)
 }  // namespace detail
 }  // namespace logitkit
 // ---- end logitkit/detail/gumbel_kernels.hpp ----
+// #include "detail/staging.hpp" (already included above)
 // #include "philox.hpp" (already included above)
 // #include "tensor_view.hpp" (already included above)
 
@@ -4495,14 +4892,10 @@ constexpr void check_generator() {
     static_assert(!std::is_const<G>::value, "logitkit: the random generator must not be const (it is advanced)");
 }
 
-template <class Arch, class T, std::size_t R, class G>
-void gumbel_softmax_impl(const tensor_view<const T, R>& x, const tensor_view<T, R>& y, const tensor_view<T, R>* soft,
-                         G& rng, const gumbel_softmax_options& options, int axis) {
-    constexpr const char* fn = "gumbel_softmax";
-    const int a = normalize_axis<R>(fn, axis);
-    check_shape(fn, "y", y.shape(), "x.shape", x.shape());
-    if (soft != nullptr) check_shape(fn, "y_soft", soft->shape(), "x.shape", x.shape());
-    const T tau = checked_temperature<T>(fn, options.tau, "tau");
+/// The checks of gumbel_softmax that concern the views' memory.
+template <class S, std::size_t R>
+void check_gumbel_memory(const char* fn, const tensor_view<const S, R>& x, const tensor_view<S, R>& y,
+                         const tensor_view<S, R>* soft) {
     check_data(fn, "x", x);
     check_data(fn, "y", y);
     if (soft != nullptr) check_data(fn, "y_soft", *soft);
@@ -4513,6 +4906,17 @@ void gumbel_softmax_impl(const tensor_view<const T, R>& x, const tensor_view<T, 
         check_no_overlap(fn, "y_soft", *soft, "x", x, true);
         check_no_overlap(fn, "y_soft", *soft, "y", y, false);
     }
+}
+
+template <class Arch, class T, std::size_t R, class G>
+void gumbel_softmax_impl(const tensor_view<const T, R>& x, const tensor_view<T, R>& y, const tensor_view<T, R>* soft,
+                         G& rng, const gumbel_softmax_options& options, int axis) {
+    constexpr const char* fn = "gumbel_softmax";
+    const int a = normalize_axis<R>(fn, axis);
+    check_shape(fn, "y", y.shape(), "x.shape", x.shape());
+    if (soft != nullptr) check_shape(fn, "y_soft", soft->shape(), "x.shape", x.shape());
+    const T tau = checked_temperature<T>(fn, options.tau, "tau");
+    check_gumbel_memory(fn, x, y, soft);
     if (x.size() == 0) return;
 
     // z = (x + g) / tau goes to the soft output when there is one, else to y.
@@ -4523,10 +4927,28 @@ void gumbel_softmax_impl(const tensor_view<const T, R>& x, const tensor_view<T, 
     }
     const auto ax = static_cast<std::size_t>(a);
     const tensor_view<const T, R> zc(z);
-    if (options.hard) run_along_axis<Arch, T>(one_hot_op<T>{}, make_layout<T>(x.shape(), zc, y), ax);
+    if (options.hard) run_along_axis<Arch, T>(one_hot_op<T>{}, make_layout(x.shape(), zc, y), ax);
     if (!options.hard || soft != nullptr)
-        run_along_axis<Arch, T>(softmax_op<T, identity_input>{identity_input{}}, make_layout<T>(x.shape(), zc, z), ax);
+        run_along_axis<Arch, T>(softmax_op<T, identity_input>{identity_input{}}, make_layout(x.shape(), zc, z), ax);
     if (!options.hard && soft != nullptr) copy_view(zc, y);
+}
+
+/// gumbel_softmax_impl, or for bfloat16 / float16 the same on float copies (see staging.hpp):
+/// the noise and the results are those of the float call on the widened x, rounded once.
+template <class Arch, class S, std::size_t R, class G>
+void gumbel_softmax_any(const tensor_view<const S, R>& x, const tensor_view<S, R>& y, const tensor_view<S, R>* soft,
+                        G& rng, const gumbel_softmax_options& options, int axis) {
+    if constexpr (!is_reduced_precision<S>::value) {
+        gumbel_softmax_impl<Arch>(x, y, soft, rng, options, axis);
+    } else {
+        check_gumbel_memory("gumbel_softmax", x, y, soft);
+        float_copy<R> xf = stage(x, true), yf = stage(y, false), sf;
+        if (soft != nullptr) sf = stage(*soft, false);
+        const tensor_view<float, R> sv = sf.view();
+        gumbel_softmax_impl<Arch>(xf.cview(), yf.view(), soft != nullptr ? &sv : nullptr, rng, options, axis);
+        unstage(yf, y);
+        if (soft != nullptr) unstage(sf, *soft);
+    }
 }
 
 }  // namespace detail
@@ -4543,7 +4965,13 @@ void gumbel_noise(const tensor_view<T, R>& out, URBG&& rng) {
     detail::check_distinct_elements(fn, "out", out);
     if (out.size() == 0) return;
     detail::noise_source_t<G> src(rng);
-    detail::write_perturbed<Arch, T, R>(src, nullptr, out, T(1));
+    if constexpr (detail::is_reduced_precision<T>::value) {  // float noise, rounded once
+        detail::float_copy<R> f = detail::stage(out, false);
+        detail::write_perturbed<Arch, float, R>(src, nullptr, f.view(), 1.0f);
+        detail::unstage(f, out);
+    } else {
+        detail::write_perturbed<Arch, T, R>(src, nullptr, out, T(1));
+    }
 }
 
 /// y = softmax((x + g) / tau) along `axis`, g ~ Gumbel(0, 1) per element (see the top of this
@@ -4564,8 +4992,8 @@ void gumbel_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, UR
     using G = std::remove_reference_t<URBG>;
     detail::check_generator<G>();
     detail::check_element_types<TX, TY>();
-    detail::gumbel_softmax_impl<Arch>(tensor_view<const TY, R>(x), y, static_cast<const tensor_view<TY, R>*>(nullptr),
-                                      rng, options, axis);
+    detail::gumbel_softmax_any<Arch>(tensor_view<const TY, R>(x), y, static_cast<const tensor_view<TY, R>*>(nullptr),
+                                     rng, options, axis);
 }
 
 /// As above, and also writes the soft sample softmax((x + g) / tau) to y_soft (what
@@ -4578,7 +5006,7 @@ void gumbel_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, co
     detail::check_generator<G>();
     detail::check_element_types<TX, TY>();
     detail::check_element_types<TS, TY>();
-    detail::gumbel_softmax_impl<Arch>(tensor_view<const TY, R>(x), y, &y_soft, rng, options, axis);
+    detail::gumbel_softmax_any<Arch>(tensor_view<const TY, R>(x), y, &y_soft, rng, options, axis);
 }
 
 /// The straight-through gradient of gumbel_softmax, hard or not: the gradient of the soft sample
@@ -4593,21 +5021,26 @@ void gumbel_softmax_backward(const tensor_view<TY, R>& y_soft, const tensor_view
                              const tensor_view<TDX, R>& dx, const gumbel_softmax_options& options, int axis = -1) {
     detail::check_element_types<TY, TDX>();
     detail::check_element_types<TDY, TDX>();
-    using T = TDX;
+    using S = TDX;
+    using T = detail::compute_type_t<S>;
     constexpr const char* fn = "gumbel_softmax_backward";
     const int a = detail::normalize_axis<R>(fn, axis);
     detail::check_shape(fn, "dy", dy.shape(), "y_soft.shape", y_soft.shape());
     detail::check_shape(fn, "dx", dx.shape(), "y_soft.shape", y_soft.shape());
     (void)detail::checked_temperature<T>(fn, options.tau, "tau");
+    const T inv_tau = static_cast<T>(1.0 / options.tau);
     detail::check_data(fn, "y_soft", y_soft);
     detail::check_data(fn, "dy", dy);
     detail::check_data(fn, "dx", dx);
     detail::check_distinct_elements(fn, "dx", dx);
     detail::check_no_overlap(fn, "dx", dx, "y_soft", y_soft, true);
     detail::check_no_overlap(fn, "dx", dx, "dy", dy, true);
-    const tensor_view<const T, R> yc(y_soft), dyc(dy);
-    detail::run_along_axis<Arch, T>(detail::gumbel_backward_op<T>{static_cast<T>(1.0 / options.tau)},
-                                    detail::make_layout<T>(y_soft.shape(), yc, dyc, dx), static_cast<std::size_t>(a));
+    const tensor_view<const S, R> yc(y_soft), dyc(dy);
+    const auto layout = detail::make_layout(y_soft.shape(), yc, dyc, dx);
+    if constexpr (std::is_same<S, T>::value)
+        detail::run_along_axis<Arch, T>(detail::gumbel_backward_op<T>{inv_tau}, layout, static_cast<std::size_t>(a));
+    else
+        detail::run_converted<Arch, T, S>(detail::gumbel_backward_op<T>{inv_tau}, layout, static_cast<std::size_t>(a));
 }
 
 }  // namespace logitkit
@@ -4628,8 +5061,9 @@ namespace logitkit {
 template <class Arch = detail::default_arch, class TX, class TY, std::size_t R>
 void log_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int axis = -1,
                  const softmax_options& options = {}) {
-    detail::check_element_types<TX, TY>();
-    detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const TY, R>(x), y, axis, options);
+    detail::check_forward_element_types<TX, TY>();
+    detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const std::remove_const_t<TX>, R>(x), y, axis,
+                                                  options);
 }
 
 /// Masked log_softmax: the log_softmax of the kept elements of each line, -inf at masked ones.
@@ -4638,10 +5072,10 @@ void log_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int a
 template <class Arch = detail::default_arch, class TX, class TY, std::size_t R, class TM, std::size_t S>
 void log_softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, const tensor_view<TM, S>& mask,
                  int axis = -1, const softmax_options& options = {}) {
-    detail::check_element_types<TX, TY>();
-    detail::check_mask_type<TM, TY>();
+    detail::check_forward_element_types<TX, TY>();
+    detail::check_mask_type<TM, std::remove_const_t<TX>>();
     using M = std::remove_const_t<TM>;
-    detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const TY, R>(x), y,
+    detail::forward<Arch, detail::log_softmax_op>("log_softmax", tensor_view<const std::remove_const_t<TX>, R>(x), y,
                                                   tensor_view<const M, S>(mask), axis, options);
 }
 
@@ -4653,7 +5087,7 @@ void log_softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>
                           int axis = -1, const softmax_options& options = {}) {
     detail::check_element_types<TY, TDX>();
     detail::check_element_types<TDY, TDX>();
-    detail::backward<Arch, detail::log_softmax_backward_op<TDX>>("log_softmax_backward", tensor_view<const TDX, R>(y),
+    detail::backward<Arch, detail::log_softmax_backward_op>("log_softmax_backward", tensor_view<const TDX, R>(y),
                                                                 tensor_view<const TDX, R>(dy), dx, axis, options);
 }
 
@@ -4665,7 +5099,7 @@ void log_softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>
     detail::check_element_types<TDY, TDX>();
     detail::check_mask_type<TM, TDX>();
     using M = std::remove_const_t<TM>;
-    detail::backward<Arch, detail::log_softmax_backward_op<TDX>>("log_softmax_backward", tensor_view<const TDX, R>(y),
+    detail::backward<Arch, detail::log_softmax_backward_op>("log_softmax_backward", tensor_view<const TDX, R>(y),
                                                                 tensor_view<const TDX, R>(dy), dx,
                                                                 tensor_view<const M, S>(mask), axis, options);
 }
@@ -4683,7 +5117,8 @@ namespace logitkit {
 
 /// out = log(sum(exp(x))) along `axis`; out has x's shape with extent 1 on the axis (keepdim).
 /// An all -inf line (or an empty axis) gives -inf; a line holding +inf gives +inf, or NaN when it
-/// also holds a NaN. float: |error| <= 1e-6 * max(1, |out|); double: 1e-14 * max(1, |out|).
+/// also holds a NaN. float: |error| <= 1e-6 * max(1, |out|); double: 1e-14 * max(1, |out|);
+/// bfloat16 / float16: computed in float and rounded once (within 1 ulp of the storage type).
 template <class Arch = detail::default_arch, class TX, class TO, std::size_t R>
 void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int axis = -1) {
     detail::check_element_types<TX, TO>();
@@ -4696,14 +5131,19 @@ void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int a
     detail::check_data(fn, "out", out);
     detail::check_distinct_elements(fn, "out", out);
     detail::check_no_overlap(fn, "out", out, "x", x, false);
+    using T = detail::compute_type_t<TO>;
     const tensor_view<const TO, R> xc(x);
-    detail::run_along_axis<Arch, TO>(detail::logsumexp_op<TO>{}, detail::make_layout<TO>(x.shape(), xc, out),
-                                     static_cast<std::size_t>(a));
+    const auto layout = detail::make_layout(x.shape(), xc, out);
+    if constexpr (std::is_same<TO, T>::value)
+        detail::run_along_axis<Arch, T>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a));
+    else
+        detail::run_converted<Arch, T, TO>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a));
 }
 
 }  // namespace logitkit
 // ---- end logitkit/logsumexp.hpp ----
 // #include "philox.hpp" (already included above)
+// #include "reduced_precision.hpp" (already included above)
 // ---- begin logitkit/sample_categorical.hpp ----
 // logitkit — sample_categorical: one class per line from softmax(logits / T), top-k / top-p.
 // SPDX-License-Identifier: MIT
@@ -5326,8 +5766,9 @@ namespace logitkit {
 template <class Arch = detail::default_arch, class TX, class TY, std::size_t R>
 void softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int axis = -1,
              const softmax_options& options = {}) {
-    detail::check_element_types<TX, TY>();
-    detail::forward<Arch, detail::softmax_op>("softmax", tensor_view<const TY, R>(x), y, axis, options);
+    detail::check_forward_element_types<TX, TY>();
+    detail::forward<Arch, detail::softmax_op>("softmax", tensor_view<const std::remove_const_t<TX>, R>(x), y, axis,
+                                              options);
 }
 
 /// Masked softmax: the softmax of the kept elements of each line, 0 at masked elements.
@@ -5338,10 +5779,10 @@ void softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, int axis 
 template <class Arch = detail::default_arch, class TX, class TY, std::size_t R, class TM, std::size_t S>
 void softmax(const tensor_view<TX, R>& x, const tensor_view<TY, R>& y, const tensor_view<TM, S>& mask, int axis = -1,
              const softmax_options& options = {}) {
-    detail::check_element_types<TX, TY>();
-    detail::check_mask_type<TM, TY>();
+    detail::check_forward_element_types<TX, TY>();
+    detail::check_mask_type<TM, std::remove_const_t<TX>>();
     using M = std::remove_const_t<TM>;
-    detail::forward<Arch, detail::softmax_op>("softmax", tensor_view<const TY, R>(x), y,
+    detail::forward<Arch, detail::softmax_op>("softmax", tensor_view<const std::remove_const_t<TX>, R>(x), y,
                                               tensor_view<const M, S>(mask), axis, options);
 }
 
@@ -5353,7 +5794,7 @@ void softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>& dy
                       int axis = -1, const softmax_options& options = {}) {
     detail::check_element_types<TY, TDX>();
     detail::check_element_types<TDY, TDX>();
-    detail::backward<Arch, detail::softmax_backward_op<TDX>>("softmax_backward", tensor_view<const TDX, R>(y),
+    detail::backward<Arch, detail::softmax_backward_op>("softmax_backward", tensor_view<const TDX, R>(y),
                                                             tensor_view<const TDX, R>(dy), dx, axis, options);
 }
 
@@ -5365,7 +5806,7 @@ void softmax_backward(const tensor_view<TY, R>& y, const tensor_view<TDY, R>& dy
     detail::check_element_types<TDY, TDX>();
     detail::check_mask_type<TM, TDX>();
     using M = std::remove_const_t<TM>;
-    detail::backward<Arch, detail::softmax_backward_op<TDX>>("softmax_backward", tensor_view<const TDX, R>(y),
+    detail::backward<Arch, detail::softmax_backward_op>("softmax_backward", tensor_view<const TDX, R>(y),
                                                             tensor_view<const TDX, R>(dy), dx,
                                                             tensor_view<const M, S>(mask), axis, options);
 }

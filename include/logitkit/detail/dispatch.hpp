@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "../reduced_precision.hpp"
 #include "../tensor_view.hpp"
 #include "simd.hpp"
 
@@ -142,6 +143,36 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
                 continue;
             }
             for (index_type r = 0; r < n; ++r) p[i][r * L.strides[i][axis]] = q[i][r];
+        }
+    });
+}
+
+/// run_along_axis for operands stored as S (bfloat16, float16) while the operation computes in
+/// T (float): each line is widened into contiguous scratch, processed as a row, and its outputs
+/// are rounded back once.
+template <class Arch, class T, class S, class Op, std::size_t R, std::size_t N>
+void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
+    constexpr std::size_t last = N - 1;
+    const index_type n = L.shape[axis];
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis && L.shape[k] == 0) return;
+    if (n == 0 && !Op::reduces) return;
+    std::array<std::size_t, R> dims{};
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis) dims[count++] = k;
+    std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
+    for_each_outer(L, dims, count, [&](const std::array<index_type, N>& off) {
+        const auto p = at<S>(L.base, off);
+        std::array<T*, N> q;
+        for (std::size_t i = 0; i < N; ++i) q[i] = scratch.data() + static_cast<std::size_t>(n) * i;
+        for (std::size_t i = 0; i < Op::inputs; ++i) widen_line(p[i], L.strides[i][axis], n, q[i]);
+        op.template row<Arch>(q, n);
+        for (std::size_t i = Op::inputs; i < N; ++i) {
+            if (Op::reduces && i == last)
+                *p[i] = narrow<S>(*q[i]);
+            else
+                narrow_line(q[i], n, p[i], L.strides[i][axis]);
         }
     });
 }

@@ -14,18 +14,34 @@
 namespace logitkit {
 namespace detail {
 
+template <class S>
+constexpr bool is_element_type = std::is_same<S, float>::value || std::is_same<S, double>::value ||
+                                 is_reduced_precision<S>::value;
+
+/// Input and output of one element type: float, double, bfloat16 or float16.
 template <class In, class Out>
 constexpr void check_element_types() {
+    static_assert(!std::is_const<Out>::value, "logitkit: the output view must not be a view of const");
+    static_assert(is_element_type<Out>, "logitkit: the element type must be float, double, bfloat16 or float16");
     static_assert(std::is_same<std::remove_const_t<In>, Out>::value,
                   "logitkit: the input and output views must have the same element type");
-    static_assert(!std::is_const<Out>::value, "logitkit: the output view must not be a view of const");
-    static_assert(std::is_same<Out, float>::value || std::is_same<Out, double>::value,
-                  "logitkit: the element type must be float or double");
 }
 
-template <class TM, class T>
+/// softmax and log_softmax also convert: float input with bfloat16 / float16 output, or the reverse.
+template <class In, class Out>
+constexpr void check_forward_element_types() {
+    using I = std::remove_const_t<In>;
+    static_assert(!std::is_const<Out>::value, "logitkit: the output view must not be a view of const");
+    static_assert(is_element_type<I> && is_element_type<Out>,
+                  "logitkit: the element types must be float, double, bfloat16 or float16");
+    static_assert(std::is_same<compute_type_t<I>, compute_type_t<Out>>::value,
+                  "logitkit: the input and output views must have the same element type, or float and "
+                  "bfloat16 / float16 (either way round)");
+}
+
+template <class TM, class S>
 constexpr void check_mask_type() {
-    static_assert(std::is_same<std::remove_const_t<TM>, bool>::value || std::is_same<std::remove_const_t<TM>, T>::value,
+    static_assert(std::is_same<std::remove_const_t<TM>, bool>::value || std::is_same<std::remove_const_t<TM>, S>::value,
                   "logitkit: a mask holds bool (true keeps the element) or the input's element type (added to "
                   "the input; -inf masks the element)");
 }
@@ -74,8 +90,8 @@ struct checked_call {
     causal_rule causal;
 };
 
-template <class T, std::size_t R>
-checked_call<T> check_forward(const char* fn, const tensor_view<const T, R>& x, const tensor_view<T, R>& y, int axis,
+template <class T, class SX, class SY, std::size_t R>
+checked_call<T> check_forward(const char* fn, const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y, int axis,
                               const softmax_options& options) {
     checked_call<T> c;
     c.axis = normalize_axis<R>(fn, axis);
@@ -85,44 +101,49 @@ checked_call<T> check_forward(const char* fn, const tensor_view<const T, R>& x, 
     check_data(fn, "x", x);
     check_data(fn, "y", y);
     check_distinct_elements(fn, "y", y);
-    check_no_overlap(fn, "y", y, "x", x, true);
+    check_no_overlap(fn, "y", y, "x", x, std::is_same<SX, SY>::value);
     return c;
 }
 
-template <class Arch, template <class, class> class Op, class T, std::size_t R, class M>
-void run_forward(const tensor_view<const T, R>& x, const tensor_view<T, R>& y, const checked_call<T>& c,
+template <class Arch, template <class, class> class Op, class T, class SX, class SY, std::size_t R, class M>
+void run_forward(const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y, const checked_call<T>& c,
                  const broadcast_mask<M, R>& mask) {
-    const auto layout = make_layout<T>(x.shape(), x, y);
+    const auto layout = make_layout(x.shape(), x, y);
     const std::size_t a = static_cast<std::size_t>(c.axis);
-    if (mask.data != nullptr || c.causal.on)
-        run_masked_forward<Arch, Op>(layout, mask, c.causal, a, c.temperature);
-    else if (c.temperature == T(1))
-        run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, a);
-    else
-        run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{c.temperature}}, layout, a);
+    constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
+    if (!same_types || mask.data != nullptr || c.causal.on) {
+        run_masked_forward<Arch, Op, T, SX, SY>(layout, mask, c.causal, a, c.temperature);
+    } else if constexpr (same_types) {
+        if (c.temperature == T(1))
+            run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, a);
+        else
+            run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{c.temperature}}, layout, a);
+    }
 }
 
 /// softmax and log_softmax: y = op(x / T) along axis, with options.causal if set.
-template <class Arch, template <class, class> class Op, class T, std::size_t R>
-void forward(const char* fn, const tensor_view<const T, R>& x, const tensor_view<T, R>& y, int axis,
+template <class Arch, template <class, class> class Op, class SX, class SY, std::size_t R>
+void forward(const char* fn, const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y, int axis,
              const softmax_options& options) {
-    const checked_call<T> c = check_forward(fn, x, y, axis, options);
+    using T = compute_type_t<SY>;
+    const checked_call<T> c = check_forward<T>(fn, x, y, axis, options);
     run_forward<Arch, Op>(x, y, c, broadcast_mask<bool, R>{});
 }
 
 /// softmax and log_softmax under a mask view (and options.causal if set).
-template <class Arch, template <class, class> class Op, class T, std::size_t R, class M, std::size_t S>
-void forward(const char* fn, const tensor_view<const T, R>& x, const tensor_view<T, R>& y,
+template <class Arch, template <class, class> class Op, class SX, class SY, std::size_t R, class M, std::size_t S>
+void forward(const char* fn, const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y,
              const tensor_view<const M, S>& mask, int axis, const softmax_options& options) {
-    const checked_call<T> c = check_forward(fn, x, y, axis, options);
+    using T = compute_type_t<SY>;
+    const checked_call<T> c = check_forward<T>(fn, x, y, axis, options);
     const broadcast_mask<M, R> b = checked_mask(fn, mask, "x.shape", x.shape());
     check_no_overlap(fn, "y", y, "mask", mask, false);
     run_forward<Arch, Op>(x, y, c, b);
 }
 
-template <class T, std::size_t R>
-checked_call<T> check_backward(const char* fn, const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy,
-                               const tensor_view<T, R>& dx, int axis, const softmax_options& options) {
+template <class T, class S, std::size_t R>
+checked_call<T> check_backward(const char* fn, const tensor_view<const S, R>& y, const tensor_view<const S, R>& dy,
+                               const tensor_view<S, R>& dx, int axis, const softmax_options& options) {
     checked_call<T> c;
     c.axis = normalize_axis<R>(fn, axis);
     check_shape(fn, "dy", dy.shape(), "y.shape", y.shape());
@@ -138,31 +159,34 @@ checked_call<T> check_backward(const char* fn, const tensor_view<const T, R>& y,
     return c;
 }
 
-template <class Arch, class Op, class T, std::size_t R, class M>
-void run_backward(const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy, const tensor_view<T, R>& dx,
+template <class Arch, template <class> class Op, class T, class S, std::size_t R, class M>
+void run_backward(const tensor_view<const S, R>& y, const tensor_view<const S, R>& dy, const tensor_view<S, R>& dx,
                   const checked_call<T>& c, const broadcast_mask<M, R>& mask) {
-    const auto layout = make_layout<T>(y.shape(), y, dy, dx);
+    const auto layout = make_layout(y.shape(), y, dy, dx);
     const std::size_t a = static_cast<std::size_t>(c.axis);
-    if (mask.data != nullptr || c.causal.on || c.temperature != T(1))
-        run_masked_backward<Arch, Op>(layout, mask, c.causal, a, c.temperature);
-    else
-        run_along_axis<Arch, T>(Op{}, layout, a);
+    constexpr bool stored_as_t = std::is_same<S, T>::value;
+    if (!stored_as_t || mask.data != nullptr || c.causal.on || c.temperature != T(1))
+        run_masked_backward<Arch, Op<T>, T, S>(layout, mask, c.causal, a, c.temperature);
+    else if constexpr (stored_as_t)
+        run_along_axis<Arch, T>(Op<T>{}, layout, a);
 }
 
 /// softmax_backward and log_softmax_backward: dx from y and dy along axis.
-template <class Arch, class Op, class T, std::size_t R>
-void backward(const char* fn, const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy,
-              const tensor_view<T, R>& dx, int axis, const softmax_options& options) {
-    const checked_call<T> c = check_backward(fn, y, dy, dx, axis, options);
+template <class Arch, template <class> class Op, class S, std::size_t R>
+void backward(const char* fn, const tensor_view<const S, R>& y, const tensor_view<const S, R>& dy,
+              const tensor_view<S, R>& dx, int axis, const softmax_options& options) {
+    using T = compute_type_t<S>;
+    const checked_call<T> c = check_backward<T>(fn, y, dy, dx, axis, options);
     run_backward<Arch, Op>(y, dy, dx, c, broadcast_mask<bool, R>{});
 }
 
 /// The backward kernels under a mask view (and options.causal if set).
-template <class Arch, class Op, class T, std::size_t R, class M, std::size_t S>
-void backward(const char* fn, const tensor_view<const T, R>& y, const tensor_view<const T, R>& dy,
-              const tensor_view<T, R>& dx, const tensor_view<const M, S>& mask, int axis,
+template <class Arch, template <class> class Op, class S, std::size_t R, class M, std::size_t MR>
+void backward(const char* fn, const tensor_view<const S, R>& y, const tensor_view<const S, R>& dy,
+              const tensor_view<S, R>& dx, const tensor_view<const M, MR>& mask, int axis,
               const softmax_options& options) {
-    const checked_call<T> c = check_backward(fn, y, dy, dx, axis, options);
+    using T = compute_type_t<S>;
+    const checked_call<T> c = check_backward<T>(fn, y, dy, dx, axis, options);
     const broadcast_mask<M, R> b = checked_mask(fn, mask, "y.shape", y.shape());
     check_no_overlap(fn, "dx", dx, "mask", mask, false);
     run_backward<Arch, Op>(y, dy, dx, c, b);

@@ -3,7 +3,9 @@
 //
 // A masked line is reduced to an unmasked one: the forward kernels write the masked input
 // (masked elements -inf) into the output line, or into a scratch line when the output is not
-// contiguous along the axis, and run the row operation in place there; the backward kernels zero
+// contiguous along the axis or is stored in another type (bfloat16, float16: the line is widened
+// to float on the way in and rounded once on the way out), and run the row operation in place
+// there; the backward kernels zero
 // dy at masked elements first and zero dx there afterwards. A causal rule keeps a prefix of each
 // line, so it only shortens the row and fills the rest, reading no mask memory.
 #pragma once
@@ -16,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../reduced_precision.hpp"
 #include "../tensor_view.hpp"
 #include "dispatch.hpp"
 #include "stages.hpp"
@@ -50,16 +53,19 @@ LOGITKIT_INLINE bool mask_keeps(M m) noexcept {
     if constexpr (std::is_same<M, bool>::value)
         return m;
     else
-        return m != -std::numeric_limits<M>::infinity();
+        return widen(m) != -std::numeric_limits<compute_type_t<M>>::infinity();
 }
 
 /// z[j] = the masked input of element j (x / t, plus the additive mask), -inf where masked, for
 /// j < n; returns how many elements are kept. Each combination is its own branch-free loop, and
 /// contiguous x and mask their own instantiation, so that the compiler vectorises them.
-template <bool Contiguous, bool Divide, class T, class M>
-index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
+template <bool Contiguous, bool Divide, class T, class S, class M>
+index_type mask_line(const S* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
     constexpr T ninf = -std::numeric_limits<T>::infinity();
-    auto input = [&](index_type j) { return Divide ? x[Contiguous ? j : j * xs] / t : x[Contiguous ? j : j * xs]; };
+    auto input = [&](index_type j) {
+        const T v = widen(x[Contiguous ? j : j * xs]);
+        return Divide ? v / t : v;
+    };
     if (m == nullptr) {
         for (index_type j = 0; j < n; ++j) z[j] = input(j);
         return n;
@@ -73,7 +79,7 @@ index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index
         }
     } else {
         for (index_type j = 0; j < n; ++j) {
-            const M mv = m[Contiguous ? j : j * ms];
+            const T mv = widen(m[Contiguous ? j : j * ms]);
             const T v = input(j) + mv;
             z[j] = (mv > ninf || mv != mv) ? v : ninf;  // mv != -inf, spelled so that it vectorises
         }
@@ -83,8 +89,8 @@ index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index
     return kept;
 }
 
-template <class T, class M>
-index_type mask_line(const T* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
+template <class T, class S, class M>
+index_type mask_line(const S* x, index_type xs, const M* m, index_type ms, index_type n, T t, T* z) noexcept {
     const bool contiguous = xs == 1 && (m == nullptr || ms == 1);
     if (t == T(1))
         return contiguous ? mask_line<true, false>(x, xs, m, ms, n, t, z) : mask_line<false, false>(x, xs, m, ms, n, t, z);
@@ -117,15 +123,17 @@ bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
     return false;
 }
 
-template <class T>
-void fill_line(T* p, index_type stride, index_type from, index_type to, T v) noexcept {
-    for (index_type j = from; j < to; ++j) p[j * stride] = v;
+template <class S, class T>
+void fill_line(S* p, index_type stride, index_type from, index_type to, T v) noexcept {
+    const S w = narrow<S>(v);
+    for (index_type j = from; j < to; ++j) p[j * stride] = w;
 }
 
-/// softmax or log_softmax (Op) of x / t along `axis` into y, under a mask and/or a causal rule.
-/// A line with no kept element is filled with Op's masked value (0 or -inf); otherwise masked
-/// elements get that value and the kept ones follow the unmasked rules.
-template <class Arch, template <class, class> class Op, class T, class M, std::size_t R>
+/// softmax or log_softmax (Op, computing in T) of x / t along `axis` into y, x stored as SX and
+/// y as SY, under a mask and/or a causal rule. A line with no kept element is filled with Op's
+/// masked value (0 or -inf); otherwise masked elements get that value and the kept ones follow
+/// the unmasked rules.
+template <class Arch, template <class, class> class Op, class T, class SX, class SY, class M, std::size_t R>
 void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>& mask, const causal_rule& causal,
                         std::size_t axis, T t) {
     const index_type n = xy.shape[axis];
@@ -138,25 +146,30 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
     const index_type xs = xy.strides[0][axis], ys = xy.strides[1][axis], ms = mask.strides[axis];
     using plain = Op<T, identity_input>;
     constexpr T fill = plain::masked_value;
-    std::vector<T> scratch(ys == 1 ? 0 : static_cast<std::size_t>(n));
+    constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
+    // The row runs in y itself when y holds T contiguously along the axis.
+    const bool in_y = std::is_same<SY, T>::value && ys == 1;
+    std::vector<T> scratch(in_y ? 0 : static_cast<std::size_t>(n));
     for_each_outer(L, dims, count, [&](const std::array<index_type, 4>& off) {
-        const T* x = reinterpret_cast<const T*>(L.base[0]) + off[0];
-        T* y = reinterpret_cast<T*>(L.base[1]) + off[1];
+        const SX* x = reinterpret_cast<const SX*>(L.base[0]) + off[0];
+        SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
         const M* m = mask.data ? mask.data + off[2] : nullptr;
         const index_type limit = causal.limit(off[3], n);
-        if (m == nullptr && xs == 1 && ys == 1) {
-            // Causal rule alone on contiguous lines: the kept prefix is an unmasked row.
-            if (limit > 0) {
-                const std::array<T*, 2> p{const_cast<T*>(x), y};
-                if (t == T(1))
-                    plain{identity_input{}}.template row<Arch>(p, limit);
-                else
-                    Op<T, divide_input<T>>{divide_input<T>{t}}.template row<Arch>(p, limit);
+        if constexpr (same_types) {
+            if (m == nullptr && xs == 1 && ys == 1) {
+                // Causal rule alone on contiguous lines: the kept prefix is an unmasked row.
+                if (limit > 0) {
+                    const std::array<T*, 2> p{const_cast<T*>(x), y};
+                    if (t == T(1))
+                        plain{identity_input{}}.template row<Arch>(p, limit);
+                    else
+                        Op<T, divide_input<T>>{divide_input<T>{t}}.template row<Arch>(p, limit);
+                }
+                fill_line(y, 1, limit, n, fill);
+                return;
             }
-            fill_line(y, 1, limit, n, fill);
-            return;
         }
-        T* z = ys == 1 ? y : scratch.data();
+        T* z = in_y ? reinterpret_cast<T*>(y) : scratch.data();
         const index_type kept = mask_line(x, xs, m, ms, limit, t, z);
         if (kept == 0) {
             fill_line(y, ys, 0, n, fill);
@@ -171,15 +184,15 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
                 for (index_type j = 0; j < limit; ++j)
                     if (!mask_keeps(m[j * ms])) z[j] = fill;
         }
-        if (z != y)
-            for (index_type j = 0; j < limit; ++j) y[j * ys] = z[j];
+        if (!in_y) narrow_line(z, limit, y, ys);
         fill_line(y, ys, limit, n, fill);
     });
 }
 
-/// softmax_backward or log_softmax_backward (Op) under a mask and/or a causal rule, divided by
-/// the temperature t: masked elements of y and dy are ignored and dx is 0 there.
-template <class Arch, class Op, class T, class M, std::size_t R>
+/// softmax_backward or log_softmax_backward (Op, computing in T) with y, dy and dx stored as S,
+/// under a mask and/or a causal rule, divided by the temperature t: masked elements of y and dy
+/// are ignored and dx is 0 there.
+template <class Arch, class Op, class T, class S, class M, std::size_t R>
 void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M, R>& mask, const causal_rule& causal,
                          std::size_t axis, T t) {
     const index_type n = ydydx.shape[axis];
@@ -191,54 +204,53 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
         if (k != axis) dims[count++] = k;
     const index_type ys = ydydx.strides[0][axis], dys = ydydx.strides[1][axis], dxs = ydydx.strides[2][axis];
     const index_type ms = mask.strides[axis];
+    constexpr bool stored_as_t = std::is_same<S, T>::value;
     std::vector<T> scratch(static_cast<std::size_t>(n) * 3);
     T* const y_buf = scratch.data();
     T* const dy_buf = y_buf + n;
     T* const dx_buf = dy_buf + n;
     for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
-        const T* y = reinterpret_cast<const T*>(L.base[0]) + off[0];
-        const T* dy = reinterpret_cast<const T*>(L.base[1]) + off[1];
-        T* dx = reinterpret_cast<T*>(L.base[2]) + off[2];
+        const S* y = reinterpret_cast<const S*>(L.base[0]) + off[0];
+        const S* dy = reinterpret_cast<const S*>(L.base[1]) + off[1];
+        S* dx = reinterpret_cast<S*>(L.base[2]) + off[2];
         const M* m = mask.data ? mask.data + off[3] : nullptr;
         const index_type limit = causal.limit(off[4], n);
         // Masked elements of y and dy are not read: y there is what the forward wrote (0 or
         // -inf), dy is 0, so they take no part in the line's sum.
         index_type kept = limit;
-        const T* yz = y;
-        const T* dyz = dy;
+        const T* yz = y_buf;
+        const T* dyz = dy_buf;
         if (m != nullptr) {
             kept = 0;
             for (index_type j = 0; j < limit; ++j) {
                 const bool keep = mask_keeps(m[j * ms]);
-                y_buf[j] = keep ? y[j * ys] : Op::masked_value;
-                dy_buf[j] = keep ? dy[j * dys] : T(0);
+                y_buf[j] = keep ? widen(y[j * ys]) : Op::masked_value;
+                dy_buf[j] = keep ? widen(dy[j * dys]) : T(0);
                 kept += keep ? 1 : 0;
             }
-            yz = y_buf;
-            dyz = dy_buf;
         } else {
-            if (ys != 1) {
-                for (index_type j = 0; j < limit; ++j) y_buf[j] = y[j * ys];
-                yz = y_buf;
-            }
-            if (dys != 1) {
-                for (index_type j = 0; j < limit; ++j) dy_buf[j] = dy[j * dys];
-                dyz = dy_buf;
-            }
+            if (stored_as_t && ys == 1)
+                yz = reinterpret_cast<const T*>(y);
+            else
+                widen_line(y, ys, limit, y_buf);
+            if (stored_as_t && dys == 1)
+                dyz = reinterpret_cast<const T*>(dy);
+            else
+                widen_line(dy, dys, limit, dy_buf);
         }
         if (kept == 0) {
             fill_line(dx, dxs, 0, n, T(0));
             return;
         }
-        T* dxz = dxs == 1 ? dx : dx_buf;
+        const bool in_dx = stored_as_t && dxs == 1;
+        T* dxz = in_dx ? reinterpret_cast<T*>(dx) : dx_buf;
         Op{}.template row<Arch>(std::array<T*, 3>{const_cast<T*>(yz), const_cast<T*>(dyz), dxz}, limit);
         if (m != nullptr && kept < limit)
             for (index_type j = 0; j < limit; ++j)
                 if (!mask_keeps(m[j * ms])) dxz[j] = T(0);
         if (t != T(1))
             for (index_type j = 0; j < limit; ++j) dxz[j] = dxz[j] / t;
-        if (dxz != dx)
-            for (index_type j = 0; j < limit; ++j) dx[j * dxs] = dxz[j];
+        if (!in_dx) narrow_line(dxz, limit, dx, dxs);
         fill_line(dx, dxs, limit, n, T(0));
     });
 }

@@ -156,14 +156,16 @@ struct log_softmax_backward_op {
     }
 };
 
-/// Builds the operand layout: views are given inputs first, outputs last.
-template <class T, std::size_t R, class... Views>
+/// Builds the operand layout: views are given inputs first, outputs last; each may have its own
+/// element type.
+template <std::size_t R, class... Views>
 axis_layout<R, sizeof...(Views)> make_layout(const extents_type<R>& shape, const Views&... views) {
     axis_layout<R, sizeof...(Views)> L;
     L.shape = shape;
     std::size_t i = 0;
     ((L.strides[i] = views.strides(),
-      L.base[i] = reinterpret_cast<char*>(const_cast<T*>(static_cast<const T*>(views.data()))), ++i),
+      L.base[i] = reinterpret_cast<char*>(const_cast<std::remove_const_t<typename Views::element_type>*>(views.data())),
+      ++i),
      ...);
     return L;
 }
