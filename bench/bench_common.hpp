@@ -106,4 +106,19 @@ void register_libtorch(const shape& s, bool log);
 void setup_libtorch();
 #endif
 
+/// main() of every benchmark binary: flags, context, the libtorch setup when its peers are built
+/// in, registration, and the run.
+inline int run_benchmarks(int argc, char** argv, const char* simd_arch, void (*register_all)()) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::AddCustomContext("logitkit_simd_arch", simd_arch);
+#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
+    setup_libtorch();
+#endif
+    register_all();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
+
 }  // namespace logitkit_bench

@@ -215,14 +215,5 @@ void register_all() {
 }  // namespace logitkit_bench
 
 int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    benchmark::AddCustomContext("logitkit_simd_arch", logitkit::simd_arch_name());
-#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
-    logitkit_bench::setup_libtorch();
-#endif
-    logitkit_bench::register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return logitkit_bench::run_benchmarks(argc, argv, logitkit::simd_arch_name(), logitkit_bench::register_all);
 }

@@ -1154,6 +1154,16 @@ void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>
     }
 }
 
+/// for_each_outer over every dimension but the axis: f(offsets) once per line along the axis.
+template <std::size_t R, std::size_t N, class F>
+void for_each_line(const axis_layout<R, N>& L, std::size_t axis, F f) {
+    std::array<std::size_t, R> dims{};
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis) dims[count++] = k;
+    for_each_outer(L, dims, count, f);
+}
+
 template <class T, std::size_t N>
 LOGITKIT_INLINE std::array<T*, N> at(const pointers<N>& base, const std::array<index_type, N>& off) noexcept {
     std::array<T*, N> p;
@@ -1189,11 +1199,7 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
     std::array<std::size_t, R> dims{};
     std::size_t count = 0;
     if (rows) {
-        for (std::size_t k = 0; k < R; ++k)
-            if (k != axis) dims[count++] = k;
-        for_each_outer(L, dims, count, [&](const std::array<index_type, N>& off) {
-            op.template row<Arch>(at<T>(L.base, off), n);
-        });
+        for_each_line(L, axis, [&](const std::array<index_type, N>& off) { op.template row<Arch>(at<T>(L.base, off), n); });
         return;
     }
 
@@ -1224,10 +1230,8 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
     }
 
     // Gather: copy each line into contiguous scratch, run the row kernel, scatter the outputs.
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis) dims[count++] = k;
     std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
-    for_each_outer(L, dims, count, [&](const std::array<index_type, N>& off) {
+    for_each_line(L, axis, [&](const std::array<index_type, N>& off) {
         const auto p = at<T>(L.base, off);
         std::array<T*, N> q;
         for (std::size_t i = 0; i < N; ++i) q[i] = scratch.data() + static_cast<std::size_t>(n) * i;
@@ -1254,12 +1258,8 @@ void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
     for (std::size_t k = 0; k < R; ++k)
         if (k != axis && L.shape[k] == 0) return;
     if (n == 0 && !Op::reduces) return;
-    std::array<std::size_t, R> dims{};
-    std::size_t count = 0;
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis) dims[count++] = k;
     std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
-    for_each_outer(L, dims, count, [&](const std::array<index_type, N>& off) {
+    for_each_line(L, axis, [&](const std::array<index_type, N>& off) {
         const auto p = at<S>(L.base, off);
         std::array<T*, N> q;
         for (std::size_t i = 0; i < N; ++i) q[i] = scratch.data() + static_cast<std::size_t>(n) * i;
@@ -3574,10 +3574,6 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
     const index_type n = xy.shape[axis];
     if (n == 0 || has_empty_outer<R>(xy.shape, axis)) return;
     const auto L = masked_layout(xy, mask, causal);
-    std::array<std::size_t, R> dims{};
-    std::size_t count = 0;
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis) dims[count++] = k;
     const index_type xs = xy.strides[0][axis], ys = xy.strides[1][axis], ms = mask.strides[axis];
     using plain = Op<T, identity_input>;
     constexpr T fill = plain::masked_value;
@@ -3585,7 +3581,7 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
     // The row runs in y itself when y holds T contiguously along the axis.
     const bool in_y = std::is_same<SY, T>::value && ys == 1;
     std::vector<T> scratch(in_y ? 0 : static_cast<std::size_t>(n));
-    for_each_outer(L, dims, count, [&](const std::array<index_type, 4>& off) {
+    for_each_line(L, axis, [&](const std::array<index_type, 4>& off) {
         const SX* x = reinterpret_cast<const SX*>(L.base[0]) + off[0];
         SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
         const M* m = mask.data ? mask.data + off[2] : nullptr;
@@ -3633,10 +3629,6 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
     const index_type n = ydydx.shape[axis];
     if (n == 0 || has_empty_outer<R>(ydydx.shape, axis)) return;
     const auto L = masked_layout(ydydx, mask, causal);
-    std::array<std::size_t, R> dims{};
-    std::size_t count = 0;
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis) dims[count++] = k;
     const index_type ys = ydydx.strides[0][axis], dys = ydydx.strides[1][axis], dxs = ydydx.strides[2][axis];
     const index_type ms = mask.strides[axis];
     constexpr bool stored_as_t = std::is_same<S, T>::value;
@@ -3644,7 +3636,7 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
     T* const y_buf = scratch.data();
     T* const dy_buf = y_buf + n;
     T* const dx_buf = dy_buf + n;
-    for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
+    for_each_line(L, axis, [&](const std::array<index_type, 5>& off) {
         const S* y = reinterpret_cast<const S*>(L.base[0]) + off[0];
         const S* dy = reinterpret_cast<const S*>(L.base[1]) + off[1];
         S* dx = reinterpret_cast<S*>(L.base[2]) + off[2];

@@ -57,6 +57,16 @@ void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>
     }
 }
 
+/// for_each_outer over every dimension but the axis: f(offsets) once per line along the axis.
+template <std::size_t R, std::size_t N, class F>
+void for_each_line(const axis_layout<R, N>& L, std::size_t axis, F f) {
+    std::array<std::size_t, R> dims{};
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis) dims[count++] = k;
+    for_each_outer(L, dims, count, f);
+}
+
 template <class T, std::size_t N>
 LOGITKIT_INLINE std::array<T*, N> at(const pointers<N>& base, const std::array<index_type, N>& off) noexcept {
     std::array<T*, N> p;
@@ -92,11 +102,7 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
     std::array<std::size_t, R> dims{};
     std::size_t count = 0;
     if (rows) {
-        for (std::size_t k = 0; k < R; ++k)
-            if (k != axis) dims[count++] = k;
-        for_each_outer(L, dims, count, [&](const std::array<index_type, N>& off) {
-            op.template row<Arch>(at<T>(L.base, off), n);
-        });
+        for_each_line(L, axis, [&](const std::array<index_type, N>& off) { op.template row<Arch>(at<T>(L.base, off), n); });
         return;
     }
 
@@ -127,10 +133,8 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
     }
 
     // Gather: copy each line into contiguous scratch, run the row kernel, scatter the outputs.
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis) dims[count++] = k;
     std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
-    for_each_outer(L, dims, count, [&](const std::array<index_type, N>& off) {
+    for_each_line(L, axis, [&](const std::array<index_type, N>& off) {
         const auto p = at<T>(L.base, off);
         std::array<T*, N> q;
         for (std::size_t i = 0; i < N; ++i) q[i] = scratch.data() + static_cast<std::size_t>(n) * i;
@@ -157,12 +161,8 @@ void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
     for (std::size_t k = 0; k < R; ++k)
         if (k != axis && L.shape[k] == 0) return;
     if (n == 0 && !Op::reduces) return;
-    std::array<std::size_t, R> dims{};
-    std::size_t count = 0;
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis) dims[count++] = k;
     std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
-    for_each_outer(L, dims, count, [&](const std::array<index_type, N>& off) {
+    for_each_line(L, axis, [&](const std::array<index_type, N>& off) {
         const auto p = at<S>(L.base, off);
         std::array<T*, N> q;
         for (std::size_t i = 0; i < N; ++i) q[i] = scratch.data() + static_cast<std::size_t>(n) * i;
