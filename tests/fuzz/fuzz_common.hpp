@@ -9,6 +9,8 @@
 
 #include <logitkit/logitkit.hpp>
 
+#include "reference.hpp"
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -36,17 +38,8 @@ using shape_t = std::vector<index_type>;
 
 constexpr std::size_t none = static_cast<std::size_t>(-1);
 
-inline index_type count(const shape_t& s) {
-    index_type n = 1;
-    for (index_type e : s) n *= e;
-    return n;
-}
-
-inline std::string format(const shape_t& s) {
-    std::string r = "[";
-    for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-    return r + "]";
-}
+inline index_type count(const shape_t& s) { return lk_ref::numel(s); }
+inline std::string format(const shape_t& s) { return lk_ref::shape_string(s); }
 
 /// One operand: its view's shape and strides, and where its data lives.
 struct operand {
@@ -236,6 +229,17 @@ inline int decode_axis(FuzzedDataProvider& f, int r) {
                                                      : f.PickValueInArray({r, r + 1, -r - 1, -r - 7, 100, INT_MAX, INT_MIN});
 }
 
+inline bool axis_in_range(int axis, std::size_t rank) {
+    const int r = static_cast<int>(rank);
+    return axis >= -r && axis < r;
+}
+
+/// The axis in [0, rank), or `fallback` for an axis out of range (the shapes of a call that must
+/// throw std::out_of_range are built around some axis all the same).
+inline std::size_t axis_or(int axis, std::size_t rank, std::size_t fallback) {
+    return axis_in_range(axis, rank) ? lk_ref::normalize_axis(axis, rank) : fallback;
+}
+
 /// Changes one extent of `shape` (and, for rank >= 2, maybe swaps the first and last).
 inline void mismatch_shape(FuzzedDataProvider& f, shape_t& shape) {
     const std::size_t R = shape.size();
@@ -314,7 +318,7 @@ inline std::string describe_operand(const operand& o, std::size_t alloc_elements
 template <std::size_t R>
 logitkit::extents_type<R> to_extents(const shape_t& s) {
     logitkit::extents_type<R> e{};
-    for (std::size_t k = 0; k < R; ++k) e[k] = s[k];
+    std::copy_n(s.begin(), R, e.begin());
     return e;
 }
 
@@ -598,6 +602,35 @@ std::string mismatch_report(const char* name, std::size_t i, const char* path, c
     std::snprintf(buf, sizeof buf, "\n    reference  %.21Lg, allowed error %.3Lg, error %.3Lg", e.ref, e.allowed,
                   std::fabs(static_cast<ld>(got) - e.ref));
     return s + buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch on the decoded element type and rank.
+// ---------------------------------------------------------------------------------------------
+
+/// run(float{}) or run(double{}), as the input says.
+template <class F>
+void with_element_type(FuzzedDataProvider& f, F&& run) {
+    if (f.ConsumeBool())
+        run(float{});
+    else
+        run(double{});
+}
+
+template <std::size_t R, std::size_t Hi, class F>
+void with_rank_from(std::size_t r, F& run) {
+    if constexpr (R <= Hi) {
+        if (r == R)
+            run(std::integral_constant<std::size_t, R>{});
+        else
+            with_rank_from<R + 1, Hi>(r, run);
+    }
+}
+
+/// run(std::integral_constant<std::size_t, R>{}) for a rank R in [Lo, Hi], as the input says.
+template <std::size_t Lo, std::size_t Hi, class F>
+void with_rank(FuzzedDataProvider& f, F&& run) {
+    with_rank_from<Lo, Hi>(f.ConsumeIntegralInRange<std::size_t>(Lo, Hi), run);
 }
 
 }  // namespace lk_fuzz

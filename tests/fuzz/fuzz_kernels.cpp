@@ -34,7 +34,7 @@ namespace {
 
 using namespace lk_fuzz;
 
-constexpr int max_rank = 4;
+constexpr std::size_t max_rank = 4;
 constexpr index_type max_elements = 1024;  // per operand, logical
 
 enum class kernel_id { softmax, log_softmax, logsumexp, softmax_backward, log_softmax_backward };
@@ -195,15 +195,14 @@ outcome run(const fuzz_case<T>& c, std::vector<std::vector<T>>& mem) {
 /// The errors the documented rules predict for this case (computed independently of the library).
 template <class T>
 void predict_errors(const fuzz_case<T>& c, bool& out_of_range, bool& invalid_argument) {
-    const int R = static_cast<int>(c.shape.size());
-    out_of_range = c.axis < -R || c.axis >= R;
+    out_of_range = !axis_in_range(c.axis, c.shape.size());
     invalid_argument = false;
     const operand& out = c.ops.back();
     // Shapes.
     if (c.k == kernel_id::logsumexp) {
         if (!out_of_range) {
             shape_t expected = c.shape;
-            expected[static_cast<std::size_t>(c.axis < 0 ? c.axis + R : c.axis)] = 1;
+            expected[lk_ref::normalize_axis(c.axis, c.shape.size())] = 1;
             invalid_argument = invalid_argument || out.shape != expected;
         }
     } else {
@@ -277,7 +276,7 @@ void run_case(const fuzz_case<T>& c) {
     std::vector<dense<T>> in;
     for (std::size_t i = 0; i + 1 < c.ops.size(); ++i) in.push_back(gather(c.ops[i], c.allocs));
     const dense<T> got_simd = gather(out, simd_mem), got_scalar = gather(out, scalar_mem);
-    const std::size_t axis = static_cast<std::size_t>(c.axis < 0 ? c.axis + int(R) : c.axis);
+    const std::size_t axis = lk_ref::normalize_axis(c.axis, R);
     const auto ex = reference<T>(c.k, in, out.shape, axis, static_cast<T>(c.temperature));
     check_output(c, "SIMD", got_simd, ex, got_scalar, in, axis);
     check_output(c, "scalar", got_scalar, ex, got_simd, in, axis);
@@ -321,8 +320,7 @@ void fuzz_one(FuzzedDataProvider& f) {
     if (is_forward(c.k) && f.ConsumeBool()) c.temperature = decode_temperature(f);
     const int pl = f.ConsumeIntegralInRange<int>(0, 31);
     c.place = pl < 18 ? placement::separate : all_placements[1 + (pl - 18) % 6];
-    const bool axis_ok = c.axis >= -r && c.axis < r;
-    const std::size_t a = axis_ok ? static_cast<std::size_t>(c.axis < 0 ? c.axis + r : c.axis) : 0;
+    const std::size_t a = axis_or(c.axis, R, 0);
 
     // Operands and their shapes.
     const std::size_t n_in = is_backward(c.k) ? 2 : 1;
@@ -398,23 +396,12 @@ void fuzz_one(FuzzedDataProvider& f) {
     check_view_errors<T, R>(f);
 }
 
-template <class T>
-void fuzz_rank(FuzzedDataProvider& f) {
-    switch (f.ConsumeIntegralInRange<int>(1, max_rank)) {
-        case 1: fuzz_one<T, 1>(f); break;
-        case 2: fuzz_one<T, 2>(f); break;
-        case 3: fuzz_one<T, 3>(f); break;
-        default: fuzz_one<T, 4>(f); break;
-    }
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     FuzzedDataProvider f(data, size);
-    if (f.ConsumeBool())
-        fuzz_rank<float>(f);
-    else
-        fuzz_rank<double>(f);
+    with_element_type(f, [&](auto t) {
+        with_rank<1, max_rank>(f, [&](auto r) { fuzz_one<decltype(t), decltype(r)::value>(f); });
+    });
     return 0;
 }
