@@ -120,7 +120,8 @@ inline shape_t decode_strides(FuzzedDataProvider& f, const shape_t& shape, bool 
         else if (kind >= 12)
             s = -s;
         strides[d] = s;
-        const index_type pad = f.ConsumeIntegralInRange<int>(0, 3) == 0 ? f.ConsumeIntegralInRange<index_type>(1, 3) : 0;
+        const index_type pad =
+            f.ConsumeIntegralInRange<int>(0, 3) == 0 ? f.ConsumeIntegralInRange<index_type>(1, 3) : 0;
         acc *= std::max<index_type>(shape[d], 1) + pad;
     }
     return strides;
@@ -128,7 +129,7 @@ inline shape_t decode_strides(FuzzedDataProvider& f, const shape_t& shape, bool 
 
 template <class T>
 struct value_source {
-    int mode;     // 0: finite, one magnitude; 1: mixed with specials; 2: raw bits; 3: probabilities
+    int mode;  // 0: finite, one magnitude; 1: mixed with specials; 2: raw bits; 3: probabilities
     double magnitude;
     int special_rate;  // out of 16
 };
@@ -190,9 +191,9 @@ inline double decode_temperature(FuzzedDataProvider& f) {
         case 2: return 2.0;
         case 3: return 1e-3;
         case 4: return 1e3;
-        case 5: return 1e-40;   // subnormal as a float, normal as a double
-        case 6: return 1e-50;   // rounds to 0 as a float: invalid for float
-        case 7: return 1e300;   // overflows a float: invalid for float
+        case 5: return 1e-40;  // subnormal as a float, normal as a double
+        case 6: return 1e-50;  // rounds to 0 as a float: invalid for float
+        case 7: return 1e300;  // overflows a float: invalid for float
         case 8: return 0.0;
         case 9: return -1.0;
         case 10: return std::numeric_limits<double>::quiet_NaN();
@@ -217,7 +218,9 @@ inline shape_t decode_shape(FuzzedDataProvider& f, std::size_t R, index_type max
     shape_t shape(R);
     for (auto& e : shape) {
         const int kind = f.ConsumeIntegralInRange<int>(0, 15);
-        e = kind == 0 ? 0 : kind < 12 ? f.ConsumeIntegralInRange<index_type>(1, 9) : f.ConsumeIntegralInRange<index_type>(10, 70);
+        e = kind == 0   ? 0
+            : kind < 12 ? f.ConsumeIntegralInRange<index_type>(1, 9)
+                        : f.ConsumeIntegralInRange<index_type>(10, 70);
     }
     while (count(shape) > max_elements) *std::max_element(shape.begin(), shape.end()) /= 2;
     return shape;
@@ -225,8 +228,9 @@ inline shape_t decode_shape(FuzzedDataProvider& f, std::size_t R, index_type max
 
 /// An axis of a rank-R tensor: mostly in [-R, R), now and then out of range.
 inline int decode_axis(FuzzedDataProvider& f, int r) {
-    return f.ConsumeIntegralInRange<int>(0, 15) != 0 ? f.ConsumeIntegralInRange<int>(-r, r - 1)
-                                                     : f.PickValueInArray({r, r + 1, -r - 1, -r - 7, 100, INT_MAX, INT_MIN});
+    return f.ConsumeIntegralInRange<int>(0, 15) != 0
+               ? f.ConsumeIntegralInRange<int>(-r, r - 1)
+               : f.PickValueInArray({r, r + 1, -r - 1, -r - 7, 100, INT_MAX, INT_MIN});
 }
 
 inline bool axis_in_range(int axis, std::size_t rank) {
@@ -245,7 +249,8 @@ inline void mismatch_shape(FuzzedDataProvider& f, shape_t& shape) {
     const std::size_t R = shape.size();
     const std::size_t d = f.ConsumeIntegralInRange<std::size_t>(0, R - 1);
     const index_type delta = f.ConsumeBool() ? 1 : -1;
-    shape[d] = std::max<index_type>(0, shape[d] + delta) == shape[d] ? shape[d] + 1 : std::max<index_type>(0, shape[d] + delta);
+    shape[d] = std::max<index_type>(0, shape[d] + delta) == shape[d] ? shape[d] + 1
+                                                                     : std::max<index_type>(0, shape[d] + delta);
     if (f.ConsumeBool() && R >= 2) std::swap(shape[0], shape[R - 1]);
 }
 
@@ -262,7 +267,8 @@ inline std::pair<index_type, index_type> span_of(const operand& o) {
 template <class V>
 void place_alone(FuzzedDataProvider& f, operand& o, std::vector<std::vector<V>>& allocs) {
     const auto s = span_of(o);
-    const index_type before = f.ConsumeIntegralInRange<index_type>(0, 2), after = f.ConsumeIntegralInRange<index_type>(0, 2);
+    const index_type before = f.ConsumeIntegralInRange<index_type>(0, 2),
+                     after = f.ConsumeIntegralInRange<index_type>(0, 2);
     o.alloc = allocs.size();
     o.offset = before - s.first;
     allocs.emplace_back(static_cast<std::size_t>(before + (s.second - s.first) + 1 + after));
@@ -340,7 +346,8 @@ template <class V>
 dense<V> gather(const operand& o, const std::vector<std::vector<V>>& mem) {
     dense<V> d;
     d.shape = o.shape;
-    for_each_offset(o.shape, o.strides, [&](index_type off) { d.v.push_back(mem[o.alloc][static_cast<std::size_t>(o.offset + off)]); });
+    for_each_offset(o.shape, o.strides,
+                    [&](index_type off) { d.v.push_back(mem[o.alloc][static_cast<std::size_t>(o.offset + off)]); });
     return d;
 }
 
@@ -362,7 +369,8 @@ inline bool repeats_elements(const operand& o) {
 
 /// Exactly the same view: same data, shape and strides.
 inline bool same_view(const operand& a, const operand& b) {
-    return a.alloc != none && a.alloc == b.alloc && a.offset == b.offset && a.shape == b.shape && a.strides == b.strides;
+    return a.alloc != none && a.alloc == b.alloc && a.offset == b.offset && a.shape == b.shape &&
+           a.strides == b.strides;
 }
 
 /// The memory spans of two non-empty views in one allocation intersect (the library compares
@@ -391,9 +399,9 @@ struct bounds<double> {
 
 struct expected_value {
     ld ref = 0;
-    ld allowed = 0;      // |got - ref| <= allowed
-    bool nan = false;    // NaN expected
-    bool check = true;   // false: the bound does not apply (possible overflow in the backward kernels)
+    ld allowed = 0;     // |got - ref| <= allowed
+    bool nan = false;   // NaN expected
+    bool check = true;  // false: the bound does not apply (possible overflow in the backward kernels)
 };
 
 /// softmax (or log_softmax) of one line of values already rounded to T, into out[0], out[step],
@@ -452,8 +460,10 @@ void backward_line_reference(const std::vector<ld>& y, const std::vector<ld>& dy
         // Every intermediate of the T arithmetic must stay finite: dy * y, dy - s, y * (dy - s)
         // for softmax_backward; exp(y) and exp(y) * s for log_softmax_backward; and the result
         // divided by tau.
-        const ld term = soft ? std::fabs(y[i]) * (std::fabs(dy[i]) + sabs) + std::fabs(dy[i]) : std::exp(y[i]) * (1 + sabs);
-        if (!std::isfinite(sc) || !(sc < maxT / 16) || !(term < maxT / 16) || !(term / tau < maxT / 16)) applies = false;
+        const ld term =
+            soft ? std::fabs(y[i]) * (std::fabs(dy[i]) + sabs) + std::fabs(dy[i]) : std::exp(y[i]) * (1 + sabs);
+        if (!std::isfinite(sc) || !(sc < maxT / 16) || !(term < maxT / 16) || !(term / tau < maxT / 16))
+            applies = false;
         scale[i] = sc;
     }
     for (std::size_t i = 0; i < n; ++i) {
@@ -536,7 +546,8 @@ inline void check_outcomes(const std::string& what, const char* fn, const outcom
     const std::string prefix = std::string("logitkit::") + fn + ": ";
     for (const auto* o : {&simd, &scalar}) {
         const char* path = o == &simd ? "SIMD" : "scalar";
-        if (o->thrown == outcome::other) fail(what + "\n  " + path + " path threw an unexpected exception type: " + o->message);
+        if (o->thrown == outcome::other)
+            fail(what + "\n  " + path + " path threw an unexpected exception type: " + o->message);
         if (o->thrown == outcome::none && (want_oor || want_inv))
             fail(what + "\n  " + path + " path did not throw; expected " +
                  (want_oor ? "std::out_of_range" : "std::invalid_argument"));
@@ -563,7 +574,8 @@ write_mask no_writes(const std::vector<std::vector<V>>& allocs) {
 
 inline void allow_writes(write_mask& m, const operand& o) {
     if (o.alloc == none) return;
-    for_each_offset(o.shape, o.strides, [&](index_type off) { m[o.alloc][static_cast<std::size_t>(o.offset + off)] = 1; });
+    for_each_offset(o.shape, o.strides,
+                    [&](index_type off) { m[o.alloc][static_cast<std::size_t>(o.offset + off)] = 1; });
 }
 
 /// Every element the mask does not allow is bit for bit what it was before the call.

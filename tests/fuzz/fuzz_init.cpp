@@ -16,8 +16,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::fprintf(stderr, "logitkit fuzz: SIMD path %s against scalar_arch%s\n", arch,
                  LOGITKIT_FUZZ_SKIP_KNOWN_ISSUES ? " (skipping the known issues in tests/fuzz/README.md)" : "");
     if (std::strcmp(arch, "scalar") == 0) {
-        std::fprintf(stderr, "logitkit fuzz: FAILED: no SIMD path is compiled (is xsimd on the include path?); "
-                             "comparing scalar with scalar tests nothing\n");
+        std::fprintf(stderr,
+                     "logitkit fuzz: FAILED: no SIMD path is compiled (is xsimd on the include path?); "
+                     "comparing scalar with scalar tests nothing\n");
         std::exit(1);
     }
 #ifdef LOGITKIT_FUZZ_EXPECTED_ARCH

@@ -82,6 +82,8 @@ operand absent_operand(const char* name, std::size_t r) {
     return o;
 }
 
+/// The index of element `row_major` of a row-major tensor of `shape`, written as the library's
+/// messages write positions: "[i, j]".
 std::string index_string(const shape_t& shape, index_type row_major) {
     shape_t idx(shape.size());
     for (std::size_t k = shape.size(); k-- > 0;) {
@@ -147,12 +149,12 @@ struct loss_case {
     int class_axis = 1;
     std::int64_t ignore_index = -100;
     double smoothing = 0, z = 0;
-    int reduction = 1;     // the value of logitkit::reduction; 3 and -1 are not valid
+    int reduction = 1;  // the value of logitkit::reduction; 3 and -1 are not valid
     bool wild_weights = false;
     mode weight = mode::absent, upstream = mode::absent, grad = mode::absent, losses = mode::absent;
     std::vector<operand> ops;
     std::vector<std::vector<T>> allocs;
-    std::vector<filling> fills;                          // per allocation
+    std::vector<filling> fills;                           // per allocation
     std::vector<std::vector<std::int64_t>> index_allocs;  // class-index targets
 
     bool probabilities() const { return fn == loss_fn::cross_entropy_probabilities; }
@@ -162,14 +164,14 @@ struct loss_case {
     std::string describe() const {
         static const char* reductions[] = {"none", "mean", "sum"};
         std::string s = std::string("logitkit::") + name() + "<" + type_name(T()) + ">" +
-                        (fn == loss_fn::cross_entropy_indices       ? " with class indices"
+                        (fn == loss_fn::cross_entropy_indices         ? " with class indices"
                          : fn == loss_fn::cross_entropy_probabilities ? " with class probabilities"
                                                                       : "") +
                         ", logits shape " + format(shape) + ", class_axis " + std::to_string(class_axis) +
                         ", ignore_index " + std::to_string(ignore_index);
         if (!is_nll()) s += ", label_smoothing " + show(smoothing) + ", z_loss " + show(z);
         s += ", reduction " + (reduction >= 0 && reduction <= 2 ? std::string(reductions[reduction])
-                                                                 : "invalid (" + std::to_string(reduction) + ")");
+                                                                : "invalid (" + std::to_string(reduction) + ")");
         s += "; weight " + std::string(mode_name(weight)) + ", upstream " + mode_name(upstream) + ", grad " +
              mode_name(grad) + ", losses " + mode_name(losses) + "; SIMD path " + logitkit::simd_arch_name();
         for (std::size_t i = 0; i < ops.size(); ++i) {
@@ -187,7 +189,8 @@ struct loss_case {
 std::int64_t decode_target(FuzzedDataProvider& f, index_type classes, std::int64_t ignore_index, int bad_in_64) {
     const int r = f.ConsumeIntegralInRange<int>(0, 63);
     if (r < bad_in_64)
-        return f.PickValueInArray<std::int64_t>({-1, classes, classes + 1, -100, std::numeric_limits<std::int64_t>::min(),
+        return f.PickValueInArray<std::int64_t>({-1, classes, classes + 1, -100,
+                                                 std::numeric_limits<std::int64_t>::min(),
                                                  std::numeric_limits<std::int64_t>::max()});
     if (r < bad_in_64 + 6 || classes == 0) return ignore_index;
     return f.ConsumeIntegralInRange<std::int64_t>(0, classes - 1);
@@ -255,8 +258,7 @@ void predict_loss_errors(const loss_case<T>& c, bool& out_of_range, bool& invali
     inv = inv || t.shape != (c.probabilities() ? c.shape : samples);
     inv = inv || null_with_elements(x) || null_with_elements(t);
     if (count(w.shape) != 0) inv = inv || w.shape != shape_t{classes} || null_with_elements(w);
-    if (is_given(up))
-        inv = inv || c.reduction != 0 || up.shape != samples || null_with_elements(up);
+    if (is_given(up)) inv = inv || c.reduction != 0 || up.shape != samples || null_with_elements(up);
     if (is_given(g)) {
         inv = inv || g.shape != c.shape || null_with_elements(g) || repeats_elements(g);
         inv = inv || (!same_view(g, x) && spans_intersect(g, x));
@@ -323,7 +325,8 @@ loss_result run_loss(const loss_case<T>& c, std::vector<std::vector<T>>& mem,
             o.weight = weight;
             o.ignore_index = c.ignore_index;
             o.reduction = red;
-            const logitkit::tensor_view<const std::int64_t, R - 1> t = view_of<std::int64_t, R - 1>(ops[targets_op], index_mem);
+            const logitkit::tensor_view<const std::int64_t, R - 1> t =
+                view_of<std::int64_t, R - 1>(ops[targets_op], index_mem);
             r.value = logitkit::nll_loss<Arch>(x, t, o, out);
             return;
         }
@@ -338,7 +341,8 @@ loss_result run_loss(const loss_case<T>& c, std::vector<std::vector<T>>& mem,
             const logitkit::tensor_view<const T, R> q = view_of<T, R>(ops[targets_op], mem);
             r.value = logitkit::cross_entropy<Arch>(x, q, o, out);
         } else {
-            const logitkit::tensor_view<const std::int64_t, R - 1> t = view_of<std::int64_t, R - 1>(ops[targets_op], index_mem);
+            const logitkit::tensor_view<const std::int64_t, R - 1> t =
+                view_of<std::int64_t, R - 1>(ops[targets_op], index_mem);
             r.value = logitkit::cross_entropy<Arch>(x, t, o, out);
         }
     });
@@ -396,7 +400,7 @@ loss_expectation expected_loss(const loss_case<T>& c) {
     else
         t = gather(ops[targets_op], c.index_allocs).v;
 
-    const ref::result want = c.is_nll()           ? ref::nll_loss(x, c.shape, t, cfg, up)
+    const ref::result want = c.is_nll()          ? ref::nll_loss(x, c.shape, t, cfg, up)
                              : c.probabilities() ? ref::cross_entropy_soft(x, c.shape, q, cfg, up)
                                                  : ref::cross_entropy(x, c.shape, t, cfg, up);
     loss_expectation ex;
@@ -453,7 +457,8 @@ loss_expectation expected_loss(const loss_case<T>& c) {
         } else {
             const std::int64_t target = t[static_cast<std::size_t>(s)];
             if (target == cfg.ignore_index) continue;  // gradient 0
-            for (index_type k = 0; k < L.classes; ++k) coef[static_cast<std::size_t>(k)] = eps / C * ref::weight_of(cfg, k);
+            for (index_type k = 0; k < L.classes; ++k)
+                coef[static_cast<std::size_t>(k)] = eps / C * ref::weight_of(cfg, k);
             coef[static_cast<std::size_t>(target)] += (1 - eps) * ref::weight_of(cfg, target);
         }
         ld scale = mean_scale;
@@ -464,21 +469,39 @@ loss_expectation expected_loss(const loss_case<T>& c) {
         for (ld v : coef) big_a += v;
         const ld b = std::fabs(big_a + 2 * cfg.z * lse);
 #if LOGITKIT_FUZZ_SKIP_KNOWN_ISSUES
-        // Known issues (README): scale * (A + 2 z lse) beyond T's range gives NaN where p_c is 0;
-        // lse near 0 is only known to max(1, |lse|) absolute accuracy.
-        const bool skip = !(std::fabs(scale) * b < static_cast<ld>(std::numeric_limits<T>::max()) / 2);
+        // Known issues 1 and 4 (README): intermediates of the element type that overflow where the
+        // result does not; 2: lse near 0 is only known to max(1, |lse|) absolute accuracy; 5: a
+        // subnormal exp(x_c - M) loses up to a subnormal unit, which the coefficient multiplies.
+        const ld big = static_cast<ld>(std::numeric_limits<T>::max()) / 2;
+        const ld m = line.empty() ? 0 : *std::max_element(line.begin(), line.end());
+        bool loss_overflow = false, grad_overflow = !(b < big && std::fabs(scale) * b < big);
+        ld terms = 0, mass = 0;
+        for (index_type k = 0; k < L.classes && std::isfinite(m); ++k) {
+            const std::size_t j = static_cast<std::size_t>(k);
+            grad_overflow = grad_overflow || !(std::fabs(coef[j]) < big && std::fabs(scale * coef[j]) < big);
+            // The terms the kernels sum in T: w_c (M - x_c) for class indices with smoothing,
+            // a_c (M - x_c) and w_c q_c for probabilities.
+            const ld w = ref::weight_of(cfg, k), factor = c.probabilities() ? coef[j] : eps != 0 ? w : 0;
+            if (c.probabilities()) mass += std::fabs(w * q[static_cast<std::size_t>(L.at(s, k))]);
+            if (factor == 0 || !std::isfinite(line[j])) continue;
+            terms += std::fabs(factor * (m - line[j]));
+            loss_overflow = loss_overflow || m - line[j] >= big;
+        }
+        loss_overflow = loss_overflow || terms >= big || mass >= big;
+        if (loss_overflow) ex.losses[static_cast<std::size_t>(s)].check = ex.reduced.check = false;
         const ld lse_error = 2 * cfg.z * std::max<ld>(1, std::fabs(lse));
+        const ld underflow = 2 * static_cast<ld>(std::numeric_limits<T>::denorm_min()) * std::fabs(scale) * b;
 #else
-        const bool skip = false;
-        const ld lse_error = 0;
+        const bool grad_overflow = false;
+        const ld lse_error = 0, underflow = 0;
 #endif
         for (index_type k = 0; k < L.classes; ++k) {
             const std::size_t i = static_cast<std::size_t>(L.at(s, k));
             const ld magnitude = std::fabs(scale) * ((b + lse_error) * std::exp(lp[static_cast<std::size_t>(k)]) +
                                                      std::fabs(coef[static_cast<std::size_t>(k)]));
-            ex.grad[i].allowed = tol::grad * magnitude + floor;
+            ex.grad[i].allowed = tol::grad * magnitude + floor + underflow;
             // docs/api.md says nothing of an infinite upstream gradient; its products are not checked.
-            if (!std::isfinite(scale) || skip) ex.grad[i].check = false;
+            if (!std::isfinite(scale) || grad_overflow) ex.grad[i].check = false;
         }
     }
     return ex;
@@ -494,7 +517,8 @@ void run_loss_case(const loss_case<T>& c) {
         std::string values;
         for (std::size_t i = 0; i < c.ops.size(); ++i)
             if (count(c.ops[i].shape) != 0 && !c.ops[i].is_output)
-                values += i == targets_op && !c.probabilities() ? dump(c.ops[i], c.index_allocs) : dump(c.ops[i], c.allocs);
+                values +=
+                    i == targets_op && !c.probabilities() ? dump(c.ops[i], c.index_allocs) : dump(c.ops[i], c.allocs);
         std::fprintf(stderr, "logitkit fuzz: case %s%s\n  expected: %s\n", what.c_str(), values.c_str(),
                      expected_error_name(want_oor, want_inv));
     }
@@ -576,11 +600,15 @@ void fuzz_loss(FuzzedDataProvider& f) {
     if (c.upstream == mode::separate && f.ConsumeIntegralInRange<int>(0, 15) == 0)
         c.upstream = f.ConsumeBool() ? mode::mismatch : mode::null_data;
     const int g = f.ConsumeIntegralInRange<int>(0, 31);
-    c.grad = g < 10 ? mode::absent : g < 20 ? mode::separate : g < 26 ? mode::in_place
-           : g < 30 ? f.PickValueInArray({mode::shifted, mode::repeated, mode::mismatch, mode::null_data}) : mode::separate;
+    c.grad = g < 10   ? mode::absent
+             : g < 20 ? mode::separate
+             : g < 26 ? mode::in_place
+             : g < 30 ? f.PickValueInArray({mode::shifted, mode::repeated, mode::mismatch, mode::null_data})
+                      : mode::separate;
     const int l = f.ConsumeIntegralInRange<int>(0, 31);
-    c.losses = l < 14 ? mode::absent : l < 28 ? mode::separate
-             : f.PickValueInArray({mode::shifted, mode::repeated, mode::mismatch, mode::null_data});
+    c.losses = l < 14   ? mode::absent
+               : l < 28 ? mode::separate
+                        : f.PickValueInArray({mode::shifted, mode::repeated, mode::mismatch, mode::null_data});
     const int target_layout = f.ConsumeIntegralInRange<int>(0, 31);  // 0: mismatched shape, 1: null
     const bool null_logits = f.ConsumeIntegralInRange<int>(0, 63) == 0;
     const int bad_targets = f.ConsumeIntegralInRange<int>(0, 3) == 0 ? f.ConsumeIntegralInRange<int>(1, 2) : 0;
@@ -595,7 +623,8 @@ void fuzz_loss(FuzzedDataProvider& f) {
     if (target_layout == 0) mismatch_shape(f, ops[targets_op].shape);
     ops[weight_op] = absent_operand("options.weight", 1);
     if (c.weight != mode::absent) ops[weight_op].shape = {classes};
-    if (c.weight == mode::mismatch) ops[weight_op].shape = {f.PickValueInArray({index_type(0), classes + 1, classes + 2})};
+    if (c.weight == mode::mismatch)
+        ops[weight_op].shape = {f.PickValueInArray({index_type(0), classes + 1, classes + 2})};
     ops[upstream_op] = absent_operand("outputs.upstream", R - 1);
     ops[grad_op] = absent_operand("outputs.grad", R);
     ops[losses_op] = absent_operand("outputs.losses", R - 1);
@@ -627,7 +656,8 @@ void fuzz_loss(FuzzedDataProvider& f) {
     if (c.weight != mode::absent && c.weight != mode::null_data) alone(weight_op, filling::weights);
     if (c.upstream != mode::absent && c.upstream != mode::null_data) alone(upstream_op, filling::any);
     std::vector<operand*> sharing;
-    for (std::size_t i : {std::size_t(logits_op), std::size_t(weight_op), std::size_t(upstream_op), std::size_t(grad_op)})
+    for (std::size_t i :
+         {std::size_t(logits_op), std::size_t(weight_op), std::size_t(upstream_op), std::size_t(grad_op)})
         sharing.push_back(&ops[i]);
     if (c.probabilities()) sharing.push_back(&ops[targets_op]);
     // Shifts an output into the memory of one of the operands placed so far.
@@ -639,7 +669,8 @@ void fuzz_loss(FuzzedDataProvider& f) {
             alone(out, filling::any);
             return;
         }
-        place_shifted(f, *sources[f.ConsumeIntegralInRange<std::size_t>(0, sources.size() - 1)], ops[out], c.allocs, sharing);
+        place_shifted(f, *sources[f.ConsumeIntegralInRange<std::size_t>(0, sources.size() - 1)], ops[out], c.allocs,
+                      sharing);
     };
     for (std::size_t out : {std::size_t(grad_op), std::size_t(losses_op)}) {
         const mode m = out == grad_op ? c.grad : c.losses;
@@ -758,7 +789,17 @@ enum class gumbel_fn { forward, forward_with_soft, backward };
 // The operands of a Gumbel call: forward x, y, y_soft; backward y_soft, dy, dx.
 enum { g_in0, g_in1, g_out, gumbel_operands };
 
-enum class gumbel_place { separate, in_place, soft_in_place, soft_is_y, shifted, repeated, mismatch, null_input, null_output };
+enum class gumbel_place {
+    separate,
+    in_place,
+    soft_in_place,
+    soft_is_y,
+    shifted,
+    repeated,
+    mismatch,
+    null_input,
+    null_output
+};
 
 const char* gumbel_place_name(gumbel_place p) {
     switch (p) {
@@ -893,7 +934,8 @@ void check_gumbel_forward(const gumbel_case<T>& c, const std::string& what, cons
     // z = fl(fl(x + g) / tau), tau rounded to T: the perturbed logits softmax sees.
     const T tau = static_cast<T>(c.tau);
     std::vector<T> z(x.size());
-    for (std::size_t i = 0; i < x.size(); ++i) z[i] = tau != T(1) ? static_cast<T>(x[i] + noise[i]) / tau : x[i] + noise[i];
+    for (std::size_t i = 0; i < x.size(); ++i)
+        z[i] = tau != T(1) ? static_cast<T>(x[i] + noise[i]) / tau : x[i] + noise[i];
     std::vector<expected_value> soft(x.size());
     std::vector<index_type> first_max;  // per line, -1 when its maximum is not finite
     for_each_line(c.shape, axis, [&](index_type base, index_type stride, index_type n) {
@@ -904,7 +946,9 @@ void check_gumbel_forward(const gumbel_case<T>& c, const std::string& what, cons
             const T v = z[static_cast<std::size_t>(base + i * stride)];
             line[static_cast<std::size_t>(i)] = static_cast<ld>(v);
             finite = finite && !std::isnan(v) && v != std::numeric_limits<T>::infinity();
-            if (v > -std::numeric_limits<T>::infinity() && (at < 0 || v > z[static_cast<std::size_t>(base + at * stride)])) at = i;
+            if (v > -std::numeric_limits<T>::infinity() &&
+                (at < 0 || v > z[static_cast<std::size_t>(base + at * stride)]))
+                at = i;
         }
         first_max.push_back(finite ? at : -1);
         softmax_line_reference<T>(line, false, soft.data() + base, stride);
@@ -918,10 +962,11 @@ void check_gumbel_forward(const gumbel_case<T>& c, const std::string& what, cons
         std::vector<T> ys;
         if (soft_op != none) {
             ys = gather(c.ops[soft_op], *mems[p]).v;
-            check_values(what, soft_op == g_out ? "y_soft" : "y", paths[p], ys, gather(c.ops[soft_op], *mems[1 - p]).v, soft,
-                         c.shape);
-            const std::vector<T> same = p == 0 ? softmax_of_perturbed<logitkit::detail::default_arch, T, R>(c, c.ops[soft_op], x, noise)
-                                               : softmax_of_perturbed<logitkit::detail::scalar_arch, T, R>(c, c.ops[soft_op], x, noise);
+            check_values(what, soft_op == g_out ? "y_soft" : "y", paths[p], ys, gather(c.ops[soft_op], *mems[1 - p]).v,
+                         soft, c.shape);
+            const std::vector<T> same =
+                p == 0 ? softmax_of_perturbed<logitkit::detail::default_arch, T, R>(c, c.ops[soft_op], x, noise)
+                       : softmax_of_perturbed<logitkit::detail::scalar_arch, T, R>(c, c.ops[soft_op], x, noise);
             for (std::size_t i = 0; i < ys.size(); ++i)
                 if (std::memcmp(&ys[i], &same[i], sizeof(T)) != 0)
                     fail(what + "\n  soft sample element " + std::to_string(i) + " on the " + paths[p] + " path is " +
@@ -940,14 +985,20 @@ void check_gumbel_forward(const gumbel_case<T>& c, const std::string& what, cons
             const index_type at = first_max[line++];
             for (index_type i = 0; i < n; ++i) {
                 const std::size_t k = static_cast<std::size_t>(base + i * stride);
-                const bool ok = at < 0 ? std::isnan(y[k]) : i == at ? y[k] == T(1) : (y[k] == T(0) && !std::signbit(y[k]));
+                const bool ok = at < 0    ? std::isnan(y[k])
+                                : i == at ? y[k] == T(1)
+                                          : (y[k] == T(0) && !std::signbit(y[k]));
                 if (!ok)
                     fail(what + "\n  hard output element " + std::to_string(k) + " on the " + paths[p] + " path is " +
-                         show(y[k]) + "; expected " + (at < 0 ? "NaN (no finite maximum)" : i == at ? "1" : "+0") +
+                         show(y[k]) + "; expected " +
+                         (at < 0    ? "NaN (no finite maximum)"
+                          : i == at ? "1"
+                                    : "+0") +
                          ", the one-hot of the first maximum of (x + g) / tau at " + std::to_string(at) +
                          "\n  z along the axis:" + [&] {
                              std::string s;
-                             for (index_type q = 0; q < n && q < 64; ++q) s += " " + show(z[static_cast<std::size_t>(base + q * stride)]);
+                             for (index_type q = 0; q < n && q < 64; ++q)
+                                 s += " " + show(z[static_cast<std::size_t>(base + q * stride)]);
                              return s;
                          }());
                 // The soft sample is largest where the hard one is 1.
@@ -961,8 +1012,8 @@ void check_gumbel_forward(const gumbel_case<T>& c, const std::string& what, cons
 }
 
 template <class T, std::size_t R>
-void check_gumbel_backward(const gumbel_case<T>& c, const std::string& what, const std::vector<std::vector<T>>& simd_mem,
-                           const std::vector<std::vector<T>>& scalar_mem) {
+void check_gumbel_backward(const gumbel_case<T>& c, const std::string& what,
+                           const std::vector<std::vector<T>>& simd_mem, const std::vector<std::vector<T>>& scalar_mem) {
     const std::size_t axis = lk_ref::normalize_axis(c.axis, R);
     const std::vector<T> y = gather(c.ops[g_in0], c.allocs).v, dy = gather(c.ops[g_in1], c.allocs).v;
     std::vector<expected_value> ex(y.size());
@@ -1007,7 +1058,8 @@ void run_gumbel_case(const gumbel_case<T>& c) {
     const bool threw = simd.thrown.thrown != outcome::none;
 
     // The generator: advanced past x.size() elements' words by a call that draws, untouched otherwise.
-    const std::uint64_t drawn = threw || c.backward() ? 0 : static_cast<std::uint64_t>(count(c.shape)) * logitkit::philox_words_per_element<T>;
+    const std::uint64_t drawn =
+        threw || c.backward() ? 0 : static_cast<std::uint64_t>(count(c.shape)) * logitkit::philox_words_per_element<T>;
     for (const gumbel_result* r : {&simd, &scalar})
         if (r->gen.seed_value() != c.gen.seed || r->gen.offset() != c.gen.offset + drawn)
             fail(what + "\n  the " + (r == &simd ? "SIMD" : "scalar") + " path left the generator at offset " +
@@ -1034,10 +1086,11 @@ void fuzz_gumbel(FuzzedDataProvider& f) {
     if (f.ConsumeBool()) c.tau = decode_temperature(f);
     c.hard = f.ConsumeBool();
     const int pl = f.ConsumeIntegralInRange<int>(0, 31);
-    c.place = pl < 16 ? gumbel_place::separate
-                      : f.PickValueInArray({gumbel_place::in_place, gumbel_place::soft_in_place, gumbel_place::soft_is_y,
-                                            gumbel_place::shifted, gumbel_place::repeated, gumbel_place::mismatch,
-                                            gumbel_place::null_input, gumbel_place::null_output});
+    c.place = pl < 16
+                  ? gumbel_place::separate
+                  : f.PickValueInArray({gumbel_place::in_place, gumbel_place::soft_in_place, gumbel_place::soft_is_y,
+                                        gumbel_place::shifted, gumbel_place::repeated, gumbel_place::mismatch,
+                                        gumbel_place::null_input, gumbel_place::null_output});
     if (!c.backward()) c.gen = decode_generator(f);
 
     static const char* forward_names[] = {"x", "y", "y_soft"};
@@ -1052,7 +1105,8 @@ void fuzz_gumbel(FuzzedDataProvider& f) {
         ops[i].is_output = std::find(outs.begin(), outs.end(), i) != outs.end();
     }
     const std::size_t out = outs[f.ConsumeIntegralInRange<std::size_t>(0, outs.size() - 1)];
-    const std::vector<std::size_t> ins = c.backward() ? std::vector<std::size_t>{g_in0, g_in1} : std::vector<std::size_t>{g_in0};
+    const std::vector<std::size_t> ins =
+        c.backward() ? std::vector<std::size_t>{g_in0, g_in1} : std::vector<std::size_t>{g_in0};
     if (c.place == gumbel_place::mismatch) {
         std::vector<std::size_t> shaped = outs;
         if (c.backward()) shaped.push_back(g_in1);
@@ -1097,7 +1151,8 @@ void fuzz_gumbel(FuzzedDataProvider& f) {
             default: place_alone(f, ops[o], c.allocs); break;
         }
     }
-    if (c.place == gumbel_place::null_input) ops[ins[f.ConsumeIntegralInRange<std::size_t>(0, ins.size() - 1)]].alloc = none;
+    if (c.place == gumbel_place::null_input)
+        ops[ins[f.ConsumeIntegralInRange<std::size_t>(0, ins.size() - 1)]].alloc = none;
     fill_values(f, c.allocs);
     run_gumbel_case<T, R>(c);
 }
@@ -1122,8 +1177,8 @@ struct sample_case {
     std::vector<std::vector<std::int64_t>> index_allocs;
 
     std::string describe() const {
-        static const char* places[] = {"separate", "the one-line overload", "out_indices with a zero stride",
-                                       "shape mismatch", "null logits", "null out_indices"};
+        static const char* places[] = {"separate",       "the one-line overload", "out_indices with a zero stride",
+                                       "shape mismatch", "null logits",           "null out_indices"};
         return std::string("logitkit::sample_categorical<") + type_name(T()) + "> shape " + format(shape) + " axis " +
                std::to_string(axis) + " temperature " + show(temperature) + " top_k " + std::to_string(top_k) +
                " top_p " + show(top_p) + "; placement: " + places[static_cast<int>(place)] + "; philox4x32(" +
@@ -1214,7 +1269,8 @@ void check_samples(const sample_case<T>& c, const std::string& what, const std::
         std::string why;
         std::vector<double> z(static_cast<std::size_t>(n));
         for (index_type i = 0; i < n; ++i)
-            z[static_cast<std::size_t>(i)] = z_of(static_cast<double>(x[static_cast<std::size_t>(base + i * stride)]), c.temperature);
+            z[static_cast<std::size_t>(i)] =
+                z_of(static_cast<double>(x[static_cast<std::size_t>(base + i * stride)]), c.temperature);
         // Top-k: z >= the k-th largest z that is > -inf (every class when fewer are).
         double threshold = -std::numeric_limits<double>::infinity();
         if (c.top_k > 0 && c.top_k < n) {
@@ -1228,7 +1284,8 @@ void check_samples(const sample_case<T>& c, const std::string& what, const std::
         }
         std::vector<index_type> order;  // the candidates in (z desc, index asc) order
         for (index_type i = 0; i < n; ++i)
-            if (z[static_cast<std::size_t>(i)] >= threshold && z[static_cast<std::size_t>(i)] > -std::numeric_limits<double>::infinity())
+            if (z[static_cast<std::size_t>(i)] >= threshold &&
+                z[static_cast<std::size_t>(i)] > -std::numeric_limits<double>::infinity())
                 order.push_back(i);
         std::stable_sort(order.begin(), order.end(), [&](index_type p, index_type q) {
             return z[static_cast<std::size_t>(p)] > z[static_cast<std::size_t>(q)];
@@ -1247,9 +1304,12 @@ void check_samples(const sample_case<T>& c, const std::string& what, const std::
             maybe[i] = !nucleus || j == 0 || before < target * (1 + 1e-9L);
             before += std::exp(static_cast<ld>(z[i]) - zmax);
         }
-        if (drawn != other[l]) why = "the paths draw different classes (" + std::to_string(other[l]) + " on the other)";
-        else if (drawn < 0 || drawn >= n) why = "not a class index";
-        else if (!maybe[static_cast<std::size_t>(drawn)]) why = "a class the filters drop";
+        if (drawn != other[l])
+            why = "the paths draw different classes (" + std::to_string(other[l]) + " on the other)";
+        else if (drawn < 0 || drawn >= n)
+            why = "not a class index";
+        else if (!maybe[static_cast<std::size_t>(drawn)])
+            why = "a class the filters drop";
         else {
             // Row-major index of the line's elements: base + i * stride.
             auto value = [&](index_type i) {
@@ -1261,7 +1321,8 @@ void check_samples(const sample_case<T>& c, const std::string& what, const std::
             };
             const ld v = value(drawn);
             for (index_type i = 0; i < n && why.empty(); ++i)
-                if (surely[static_cast<std::size_t>(i)] && value(i) > v + slack(i) + slack(drawn) && value(i) > minus_inf)
+                if (surely[static_cast<std::size_t>(i)] && value(i) > v + slack(i) + slack(drawn) &&
+                    value(i) > minus_inf)
                     why = "not a maximum of z + g among the kept classes: class " + std::to_string(i) + " has " +
                           std::to_string(static_cast<double>(value(i))) + ", the drawn one " +
                           std::to_string(static_cast<double>(v));
@@ -1269,7 +1330,8 @@ void check_samples(const sample_case<T>& c, const std::string& what, const std::
         if (!why.empty()) {
             std::string s = what + "\n  line " + std::to_string(l) + ": drew " + std::to_string(drawn) + ", " + why +
                             "\n  x along the axis:";
-            for (index_type i = 0; i < n && i < 64; ++i) s += " " + show(x[static_cast<std::size_t>(base + i * stride)]);
+            for (index_type i = 0; i < n && i < 64; ++i)
+                s += " " + show(x[static_cast<std::size_t>(base + i * stride)]);
             fail(s);
         }
     });
@@ -1289,7 +1351,8 @@ void run_sample_case(const sample_case<T>& c) {
     const sample_result scalar = run_sample<logitkit::detail::scalar_arch, T, R>(c, scalar_mem, scalar_index);
     check_outcomes(what, "sample_categorical", simd.thrown, scalar.thrown, want_oor, want_inv);
     const bool threw = simd.thrown.thrown != outcome::none;
-    const std::uint64_t drawn = threw ? 0 : static_cast<std::uint64_t>(count(c.shape)) * logitkit::philox_words_per_element<T>;
+    const std::uint64_t drawn =
+        threw ? 0 : static_cast<std::uint64_t>(count(c.shape)) * logitkit::philox_words_per_element<T>;
     for (const sample_result* r : {&simd, &scalar})
         if (r->gen.seed_value() != c.gen.seed || r->gen.offset() != c.gen.offset + drawn)
             fail(what + "\n  the " + (r == &simd ? "SIMD" : "scalar") + " path left the generator at offset " +
@@ -1324,9 +1387,10 @@ void fuzz_sample(FuzzedDataProvider& f) {
     }
     const int pl = f.ConsumeIntegralInRange<int>(0, 31);
     c.place = pl < 20 ? sample_place::separate
-              : pl < 24 && R == 1 ? sample_place::single_line
-              : f.PickValueInArray({sample_place::separate, sample_place::repeated, sample_place::mismatch,
-                                    sample_place::null_input, sample_place::null_output});
+              : pl < 24 && R == 1
+                  ? sample_place::single_line
+                  : f.PickValueInArray({sample_place::separate, sample_place::repeated, sample_place::mismatch,
+                                        sample_place::null_input, sample_place::null_output});
     if (c.place == sample_place::single_line) c.axis = 0;
     c.gen = decode_generator(f);
     const std::size_t a = axis_or(c.axis, R, 0);
