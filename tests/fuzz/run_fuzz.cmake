@@ -1,14 +1,17 @@
-# Configures and builds the logitkit fuzzer (tests/fuzz) with clang in a fresh directory, runs it
-# for a bounded time from the seed corpus, and fails on any finding.
+# Configures the logitkit fuzzers (tests/fuzz) with clang in a fresh directory, builds one of them,
+# runs it for a bounded time from its seed corpus, and fails on any finding.
 #
 #   cmake -DFUZZ_CXX=<clang++> -DFUZZ_SOURCE_DIR=<logitkit>/tests/fuzz -DWORK_DIR=<scratch dir>
-#         [-DFUZZ_SECONDS=60] [-DFUZZ_ISA=avx2|avx512|native] [-DFUZZ_SKIP_KNOWN_ISSUES=OFF]
+#         [-DFUZZ_TARGET=fuzz_kernels|fuzz_losses] [-DFUZZ_CORPUS=corpus|corpus_losses]
+#         [-DFUZZ_SECONDS=45] [-DFUZZ_ISA=avx2|avx512|native] [-DFUZZ_SKIP_KNOWN_ISSUES=OFF]
 #         [-DSUMMARY_FILE=<file>]
 #         [-DCMAKE_GENERATOR=...] [-DCMAKE_MAKE_PROGRAM=...] -P run_fuzz.cmake
 #
-# Prints libFuzzer's final statistics (executions, executions per second) and, on a finding, the
-# report, the saved input and the command that reproduces it. The whole libFuzzer log is kept in
-# <WORK_DIR>/fuzz.log. A CPU without the instruction set prints "SKIPPED: ..." (ctest: skipped).
+# FUZZ_CORPUS names the seed directory under FUZZ_SOURCE_DIR (default: corpus for fuzz_kernels,
+# corpus_losses for fuzz_losses). Prints libFuzzer's final statistics (executions, executions per
+# second) and, on a finding, the report, the saved input and the command that reproduces it. The
+# whole libFuzzer log is kept in <WORK_DIR>/fuzz.log. A CPU without the instruction set prints
+# "SKIPPED: ..." (ctest: skipped).
 cmake_minimum_required(VERSION 3.16)
 
 foreach(_var FUZZ_SOURCE_DIR WORK_DIR)
@@ -17,7 +20,21 @@ foreach(_var FUZZ_SOURCE_DIR WORK_DIR)
   endif()
 endforeach()
 if(NOT FUZZ_SECONDS)
-  set(FUZZ_SECONDS 60)
+  set(FUZZ_SECONDS 45)
+endif()
+if(NOT FUZZ_TARGET)
+  set(FUZZ_TARGET fuzz_kernels)
+endif()
+if(NOT FUZZ_CORPUS)
+  if(FUZZ_TARGET STREQUAL "fuzz_losses")
+    set(FUZZ_CORPUS corpus_losses)
+  else()
+    set(FUZZ_CORPUS corpus)
+  endif()
+endif()
+set(_seed_dir "${FUZZ_SOURCE_DIR}/${FUZZ_CORPUS}")
+if(NOT IS_DIRECTORY "${_seed_dir}")
+  message(FATAL_ERROR "logitkit fuzz: FAILED: the seed corpus ${_seed_dir} does not exist")
 endif()
 if(NOT FUZZ_ISA)
   set(FUZZ_ISA avx2)
@@ -59,12 +76,12 @@ endif()
 
 string(TIMESTAMP _t0 "%s")
 run_step("configure" "${CMAKE_COMMAND}" ${_configure_args})
-run_step("build" "${CMAKE_COMMAND}" --build "${WORK_DIR}/build")
+run_step("build" "${CMAKE_COMMAND}" --build "${WORK_DIR}/build" --target "${FUZZ_TARGET}")
 string(TIMESTAMP _t1 "%s")
 math(EXPR _build_s "${_t1} - ${_t0}")
 message(STATUS "[fuzz] configured and built in ${_build_s} s")
 
-set(_exe "${WORK_DIR}/build/fuzz_kernels")
+set(_exe "${WORK_DIR}/build/${FUZZ_TARGET}")
 set(_log "${WORK_DIR}/fuzz.log")
 set(_args
   "-max_total_time=${FUZZ_SECONDS}"
@@ -72,7 +89,7 @@ set(_args
   -timeout=30 -rss_limit_mb=2048
   -print_final_stats=1
   "-artifact_prefix=${WORK_DIR}/artifacts/"
-  "${WORK_DIR}/corpus" "${FUZZ_SOURCE_DIR}/corpus")
+  "${WORK_DIR}/corpus" "${_seed_dir}")
 string(REPLACE ";" " " _shown "${_exe};${_args}")
 message(STATUS "[fuzz] run: ${_shown}")
 set(_env "${CMAKE_COMMAND}" -E env "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
@@ -106,9 +123,9 @@ set(_path "?")
 if(_out MATCHES "logitkit fuzz: SIMD path ([^ \n]+)")
   set(_path "${CMAKE_MATCH_1}")
 endif()
-file(GLOB _seeds "${FUZZ_SOURCE_DIR}/corpus/*")
+file(GLOB _seeds "${_seed_dir}/*")
 list(LENGTH _seeds _nseeds)
-set(_summary "logitkit fuzz: ${_runs} executions in ${_secs} s (${_rate} exec/s), SIMD path ${_path} vs scalar, ${_nseeds} seed inputs, ${_new} new corpus inputs; log: ${_log}")
+set(_summary "logitkit fuzz: ${FUZZ_TARGET}: ${_runs} executions in ${_secs} s (${_rate} exec/s), SIMD path ${_path} vs scalar, ${_nseeds} seed inputs, ${_new} new corpus inputs; log: ${_log}")
 
 if(SUMMARY_FILE)
   file(WRITE "${SUMMARY_FILE}" "${_summary}\n")
