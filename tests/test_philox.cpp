@@ -178,10 +178,12 @@ TEMPLATE_TEST_CASE("philox4x32: vectorised words equal the scalar stream", "[phi
     std::vector<std::uint32_t> got(600);
     for (int t = 0; t < 400; ++t) {
         const std::uint64_t seed = gen();
-        // Positions near 0, anywhere, and across the 2^32-block boundary of the counter.
+        // Positions near 0, anywhere, across the 2^32-block boundary of the counter, and across
+        // the end of the stream, where positions wrap to 0 (word_at takes them modulo 2^64).
         std::uint64_t pos = gen() % 4096;
-        if (t % 3 == 1) pos = gen() >> 4;
-        if (t % 3 == 2) pos = 4 * 0x100000000ull - 1 - gen() % 300;
+        if (t % 4 == 1) pos = gen() >> 4;
+        if (t % 4 == 2) pos = 4 * 0x100000000ull - 1 - gen() % 300;
+        if (t % 4 == 3) pos = std::uint64_t(0) - 1 - gen() % 300;
         const std::size_t count = static_cast<std::size_t>(gen() % got.size());
         logitkit::detail::philox_words<TestType>(seed, pos, count, got.data());
         for (std::size_t i = 0; i < count; ++i) {

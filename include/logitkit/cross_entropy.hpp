@@ -142,7 +142,13 @@ double cross_entropy_impl(const tensor_view<const T, R>& x, const tensor_view<TG
 /// its log-probability is -inf, where PyTorch gives 0 * inf = NaN.
 /// Accuracy (tested against a long double reference): per-sample loss |err| <= 2e-6 * max(1, |loss|)
 /// for float, 1e-12 * max(1, |loss|) for double; gradient |err| <= 2e-6 (float) / 1e-12 (double)
-/// times scale * (|A + 2 z_loss lse| * p[c] + a[c]).
+/// times scale * ((|A + 2 z_loss lse| + 2 z_loss max(1, |lse|)) * p[c] + a[c]) (lse is known to
+/// an ulp of max(1, |lse|)), plus 4 + 2 * scale * |A + 2 z_loss lse| subnormal units (a subnormal
+/// exp(x[c] - max) is rounded). The bound holds while the intermediates fit the element type: the
+/// gradient coefficient scale * (A + 2 z_loss lse) / sum(exp(x - max)) and scale * a[c], and for
+/// the loss the terms w[c] * (max - x[c]) (label smoothing) and a[c] * (max - x[c])
+/// (probabilities), which are summed in the element type; beyond that range the results are those
+/// of IEEE arithmetic in the element type (inf, or NaN for inf * 0), as for the backward kernels.
 /// Each line of logits is read once for the loss, twice with a gradient or label smoothing.
 ///
 /// Throws std::invalid_argument, before writing anything, for a target outside [0, C) that is not

@@ -341,19 +341,26 @@ inline void blocks<void>(std::uint64_t first, std::size_t count, philox4x32::key
 /// Writes words [position, position + count) of the philox4x32 stream of `seed` to out.
 template <class Arch>
 void philox_words(std::uint64_t seed, std::uint64_t position, std::size_t count, std::uint32_t* out) noexcept {
+    // Positions wrap at 2^64 as the generator's do, so block indices wrap at 2^62.
+    constexpr std::uint64_t block_mask = (std::uint64_t(1) << 62) - 1;
     const auto key = philox4x32::key_of(seed);
     std::uint64_t b = position >> 2;
     std::size_t j = static_cast<std::size_t>(position & 3);
     if (j != 0 && count != 0) {
         const auto w = philox4x32::block(philox4x32::counter_of(b), key);
         for (; j < 4 && count != 0; ++j, --count) *out++ = w[j];
-        ++b;
+        b = (b + 1) & block_mask;
     }
-    const std::size_t full = count / 4;
-    philox_isa::blocks<typename philox_isa::select<Arch>::type>(b, full, key, out);
-    out += 4 * full;
-    b += full;
+    std::size_t full = count / 4;
     count -= 4 * full;
+    while (full != 0) {  // at most twice: up to the wrap, then from block 0
+        const std::uint64_t to_wrap = block_mask - b + 1;
+        const std::size_t run = to_wrap < full ? static_cast<std::size_t>(to_wrap) : full;
+        philox_isa::blocks<typename philox_isa::select<Arch>::type>(b, run, key, out);
+        out += 4 * run;
+        b = (b + run) & block_mask;
+        full -= run;
+    }
     if (count != 0) {
         const auto w = philox4x32::block(philox4x32::counter_of(b), key);
         for (std::size_t i = 0; i < count; ++i) out[i] = w[i];
