@@ -140,8 +140,9 @@ double cross_entropy_impl(const tensor_view<const T, R>& x, const tensor_view<TG
 /// and a NaN gradient, as log_softmax is NaN there. -inf logits elsewhere are fine (their
 /// probability is 0); a term whose coefficient is 0 (zero weight, no smoothing) adds 0 even when
 /// its log-probability is -inf, where PyTorch gives 0 * inf = NaN.
-/// Accuracy (tested against a long double reference): per-sample loss |err| <= 2e-6 * max(1, |loss|)
-/// for float, 1e-12 * max(1, |loss|) for double; gradient |err| <= 2e-6 (float) / 1e-12 (double)
+/// Accuracy (tested against a long double reference): per-sample loss |err| <= tol * max(1, |loss|)
+/// + z_loss (2 |lse| + d) d, with tol = 2e-6 (float) / 1e-12 (double) and d = tol * max(1, |lse|)
+/// the accuracy of lse; gradient |err| <= 2e-6 (float) / 1e-12 (double)
 /// times scale * ((|A + 2 z_loss lse| + 2 z_loss max(1, |lse|)) * p[c] + a[c]) (lse is known to
 /// an ulp of max(1, |lse|)), plus 4 + 2 * scale * |A + 2 z_loss lse| subnormal units (a subnormal
 /// exp(x[c] - max) is rounded). The bound holds while the intermediates fit the element type: the

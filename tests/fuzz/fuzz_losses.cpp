@@ -425,19 +425,35 @@ loss_expectation expected_loss(const loss_case<T>& c) {
             if (v != cfg.ignore_index) denominator += ref::weight_of(cfg, v);
     }
     const ld mean_scale = cfg.reduction == ref::red::mean ? 1.0L / denominator : 1.0L;
+    // Per-sample loss bound: tol * max(1, |loss|) + z (2 |lse| + d) d with d = tol * max(1, |lse|):
+    // lse is known to d, and z lse^2 carries that error (docs/api.md).
+    std::vector<ld> sample_bound(want.losses.size(), 0);
+    {
+        std::vector<ld> line(static_cast<std::size_t>(L.classes));
+        for (index_type s = 0; s < samples && s < static_cast<index_type>(sample_bound.size()); ++s) {
+            for (index_type k = 0; k < L.classes; ++k)
+                line[static_cast<std::size_t>(k)] = x[static_cast<std::size_t>(L.at(s, k))];
+            ld lse = 0;
+            if (cfg.z != 0 && L.classes > 0) (void)ref::log_softmax_line(line, lse);
+            const ld d = tol::sample * std::max<ld>(1, std::fabs(lse));
+            const ld lse_term = cfg.z != 0 && std::isfinite(lse) ? cfg.z * (2 * std::fabs(lse) + d) * d : 0;
+            sample_bound[static_cast<std::size_t>(s)] =
+                tol::sample * std::max<ld>(1, std::fabs(want.losses[static_cast<std::size_t>(s)])) + lse_term;
+        }
+    }
     {
         ld allowed = tol::reduced * std::fabs(want.reduced);
         if (std::isfinite(want.reduced) && samples > 0) {
             ld sum_bounds = 0;
-            for (ld l : want.losses) sum_bounds += tol::sample * std::max<ld>(1, std::fabs(l));
+            for (ld b : sample_bound) sum_bounds += b;
             allowed += sum_bounds * std::fabs(mean_scale);
         }
         ex.reduced = expect(want.reduced, allowed);
     }
-    for (ld v : want.losses) {
+    for (std::size_t i = 0; i < want.losses.size(); ++i) {
         // A loss beyond T's range is stored as infinity.
-        const ld w = static_cast<ld>(static_cast<T>(v));
-        ex.losses.push_back(expect(w, tol::sample * std::max<ld>(1, std::fabs(w))));
+        const ld w = static_cast<ld>(static_cast<T>(want.losses[i]));
+        ex.losses.push_back(expect(w, std::max(sample_bound[i], tol::sample * std::max<ld>(1, std::fabs(w)))));
     }
     // Gradient: |err| <= tol * |scale| * (|A + 2 z lse| * p_c + |a_c|) + 4 subnormal ulps.
     const ld floor = 4 * static_cast<ld>(std::numeric_limits<T>::denorm_min());
