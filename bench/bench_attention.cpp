@@ -82,18 +82,6 @@ void bm_softmax_bf16(benchmark::State& state, shape s) {
     report_traffic(state, 2 * n * sizeof(lk::bfloat16), s.elements());
 }
 
-void bm_memcpy(benchmark::State& state, std::size_t bytes, std::ptrdiff_t elements) {
-    const auto* src = static_cast<const unsigned char*>(scores(bytes / sizeof(float) + 1, false));
-    unsigned char* dst = buffer<unsigned char>("memcpy-dst", bytes);
-    for (auto _ : state) {
-        benchmark::DoNotOptimize(src);
-        std::memcpy(dst, src, bytes);
-        benchmark::DoNotOptimize(dst);
-        benchmark::ClobberMemory();
-    }
-    report_traffic(state, 2 * bytes, elements);
-}
-
 void configure(benchmark::internal::Benchmark* b) { b->UseRealTime()->Unit(benchmark::kMicrosecond); }
 
 void register_all() {

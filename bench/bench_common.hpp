@@ -93,6 +93,24 @@ inline void report_traffic(benchmark::State& state, std::size_t bytes, std::ptrd
     state.counters["bytes"] = benchmark::Counter(static_cast<double>(bytes));
 }
 
+/// The baseline every kernel is compared with: copies `bytes` from one buffer to another (both
+/// read and written: 2 * bytes of traffic). The source holds non-zero bytes, so that nothing can
+/// take a shortcut for zero pages.
+inline void bm_memcpy(benchmark::State& state, std::size_t bytes, std::ptrdiff_t elements) {
+    bool fresh = false;
+    unsigned char* src = buffer<unsigned char>("memcpy-src", bytes, &fresh);
+    if (fresh)
+        for (std::size_t i = 0; i < bytes; ++i) src[i] = static_cast<unsigned char>(i * 131u + 7u);
+    unsigned char* dst = buffer<unsigned char>("memcpy-dst", bytes);
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(src);
+        std::memcpy(dst, src, bytes);
+        benchmark::DoNotOptimize(dst);
+        benchmark::ClobberMemory();
+    }
+    report_traffic(state, 2 * bytes, elements);
+}
+
 /// Seeds of the benchmark inputs.
 constexpr std::uint64_t seed_x = 20240601;
 constexpr std::uint64_t seed_dy = 20240602;

@@ -124,23 +124,6 @@ void bm_cross_entropy(benchmark::State& state, mode m, shape s, double smoothing
     report_traffic(state, traffic<T>(m, s), s.elements());
 }
 
-// Copies `bytes` from one buffer to another.
-void bm_memcpy(benchmark::State& state, std::size_t bytes, std::ptrdiff_t elements) {
-    bool fresh = false;
-    unsigned char* src = buffer<unsigned char>("memcpy-src", bytes, &fresh);
-    if (fresh) {
-        for (std::size_t i = 0; i < bytes; ++i) src[i] = static_cast<unsigned char>(i * 131u + 7u);
-    }
-    unsigned char* dst = buffer<unsigned char>("memcpy-dst", bytes);
-    for (auto _ : state) {
-        benchmark::DoNotOptimize(src);
-        std::memcpy(dst, src, bytes);
-        benchmark::DoNotOptimize(dst);
-        benchmark::ClobberMemory();
-    }
-    report_traffic(state, 2 * bytes, elements);
-}
-
 void configure(benchmark::internal::Benchmark* b) {
     b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
