@@ -1154,6 +1154,14 @@ void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>
     }
 }
 
+/// True when a dimension other than the axis is empty: there is no line to run.
+template <std::size_t R>
+bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis && shape[k] == 0) return true;
+    return false;
+}
+
 /// for_each_outer over every dimension but the axis: f(offsets) once per line along the axis.
 template <std::size_t R, std::size_t N, class F>
 void for_each_line(const axis_layout<R, N>& L, std::size_t axis, F f) {
@@ -1188,8 +1196,7 @@ template <class Arch, class T, class Op, std::size_t R, std::size_t N>
 void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
     constexpr std::size_t last = N - 1;
     const index_type n = L.shape[axis];
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis && L.shape[k] == 0) return;
+    if (has_empty_outer<R>(L.shape, axis)) return;
     if (n == 0 && !Op::reduces) return;
 
     auto on_axis = [&](std::size_t i) { return (Op::reduces && i == last) ? index_type(1) : L.strides[i][axis]; };
@@ -1255,8 +1262,7 @@ template <class Arch, class T, class S, class Op, std::size_t R, std::size_t N>
 void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
     constexpr std::size_t last = N - 1;
     const index_type n = L.shape[axis];
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis && L.shape[k] == 0) return;
+    if (has_empty_outer<R>(L.shape, axis)) return;
     if (n == 0 && !Op::reduces) return;
     std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
     for_each_line(L, axis, [&](const std::array<index_type, N>& off) {
@@ -3556,13 +3562,6 @@ axis_layout<R, N + 2> masked_layout(const axis_layout<R, N>& L, const broadcast_
     if (causal.on) out.strides[N + 1][causal.query_axis] = 1;
     out.base[N + 1] = nullptr;
     return out;
-}
-
-template <std::size_t R>
-bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis && shape[k] == 0) return true;
-    return false;
 }
 
 template <class S, class T>

@@ -116,13 +116,6 @@ axis_layout<R, N + 2> masked_layout(const axis_layout<R, N>& L, const broadcast_
     return out;
 }
 
-template <std::size_t R>
-bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis && shape[k] == 0) return true;
-    return false;
-}
-
 template <class S, class T>
 void fill_line(S* p, index_type stride, index_type from, index_type to, T v) noexcept {
     const S w = narrow<S>(v);
