@@ -111,17 +111,52 @@ inline void bm_memcpy(benchmark::State& state, std::size_t bytes, std::ptrdiff_t
     report_traffic(state, 2 * bytes, elements);
 }
 
+/// The softmax-family kernels bench_softmax times, on logitkit and on its peers.
+enum class kernel { softmax, log_softmax, softmax_backward, log_softmax_backward, logsumexp };
+
+inline const char* kernel_name(kernel k) {
+    switch (k) {
+        case kernel::softmax: return "softmax";
+        case kernel::log_softmax: return "log_softmax";
+        case kernel::softmax_backward: return "softmax_backward";
+        case kernel::log_softmax_backward: return "log_softmax_backward";
+        case kernel::logsumexp: return "logsumexp";
+    }
+    return "?";
+}
+
+/// Bytes one call of the kernel reads plus writes.
+template <class T>
+std::size_t traffic(kernel k, const shape& s) {
+    const auto n = static_cast<std::size_t>(s.elements());
+    switch (k) {
+        case kernel::softmax:
+        case kernel::log_softmax: return 2 * n * sizeof(T);
+        case kernel::softmax_backward:
+        case kernel::log_softmax_backward: return 3 * n * sizeof(T);
+        case kernel::logsumexp: return (n + static_cast<std::size_t>(s.lines())) * sizeof(T);
+    }
+    return 0;
+}
+
 /// Seeds of the benchmark inputs.
 constexpr std::uint64_t seed_x = 20240601;
 constexpr std::uint64_t seed_dy = 20240602;
 
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
-/// Registers torch::softmax (log = false) or torch::log_softmax (log = true) in float on `s`,
-/// named "torch_softmax/<s.name()>" / "torch_log_softmax/<s.name()>" (bench_libtorch.cpp).
-void register_libtorch(const shape& s, bool log);
+/// Registers libtorch's float kernel k on `s` under `name` (bench_libtorch.cpp).
+void register_libtorch(const std::string& name, kernel k, const shape& s);
 /// Called once from main(): pins libtorch to one thread and names its version in the context
 /// (libtorch_setup.cpp).
 void setup_libtorch();
+#endif
+
+#ifdef LOGITKIT_BENCH_HAVE_ONEDNN
+/// Registers oneDNN's float kernel k on `s` under `name` when oneDNN has it (no logsumexp);
+/// returns whether it did (bench_onednn.cpp).
+bool register_onednn(const std::string& name, kernel k, const shape& s);
+/// Called once from main(): one OpenMP thread, oneDNN's version in the context.
+void setup_onednn();
 #endif
 
 /// main() of every benchmark binary: flags, context, the libtorch setup when its peers are built
@@ -132,6 +167,9 @@ inline int run_benchmarks(int argc, char** argv, const char* simd_arch, void (*r
     benchmark::AddCustomContext("logitkit_simd_arch", simd_arch);
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
     setup_libtorch();
+#endif
+#ifdef LOGITKIT_BENCH_HAVE_ONEDNN
+    setup_onednn();
 #endif
     register_all();
     benchmark::RunSpecifiedBenchmarks();

@@ -2,10 +2,10 @@
 // finds Torch with -DLOGITKIT_BENCH_LIBTORCH=ON (it then defines LOGITKIT_BENCH_HAVE_LIBTORCH).
 // SPDX-License-Identifier: MIT
 //
-// at::softmax_out / at::log_softmax_out, the out= forms of torch::softmax / torch::log_softmax,
-// on the same float inputs and shapes as softmax/... and log_softmax/..., writing into a
-// preallocated output (no allocation in the timed loop), on one thread (at::set_num_threads(1))
-// as logitkit's kernels are single-threaded.
+// The out= forms of the ATen operators behind torch.softmax, torch.log_softmax, their autograd
+// backward functions and torch.logsumexp(keepdim=True), on the same float inputs and shapes as
+// the logitkit benchmarks, writing into a preallocated output (no allocation in the timed loop),
+// on one thread (libtorch_setup.cpp).
 
 #include "bench_common.hpp"
 
@@ -18,33 +18,40 @@
 namespace logitkit_bench {
 namespace {
 
-void bm_torch(benchmark::State& state, shape s, bool log) {
+void bm_torch(benchmark::State& state, kernel k, shape s) {
     const auto n = static_cast<std::size_t>(s.elements());
     // Views of the same buffers the logitkit benchmarks use (same role names and seeds).
     float* x = const_cast<float*>(random_normal<float>("x", n, seed_x));
+    float* dy = const_cast<float*>(random_normal<float>("dy", n, seed_dy));
     float* y = buffer<float>("out", n);
     const auto options = torch::TensorOptions().dtype(torch::kFloat32);
     const torch::Tensor xt = torch::from_blob(x, {s.rows, s.cols}, options);
+    const torch::Tensor dyt = torch::from_blob(dy, {s.rows, s.cols}, options);
     torch::Tensor yt = torch::from_blob(y, {s.rows, s.cols}, options);
+    // The backward kernels read the forward's output; its values do not change their speed.
+    const torch::Tensor fwd = k == kernel::log_softmax_backward ? torch::log_softmax(xt, s.axis) : torch::softmax(xt, s.axis);
+    torch::Tensor lse = torch::from_blob(y, {s.axis == 0 ? 1 : s.rows, s.axis == 0 ? s.cols : 1}, options);
     const std::int64_t dim = s.axis;
     for (auto _ : state) {
-        if (log)
-            at::log_softmax_out(yt, xt, dim);
-        else
-            at::softmax_out(yt, xt, dim);
+        switch (k) {
+            case kernel::softmax: at::softmax_out(yt, xt, dim); break;
+            case kernel::log_softmax: at::log_softmax_out(yt, xt, dim); break;
+            case kernel::softmax_backward: at::_softmax_backward_data_out(yt, dyt, fwd, dim, at::kFloat); break;
+            case kernel::log_softmax_backward:
+                at::_log_softmax_backward_data_out(yt, dyt, fwd, dim, at::kFloat);
+                break;
+            case kernel::logsumexp: at::logsumexp_out(lse, xt, {dim}, true); break;
+        }
         benchmark::DoNotOptimize(y);
         benchmark::ClobberMemory();
     }
-    report_traffic(state, 2 * n * sizeof(float), s.elements());
+    report_traffic(state, traffic<float>(k, s), s.elements());
 }
 
 }  // namespace
 
-void register_libtorch(const shape& s, bool log) {
-    const std::string name = std::string(log ? "torch_log_softmax/" : "torch_softmax/") + s.name();
-    benchmark::RegisterBenchmark(name.c_str(), bm_torch, s, log)
-        ->UseRealTime()
-        ->Unit(benchmark::kMicrosecond);
+void register_libtorch(const std::string& name, kernel k, const shape& s) {
+    benchmark::RegisterBenchmark(name.c_str(), bm_torch, k, s)->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace logitkit_bench

@@ -7,23 +7,25 @@
 // divided by the baseline's GB/s is the fraction of memcpy speed the kernel reaches:
 //
 //   memcpy/128x1000            2 x 128x1000 floats (x read, y written)
-//   softmax/128x1000           softmax along the last axis
-//   log_softmax/128x1000
-//   memcpy/1000x1024           softmax/1000x1024/axis0 reduces along axis 0 (strided)
+//   softmax/128x1000           softmax along the last axis; also log_softmax/...
 //   memcpy/128x1000/bwd        3 x 128x1000 floats (y and dy read, dx written)
 //   softmax_backward/128x1000, log_softmax_backward/128x1000
 //   memcpy/128x1000/lse        128x1000 floats read, 128 written
 //   logsumexp/128x1000
-//   memcpy/128x1000/f64        as memcpy/128x1000 in double
-//   softmax/128x1000/f64
+//   ... the same for 32x32000, 4096x128, 1024x32000 and 1000x1024/axis0 (axis 0, strided)
+//   memcpy/128x1000/f64, softmax/128x1000/f64     in double
+//   softmax/1024x32000/threads:2, ...             on a logitkit::thread_pool of 2 threads
+//   sweep/memcpy/<n>, sweep/softmax/<n>           rows of n = 1 .. 2^20 elements
 //
 // Each benchmark reports bytes_per_second (GB/s), the counter ns_per_elem (nanoseconds per input
 // element) and the counter bytes (bytes moved per iteration, which report.py uses to pair kernels
-// with baselines). Inputs are N(0, 1) with fixed seeds. With LOGITKIT_BENCH_HAVE_LIBTORCH
-// (bench_libtorch.cpp), torch_softmax/... and torch_log_softmax/... run on the same inputs.
+// with baselines). Inputs are N(0, 1) with fixed seeds. The peers run on the same buffers and
+// shapes, named with torch_ (LOGITKIT_BENCH_HAVE_LIBTORCH, bench_libtorch.cpp) or onednn_
+// (LOGITKIT_BENCH_HAVE_ONEDNN, bench_onednn.cpp) before the kernel's name: torch_softmax/128x1000,
+// sweep/onednn_softmax/1000, ...
 //
 //   bench_softmax --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
-//   bench/run_bench.sh   (builds, runs and prints a Markdown table)
+//   bench/run_bench.sh   (builds, runs, and writes the Markdown table and the plot)
 
 #include "bench_common.hpp"
 
@@ -31,43 +33,20 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace lk = logitkit;
 
 namespace logitkit_bench {
 namespace {
-
-enum class kernel { softmax, log_softmax, softmax_backward, log_softmax_backward, logsumexp };
-
-const char* kernel_name(kernel k) {
-    switch (k) {
-        case kernel::softmax: return "softmax";
-        case kernel::log_softmax: return "log_softmax";
-        case kernel::softmax_backward: return "softmax_backward";
-        case kernel::log_softmax_backward: return "log_softmax_backward";
-        case kernel::logsumexp: return "logsumexp";
-    }
-    return "?";
-}
-
-// Bytes one call of the kernel reads plus writes.
-template <class T>
-std::size_t traffic(kernel k, const shape& s) {
-    const auto n = static_cast<std::size_t>(s.elements());
-    switch (k) {
-        case kernel::softmax:
-        case kernel::log_softmax: return 2 * n * sizeof(T);
-        case kernel::softmax_backward:
-        case kernel::log_softmax_backward: return 3 * n * sizeof(T);
-        case kernel::logsumexp: return (n + static_cast<std::size_t>(s.lines())) * sizeof(T);
-    }
-    return 0;
-}
 
 template <class T>
 lk::tensor_view<const T, 2> in_view(const T* p, const shape& s) {
@@ -96,24 +75,26 @@ const T* forward_output(kernel k, const shape& s) {
 }
 
 template <class T>
-void bm_kernel(benchmark::State& state, kernel k, shape s) {
+void bm_kernel(benchmark::State& state, kernel k, shape s, lk::executor* parallel) {
     const auto n = static_cast<std::size_t>(s.elements());
     const T* x = random_normal<T>("x", n, seed_x);
     T* out = buffer<T>("out", n);
     const lk::tensor_view<const T, 2> xv = in_view(x, s);
     const lk::tensor_view<T, 2> outv = out_view(out, s);
+    lk::softmax_options options;
+    options.parallel = parallel;
 
     switch (k) {
         case kernel::softmax:
             for (auto _ : state) {
-                lk::softmax(xv, outv, s.axis);
+                lk::softmax(xv, outv, s.axis, options);
                 benchmark::DoNotOptimize(out);
                 benchmark::ClobberMemory();
             }
             break;
         case kernel::log_softmax:
             for (auto _ : state) {
-                lk::log_softmax(xv, outv, s.axis);
+                lk::log_softmax(xv, outv, s.axis, options);
                 benchmark::DoNotOptimize(out);
                 benchmark::ClobberMemory();
             }
@@ -124,13 +105,13 @@ void bm_kernel(benchmark::State& state, kernel k, shape s) {
             const lk::tensor_view<const T, 2> dyv = in_view(random_normal<T>("dy", n, seed_dy), s);
             if (k == kernel::softmax_backward) {
                 for (auto _ : state) {
-                    lk::softmax_backward(yv, dyv, outv, s.axis);
+                    lk::softmax_backward(yv, dyv, outv, s.axis, options);
                     benchmark::DoNotOptimize(out);
                     benchmark::ClobberMemory();
                 }
             } else {
                 for (auto _ : state) {
-                    lk::log_softmax_backward(yv, dyv, outv, s.axis);
+                    lk::log_softmax_backward(yv, dyv, outv, s.axis, options);
                     benchmark::DoNotOptimize(out);
                     benchmark::ClobberMemory();
                 }
@@ -140,7 +121,7 @@ void bm_kernel(benchmark::State& state, kernel k, shape s) {
         case kernel::logsumexp: {
             const lk::tensor_view<T, 2> lse(out, {s.axis == 0 ? 1 : s.rows, s.axis == 0 ? s.cols : 1});
             for (auto _ : state) {
-                lk::logsumexp(xv, lse, s.axis);
+                lk::logsumexp(xv, lse, s.axis, parallel);
                 benchmark::DoNotOptimize(out);
                 benchmark::ClobberMemory();
             }
@@ -155,40 +136,72 @@ void configure(benchmark::internal::Benchmark* b) {
 }
 
 void add_memcpy(const std::string& name, std::size_t bytes, std::ptrdiff_t elements) {
-    configure(benchmark::RegisterBenchmark(("memcpy/" + name).c_str(), bm_memcpy, bytes / 2, elements));
+    configure(benchmark::RegisterBenchmark(name.c_str(), bm_memcpy, bytes / 2, elements));
 }
 
+// logitkit's kernel k on s as `prefix + kernel_name(k) + suffix`, then its peers, named with
+// torch_ / onednn_ before the kernel name.
 template <class T>
-void add_kernel(kernel k, const shape& s, const std::string& suffix = "") {
-    const std::string name = std::string(kernel_name(k)) + "/" + s.name() + suffix;
-    configure(benchmark::RegisterBenchmark(name.c_str(), bm_kernel<T>, k, s));
+void add_kernel(kernel k, const shape& s, const std::string& prefix, const std::string& suffix,
+                lk::executor* parallel = nullptr) {
+    const std::string name = prefix + kernel_name(k) + suffix;
+    configure(benchmark::RegisterBenchmark(name.c_str(), bm_kernel<T>, k, s, parallel));
+    if (!std::is_same<T, float>::value || parallel != nullptr) return;
+#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
+    register_libtorch(prefix + "torch_" + kernel_name(k) + suffix, k, s);
+#endif
+#ifdef LOGITKIT_BENCH_HAVE_ONEDNN
+    register_onednn(prefix + "onednn_" + kernel_name(k) + suffix, k, s);
+#endif
+}
+
+// The thread pool the threads:N benchmarks run on.
+lk::thread_pool& pool(std::size_t threads) {
+    static std::map<std::size_t, std::unique_ptr<lk::thread_pool>> pools;
+    auto& p = pools[threads];
+    if (!p) p.reset(new lk::thread_pool(threads));
+    return *p;
 }
 
 void register_all() {
     const std::vector<shape> forward_shapes = {
         {128, 1000, 1}, {32, 32000, 1}, {4096, 128, 1}, {1024, 32000, 1}, {1000, 1024, 0}};
-    const std::vector<shape> small_and_large = {{128, 1000, 1}, {1024, 32000, 1}};
+    const kernel backward[] = {kernel::softmax_backward, kernel::log_softmax_backward};
 
     for (const shape& s : forward_shapes) {
-        add_memcpy(s.dims(), traffic<float>(kernel::softmax, s), s.elements());
-        add_kernel<float>(kernel::softmax, s);
-        add_kernel<float>(kernel::log_softmax, s);
-#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
-        register_libtorch(s, false);
-        register_libtorch(s, true);
-#endif
-        for (const shape& t : small_and_large) {
-            if (t.rows != s.rows || t.cols != s.cols || t.axis != s.axis) continue;
-            add_memcpy(s.dims() + "/bwd", traffic<float>(kernel::softmax_backward, s), s.elements());
-            add_kernel<float>(kernel::softmax_backward, s);
-            add_kernel<float>(kernel::log_softmax_backward, s);
-            add_memcpy(s.dims() + "/lse", traffic<float>(kernel::logsumexp, s), s.elements());
-            add_kernel<float>(kernel::logsumexp, s);
-        }
+        const std::string suffix = "/" + s.name();
+        add_memcpy("memcpy/" + s.dims(), traffic<float>(kernel::softmax, s), s.elements());
+        add_kernel<float>(kernel::softmax, s, "", suffix);
+        add_kernel<float>(kernel::log_softmax, s, "", suffix);
+        add_memcpy("memcpy/" + s.dims() + "/bwd", traffic<float>(kernel::softmax_backward, s), s.elements());
+        for (kernel k : backward) add_kernel<float>(k, s, "", suffix);
+        add_memcpy("memcpy/" + s.dims() + "/lse", traffic<float>(kernel::logsumexp, s), s.elements());
+        add_kernel<float>(kernel::logsumexp, s, "", suffix);
         if (s.rows == 128 && s.cols == 1000 && s.axis == 1) {
-            add_memcpy(s.dims() + "/f64", traffic<double>(kernel::softmax, s), s.elements());
-            add_kernel<double>(kernel::softmax, s, "/f64");
+            add_memcpy("memcpy/" + s.dims() + "/f64", traffic<double>(kernel::softmax, s), s.elements());
+            add_kernel<double>(kernel::softmax, s, "", suffix + "/f64");
         }
+    }
+
+    // Opt-in threads (executor.hpp) on the out-of-cache shape and the non-last axis, on a pool
+    // of 2 threads (this library's CI machine has 2 cores); compare with the single-thread rows.
+    for (const shape& s : {shape{1024, 32000, 1}, shape{1000, 1024, 0}}) {
+        for (kernel k : {kernel::softmax, kernel::log_softmax, kernel::softmax_backward})
+            add_kernel<float>(k, s, "", "/" + s.name() + "/threads:2", &pool(2));
+    }
+
+    // Row-length sweep: softmax along rows of n elements, n = 1 .. 2^20 (powers of two and odd
+    // sizes), 2^18 elements per call (1 MB of input) or one row when n is larger; memcpy of the
+    // same bytes and the peers beside each. bench/report.py --plot draws ns/elem against n.
+    std::vector<std::ptrdiff_t> lengths;
+    for (std::ptrdiff_t n = 1; n <= (std::ptrdiff_t(1) << 20); n *= 4) lengths.push_back(n);
+    for (std::ptrdiff_t n : {3, 7, 33, 100, 1000, 4097, 32000, 100003}) lengths.push_back(n);
+    std::sort(lengths.begin(), lengths.end());
+    for (std::ptrdiff_t n : lengths) {
+        const shape s{std::max<std::ptrdiff_t>(1, (std::ptrdiff_t(1) << 18) / n), n, 1};
+        const std::string suffix = "/" + std::to_string(n);
+        add_memcpy("sweep/memcpy" + suffix, traffic<float>(kernel::softmax, s), s.elements());
+        add_kernel<float>(kernel::softmax, s, "sweep/", suffix);
     }
 }
 

@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
-"""Summarises a bench_softmax JSON file (--benchmark_out) as a Markdown table.
+"""Summarises a bench_softmax JSON file (--benchmark_out) as Markdown tables, and plots its sweep.
 
 For every kernel benchmark it shows its throughput (GB/s of bytes read + written), nanoseconds
 per element, and its ratio to the memcpy baseline that moves the same bytes: the memcpy/...
 benchmark with the same "bytes" counter, registered just before it (bench_softmax.cpp). A ratio
-of 1.0 means the kernel runs as fast as copying its input to its output. When libtorch peers
-(torch_softmax/..., torch_log_softmax/...) are present, a last column gives logitkit's speed-up
-over them on the same shape.
+of 1.0 means the kernel runs as fast as copying its input to its output. When peers are present
+(torch_<kernel>/..., onednn_<kernel>/...: libtorch and oneDNN on the same shape in the same run),
+the last columns give logitkit's speed-up over them (their time divided by logitkit's).
+
+The sweep (sweep/softmax/<n>, sweep/memcpy/<n>, sweep/torch_softmax/<n>, ...: rows of n
+elements) gets a table of nanoseconds per element against n, and with --plot a PNG of the same
+(log-log; needs matplotlib: Debian python3-matplotlib).
 
 With --benchmark_repetitions the median of the repetitions is used and the spread is shown as
 the coefficient of variation (stddev / mean) of the GB/s; without repetitions, the single run.
 
-Usage: python3 report.py RESULTS.json      (standard library only)
+Usage: python3 report.py RESULTS.json [--markdown OUT.md] [--plot OUT.png] [--title TEXT]
+       (Markdown goes to stdout unless --markdown is given)
 """
 
+import argparse
 import json
 import sys
 
@@ -76,24 +82,33 @@ def pick_baseline(row, baselines):
     return min(same, key=lambda b: b["order"])
 
 
+PEERS = (("torch_", "libtorch"), ("onednn_", "oneDNN"))
+
+
+def split_name(name):
+    """'sweep/torch_softmax/1000' -> ('sweep/', 'torch_', 'softmax/1000')."""
+    prefix = "sweep/" if name.startswith("sweep/") else ""
+    rest = name[len(prefix):]
+    for peer, _ in PEERS:
+        if rest.startswith(peer):
+            return prefix, peer, rest[len(peer):]
+    return prefix, "", rest
+
+
 def fmt(v, digits):
     return "-" if v is None else "%.*f" % (digits, v)
 
 
-def main(argv):
-    if len(argv) != 2:
-        sys.exit(__doc__)
-    context, rows = load(argv[1])
-    if not rows:
-        sys.exit("report.py: no benchmark results in %s" % argv[1])
-    baselines = [r for r in rows if r["name"].startswith("memcpy/")]
-    kernels = [r for r in rows if not r["name"].startswith("memcpy/")]
-    torch = {r["name"][len("torch_"):]: r for r in kernels if r["name"].startswith("torch_")}
+def speedup(r, peer):
+    return "-" if peer is None else "%.2fx" % (r["gbps"] / peer["gbps"])
 
+
+def describe(context, rows):
     info = []
     if context.get("num_cpus"):
         info.append("%s CPUs @ %s MHz" % (context["num_cpus"], context.get("mhz_per_cpu", "?")))
-    for key, label in (("logitkit_simd_arch", "logitkit SIMD"), ("libtorch_version", "libtorch")):
+    for key, label in (("logitkit_simd_arch", "logitkit SIMD"), ("libtorch_version", "libtorch"),
+                       ("libtorch_threads", "libtorch threads"), ("onednn_version", "oneDNN")):
         if key in context:
             info.append("%s: %s" % (label, context[key]))
     reps = rows[0]["repetitions"]
@@ -102,32 +117,115 @@ def main(argv):
                 if stat != "single run" else "single run")
     if context.get("library_build_type") == "debug":
         info.append("the Google Benchmark library itself is a debug build")
-    print("bench_softmax: " + "; ".join(info) + ".")
-    print()
+    return "bench_softmax: " + "; ".join(info) + "."
 
-    header = ["benchmark", "GB/s", "cv", "ns/elem", "memcpy baseline", "memcpy GB/s",
-              "ratio to memcpy"]
-    align = ["---", "--:", "--:", "--:", "---", "--:", "--:"]
-    if torch:
-        header.append("speed-up vs libtorch")
+
+def kernel_table(rows):
+    baselines = [r for r in rows if r["name"].startswith("memcpy/")]
+    ours, peers = [], {}
+    for r in rows:
+        prefix, peer, rest = split_name(r["name"])
+        if prefix or r["name"].startswith("memcpy/"):
+            continue
+        if peer:
+            peers[(peer, rest)] = r
+        else:
+            ours.append(r)
+    present = [(p, label) for p, label in PEERS if any(k[0] == p for k in peers)]
+    header = ["benchmark", "GB/s", "cv", "ns/elem", "memcpy GB/s", "ratio to memcpy"]
+    align = ["---", "--:", "--:", "--:", "--:", "--:"]
+    for _, label in present:
+        header.append("speed-up vs " + label)
         align.append("--:")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join(align) + "|")
-    for r in kernels:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for r in ours:
         b = pick_baseline(r, baselines)
         cells = [
             "`%s`" % r["name"],
             fmt(r["gbps"], 2),
             "-" if r["cv"] is None else "%.1f%%" % (100 * r["cv"]),
             fmt(r["ns_per_elem"], 3),
-            "-" if b is None else "`%s`" % b["name"],
             "-" if b is None else fmt(b["gbps"], 2),
             "-" if b is None else fmt(r["gbps"] / b["gbps"], 2),
         ]
-        if torch:
-            peer = torch.get(r["name"])
-            cells.append("-" if peer is None else "%.2fx" % (r["gbps"] / peer["gbps"]))
-        print("| " + " | ".join(cells) + " |")
+        for p, _ in present:
+            cells.append(speedup(r, peers.get((p, r["name"]))))
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def sweep_series(rows):
+    """{'logitkit': {n: ns/elem}, 'libtorch': ..., 'oneDNN': ..., 'memcpy': ...}"""
+    series = {}
+    for r in rows:
+        prefix, peer, rest = split_name(r["name"])
+        if prefix != "sweep/" or r["ns_per_elem"] is None:
+            continue
+        kernel, _, n = rest.partition("/")
+        if kernel == "memcpy":
+            label = "memcpy of the same bytes"
+        else:
+            label = dict(PEERS).get(peer, "logitkit") + " " + kernel
+        series.setdefault(label, {})[int(n)] = r["ns_per_elem"]
+    return series
+
+
+def sweep_table(series):
+    if not series:
+        return []
+    labels = sorted(series, key=lambda l: (not l.startswith("logitkit"), l.startswith("memcpy"), l))
+    lengths = sorted({n for s in series.values() for n in s})
+    out = ["| row length | " + " | ".join(labels) + " |", "|--:|" + "--:|" * len(labels)]
+    for n in lengths:
+        out.append("| %d | " % n + " | ".join(fmt(series[l].get(n), 3) for l in labels) + " |")
+    return out
+
+
+def plot(series, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for label in sorted(series, key=lambda l: (not l.startswith("logitkit"), l)):
+        pts = sorted(series[label].items())
+        style = "--" if label.startswith("memcpy") else "-"
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", markersize=3, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("row length n (softmax along rows of n float elements)")
+    ax.set_ylabel("nanoseconds per element (lower is better)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results")
+    parser.add_argument("--markdown", help="write the tables to this file instead of stdout")
+    parser.add_argument("--plot", help="write the sweep's plot to this PNG file")
+    parser.add_argument("--title", default="softmax, 1 thread, float")
+    args = parser.parse_args(argv[1:])
+    context, rows = load(args.results)
+    if not rows:
+        sys.exit("report.py: no benchmark results in %s" % args.results)
+    lines = [describe(context, rows), ""]
+    lines += kernel_table(rows)
+    series = sweep_series(rows)
+    if series:
+        lines += ["", "Row-length sweep, nanoseconds per element:", ""] + sweep_table(series)
+    text = "\n".join(lines) + "\n"
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    if args.plot:
+        if not series:
+            sys.exit("report.py: --plot needs sweep/... results")
+        plot(series, args.plot, args.title)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ long double ulps(T got, long double ref) {
     return std::fabs(static_cast<long double>(got) - ref) / std::ldexp(1.0L, e - std::numeric_limits<T>::digits + 1);
 }
 
-template <class Arch, class T>
+// L is the exponential's table size (log2): the architecture's own by default; the tests also run
+// every other size on this architecture, which reads its table through memory.
+template <class Arch, class T, int L = logitkit::detail::exp_table_bits<batch<T, Arch>>>
 void check_exp_contract(T lo, T hi, long count) {
     using V = batch<T, Arch>;
     constexpr std::size_t W = V::size;
@@ -39,7 +41,7 @@ void check_exp_contract(T lo, T hi, long count) {
             const T u = std::nextafter(d[k], std::numeric_limits<T>::infinity()) - d[k];
             e[k] = (i % 2 == 0) ? T(0) : static_cast<T>(u * (dist(gen) - lo) / (hi - lo) - u / 2);
         }
-        logitkit::detail::simd::store(out, logitkit::detail::exp_of(V::load_unaligned(d), V::load_unaligned(e)));
+        logitkit::detail::simd::store(out, logitkit::detail::exp_of<V, L>(V::load_unaligned(d), V::load_unaligned(e)));
         for (std::size_t k = 0; k < W; ++k) {
             const long double ref = std::exp(static_cast<long double>(d[k]) + static_cast<long double>(e[k]));
             if (ref >= std::numeric_limits<T>::min() && ref <= std::numeric_limits<T>::max()) {
@@ -62,7 +64,7 @@ void check_exp_contract(T lo, T hi, long count) {
     CHECK(worst_sub <= 1.0L);
 }
 
-template <class Arch, class T>
+template <class Arch, class T, int L = logitkit::detail::exp_table_bits<batch<T, Arch>>>
 void check_exp_specials() {
     using V = batch<T, Arch>;
     constexpr T inf = std::numeric_limits<T>::infinity();
@@ -71,7 +73,7 @@ void check_exp_specials() {
                                std::numeric_limits<T>::denorm_min(), -std::numeric_limits<T>::denorm_min()};
     for (T v : in) {
         T out[V::size];
-        logitkit::detail::simd::store(out, logitkit::detail::exp_of(V(v), V(T(0))));
+        logitkit::detail::simd::store(out, logitkit::detail::exp_of<V, L>(V(v), V(T(0))));
         INFO("exp(" << v << ") = " << out[0]);
         if (std::isnan(v)) {
             CHECK(std::isnan(out[0]));
@@ -103,4 +105,24 @@ TEMPLATE_TEST_CASE("exp_of meets its ulp bound over its whole range", "[exp]", f
 TEMPLATE_TEST_CASE("exp_of handles zero, infinities, NaN and huge magnitudes", "[exp]", float, double) {
     check_exp_specials<default_arch, TestType>();
     check_exp_specials<scalar_arch, TestType>();
+    check_exp_specials<default_arch, TestType, 0>();
+    check_exp_specials<default_arch, TestType, 3>();
+    check_exp_specials<default_arch, TestType, 4>();
+}
+
+TEMPLATE_TEST_CASE("exp_of meets its bound with every table size", "[exp]", float, double) {
+    constexpr int bits = logitkit::detail::exp_table_bits<batch<TestType, default_arch>>;
+    INFO("this architecture's table: 2^" << bits);
+    const bool is_float = std::is_same<TestType, float>::value;
+    const TestType lo = is_float ? TestType(-110) : TestType(-760);
+    const TestType hi = is_float ? TestType(90) : TestType(712);
+    SECTION("no table") { check_exp_contract<default_arch, TestType, 0>(lo, hi, 100000); }
+    SECTION("8 entries") { check_exp_contract<default_arch, TestType, 3>(lo, hi, 100000); }
+    SECTION("16 entries") { check_exp_contract<default_arch, TestType, 4>(lo, hi, 100000); }
+    SECTION("8 entries, scalar") { check_exp_contract<scalar_arch, TestType, 3>(lo, hi, 100000); }
+    SECTION("16 entries, near zero") { check_exp_contract<default_arch, TestType, 4>(TestType(-1), TestType(1), 100000); }
+    SECTION("8 entries, subnormal results") {
+        check_exp_contract<default_arch, TestType, 3>(is_float ? TestType(-104) : TestType(-746),
+                                                      is_float ? TestType(-87) : TestType(-707), 100000);
+    }
 }

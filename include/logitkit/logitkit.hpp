@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cross_entropy.hpp"  // also nll_loss.hpp
+#include "executor.hpp"
 #include "gumbel_softmax.hpp"
 #include "log_softmax.hpp"
 #include "logsumexp.hpp"

@@ -11,8 +11,10 @@ namespace logitkit {
 /// An all -inf line (or an empty axis) gives -inf; a line holding +inf gives +inf, or NaN when it
 /// also holds a NaN. float: |error| <= 1e-6 * max(1, |out|); double: 1e-14 * max(1, |out|);
 /// bfloat16 / float16: computed in float and rounded once (within 1 ulp of the storage type).
+/// With an executor (see executor.hpp) the lines are split over its threads, bit-identically.
 template <class Arch = detail::default_arch, class TX, class TO, std::size_t R>
-void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int axis = -1) {
+void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int axis = -1,
+               executor* parallel = nullptr) {
     detail::check_element_types<TX, TO>();
     constexpr const char* fn = "logsumexp";
     const int a = detail::normalize_axis<R>(fn, axis);
@@ -27,9 +29,9 @@ void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int a
     const tensor_view<const TO, R> xc(x);
     const auto layout = detail::make_layout(x.shape(), xc, out);
     if constexpr (std::is_same<TO, T>::value)
-        detail::run_along_axis<Arch, T>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a));
+        detail::run_along_axis<Arch, T>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a), parallel);
     else
-        detail::run_converted<Arch, T, TO>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a));
+        detail::run_converted<Arch, T, TO>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a), parallel);
 }
 
 }  // namespace logitkit

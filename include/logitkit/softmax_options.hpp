@@ -6,6 +6,8 @@
 
 namespace logitkit {
 
+class executor;
+
 /// Options of softmax, log_softmax and their backward kernels. Pass the backward kernel the
 /// forward call's options: it then gives the gradient with respect to the forward's x.
 struct softmax_options {
@@ -20,6 +22,9 @@ struct softmax_options {
     /// queries are the last ones of the sequence). Needs an axis >= 1.
     bool causal = false;
     std::int64_t causal_offset = 0;
+    /// Runs the call's lines on this executor (a logitkit::thread_pool, or one of your own; see
+    /// executor.hpp), bit-identical to the single-threaded call. nullptr: the calling thread only.
+    executor* parallel = nullptr;
 };
 
 }  // namespace logitkit

@@ -491,10 +491,150 @@ void check_distinct_elements(const char* fn, const char* name, const tensor_view
 // An operation with `reduces = true` has one output whose extent along the axis is 1 (its axis
 // stride is ignored).
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <vector>
 
+// ---- begin logitkit/executor.hpp ----
+// logitkit — opt-in parallelism: the executor interface and a built-in thread pool.
+// SPDX-License-Identifier: MIT
+//
+// Every kernel runs on the calling thread unless it is handed an executor (softmax_options::parallel,
+// logsumexp's last argument). With one, the kernel splits its lines (rows, or blocks of columns
+// when the axis is not the last dimension) into pieces and gives them to executor::run. A line's
+// result never depends on the piece it lands in, so the output is bit-identical to the
+// single-threaded call whatever the executor, its thread count or its order.
+//
+// Example:
+//   logitkit::thread_pool pool(4);           // 4 threads in all: the caller and 3 workers
+//   logitkit::softmax_options o;
+//   o.parallel = &pool;
+//   logitkit::softmax(x, y, -1, o);
+//
+// To run on threads of your own (TBB, OpenMP, an engine's job system), derive from executor.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace logitkit {
+
+/// Runs the independent pieces of one kernel call.
+class executor {
+public:
+    virtual ~executor() = default;
+    /// How many pieces can run at once; a kernel splits its work into about this many pieces.
+    virtual std::size_t concurrency() const noexcept = 0;
+    /// Calls task(i) once for every i in [0, count), in any order and on any threads, and returns
+    /// when every call has returned. An exception from a task must reach the caller of run (the
+    /// kernel's tasks throw only std::bad_alloc).
+    virtual void run(std::size_t count, const std::function<void(std::size_t)>& task) = 0;
+};
+
+/// A fixed set of worker threads; the thread calling run() works too. One run() at a time: calls
+/// from several threads take turns. The pool must outlive the calls that use it.
+class thread_pool final : public executor {
+public:
+    /// threads >= 1 is the number of threads a call runs on, the caller included.
+    explicit thread_pool(std::size_t threads) {
+        if (threads == 0) throw std::invalid_argument("logitkit::thread_pool: threads must be >= 1, got 0");
+        workers_.reserve(threads - 1);
+        for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    }
+    thread_pool(const thread_pool&) = delete;
+    thread_pool& operator=(const thread_pool&) = delete;
+    ~thread_pool() override {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        wake_.notify_all();
+        for (auto& t : workers_) t.join();
+    }
+
+    std::size_t concurrency() const noexcept override { return workers_.size() + 1; }
+
+    void run(std::size_t count, const std::function<void(std::size_t)>& task) override {
+        if (count == 0) return;
+        std::lock_guard<std::mutex> turn(run_mutex_);
+        if (workers_.empty() || count == 1) {
+            for (std::size_t i = 0; i < count; ++i) task(i);
+            return;
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            task_ = &task;
+            count_ = count;
+            next_.store(0);
+            error_ = nullptr;
+            busy_ = workers_.size();
+            ++generation_;
+        }
+        wake_.notify_all();
+        drain();
+        std::exception_ptr error;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            done_.wait(lock, [this] { return busy_ == 0; });
+            task_ = nullptr;
+            error = error_;
+        }
+        if (error) std::rethrow_exception(error);
+    }
+
+private:
+    // Takes pieces until none is left; after an exception the remaining pieces are skipped.
+    void drain() {
+        for (;;) {
+            const std::size_t i = next_.fetch_add(1);
+            if (i >= count_) return;
+            try {
+                (*task_)(i);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (!error_) error_ = std::current_exception();
+                next_.store(count_);
+            }
+        }
+    }
+
+    void work() {
+        std::size_t seen = 0;
+        for (;;) {
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+                if (stop_) return;
+                seen = generation_;
+            }
+            drain();
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (--busy_ == 0) done_.notify_one();
+        }
+    }
+
+    std::vector<std::thread> workers_;
+    std::mutex run_mutex_;
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    const std::function<void(std::size_t)>* task_ = nullptr;
+    std::size_t count_ = 0;
+    std::atomic<std::size_t> next_{0};
+    std::size_t busy_ = 0;
+    std::size_t generation_ = 0;
+    bool stop_ = false;
+    std::exception_ptr error_;
+};
+
+}  // namespace logitkit
+// ---- end logitkit/executor.hpp ----
 // ---- begin logitkit/reduced_precision.hpp ----
 // logitkit — bfloat16 and float16 storage types.
 // SPDX-License-Identifier: MIT
@@ -548,10 +688,17 @@ void check_distinct_elements(const char* fn, const char* name, const tensor_view
 #define LOGITKIT_HAS_XSIMD 0
 #endif
 
+// LOGITKIT_LAMBDA_INLINE goes after a lambda's parameter list: the stages pass their per-batch
+// work as lambdas, which must inline into the unrolled loops. LOGITKIT_COLD keeps a rare path
+// (the exponential's out-of-range lanes) out of those loops.
 #if defined(__GNUC__) || defined(__clang__)
 #define LOGITKIT_INLINE inline __attribute__((always_inline))
+#define LOGITKIT_LAMBDA_INLINE __attribute__((always_inline))
+#define LOGITKIT_COLD __attribute__((noinline, cold))
 #else
 #define LOGITKIT_INLINE inline
+#define LOGITKIT_LAMBDA_INLINE
+#define LOGITKIT_COLD
 #endif
 // ---- end logitkit/detail/config.hpp ----
 // #include "tensor_view.hpp" (already included above)
@@ -774,8 +921,50 @@ struct batch_of;
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 // #include "../config.hpp" (already included above)
+// ---- begin logitkit/detail/arch/exp2_table.hpp ----
+// logitkit — the table of 2^(j/16) the exponential's table-driven reduction reads (see exp.hpp).
+// SPDX-License-Identifier: MIT
+
+#include <cstddef>
+
+namespace logitkit {
+namespace detail {
+
+/// 2^(j/16), j = 0..15, rounded to T; a table of 2^L entries (L <= 4) takes every 2^(4-L)-th.
+template <class T>
+struct exp2_fraction_table {
+    alignas(64) static constexpr T value[16] = {
+        T(1.0L),
+        T(1.0442737824274138403219665L),
+        T(1.0905077326652576592070107L),
+        T(1.1387886347566916537038303L),
+        T(1.1892071150027210667175000L),
+        T(1.2418578120734840485936775L),
+        T(1.2968395546510096659337541L),
+        T(1.3542555469368927282980147L),
+        T(1.4142135623730950488016887L),
+        T(1.4768261459394993113869075L),
+        T(1.5422108254079408236122919L),
+        T(1.6104903319492543081795207L),
+        T(1.6817928305074290860622510L),
+        T(1.7562521603732994831121606L),
+        T(1.8340080864093424634870832L),
+        T(1.9152065613971472938726113L)};
+
+    /// The entry for the low L bits of k.
+    template <int L, class U>
+    static constexpr T entry(U k) noexcept {
+        return value[static_cast<std::size_t>(k & U((1 << L) - 1)) << (4 - L)];
+    }
+};
+
+}  // namespace detail
+}  // namespace logitkit
+// ---- end logitkit/detail/arch/exp2_table.hpp ----
 
 namespace logitkit {
 namespace detail {
@@ -831,6 +1020,10 @@ LOGITKIT_INLINE scalar_batch<T> max(scalar_batch<T> a, scalar_batch<T> b) noexce
     return a.v > b.v ? a.v : b.v;
 }
 template <class T>
+LOGITKIT_INLINE scalar_batch<T> min(scalar_batch<T> a, scalar_batch<T> b) noexcept {
+    return a.v < b.v ? a.v : b.v;
+}
+template <class T>
 LOGITKIT_INLINE scalar_batch<T> select(scalar_mask<T> m, scalar_batch<T> a, scalar_batch<T> b) noexcept {
     return m.v ? a : b;
 }
@@ -860,6 +1053,30 @@ LOGITKIT_INLINE scalar_batch<double> pow2_from_shifted(scalar_batch<double> t) n
     return r;
 }
 
+template <class T>
+using scalar_bits_t = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+
+// 2^((k mod 2^L) / 2^L) for the k held in the low bits of t = round_shifter + k (see exp.hpp).
+template <int L, class T>
+LOGITKIT_INLINE scalar_batch<T> exp2_fraction(scalar_batch<T> t) noexcept {
+    scalar_bits_t<T> bits;
+    std::memcpy(&bits, &t.v, sizeof bits);
+    return exp2_fraction_table<T>::template entry<L>(bits);
+}
+
+// y * 2^(k >> L) for a normal result, by an integer add to the exponent field.
+template <int L, class T>
+LOGITKIT_INLINE scalar_batch<T> add_exponent(scalar_batch<T> y, scalar_batch<T> t) noexcept {
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    scalar_bits_t<T> yb, tb;
+    std::memcpy(&yb, &y.v, sizeof yb);
+    std::memcpy(&tb, &t.v, sizeof tb);
+    yb += (tb << (mantissa - L)) & ~((scalar_bits_t<T>(1) << mantissa) - 1);
+    T r;
+    std::memcpy(&r, &yb, sizeof r);
+    return r;
+}
+
 }  // namespace simd
 
 template <class T>
@@ -882,8 +1099,11 @@ struct batch_of<T, scalar_arch> {
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 // #include "../config.hpp" (already included above)
+// #include "exp2_table.hpp" (already included above)
 
 namespace logitkit {
 namespace detail {
@@ -903,6 +1123,10 @@ LOGITKIT_INLINE xsimd::batch<T, A> fma(const xsimd::batch<T, A>& a, const xsimd:
 template <class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> max(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b) noexcept {
     return xsimd::max(a, b);
+}
+template <class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> min(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b) noexcept {
+    return xsimd::min(a, b);
 }
 template <class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> select(const xsimd::batch_bool<T, A>& m, const xsimd::batch<T, A>& a,
@@ -953,6 +1177,34 @@ LOGITKIT_INLINE xsimd::batch<double, A> pow2_from_shifted_impl(const xsimd::batc
     return bit_cast<double>(bit_cast<std::int64_t>(t) << 52);
 }
 
+// The exponential's table size (log2; see exp.hpp): none unless an architecture overrides it.
+template <class T, class A>
+constexpr int exp_table_bits_impl(const T*, const A&, const xsimd::generic&) noexcept {
+    return 0;
+}
+
+// 2^((k mod 2^L) / 2^L) for the k in the low bits of t = round_shifter + k, through memory.
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> exp2_fraction_impl(const xsimd::batch<T, A>& t, const A&,
+                                                     const xsimd::generic&) noexcept {
+    using I = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+    alignas(A::alignment()) I k[xsimd::batch<T, A>::size];
+    alignas(A::alignment()) T f[xsimd::batch<T, A>::size];
+    bit_cast<I>(t).store_aligned(k);
+    for (std::size_t i = 0; i < xsimd::batch<T, A>::size; ++i) f[i] = exp2_fraction_table<T>::template entry<L>(k[i]);
+    return xsimd::batch<T, A>::load_aligned(f);
+}
+
+// y * 2^(k >> L) for a normal result, by an integer add to the exponent field.
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> add_exponent_impl(const xsimd::batch<T, A>& y, const xsimd::batch<T, A>& t,
+                                                    const A&, const xsimd::generic&) noexcept {
+    using I = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    xsimd::batch<I, A> s = bit_cast<I>(t) << (mantissa - L);
+    if constexpr (L > 0) s = s & xsimd::batch<I, A>(static_cast<I>(-(I(1) << mantissa)));
+    return bit_cast<T>(bit_cast<I>(y) + s);
+}
 
 // Loads the first n (< batch size) elements, filling the other lanes with `fill`.
 template <class T, class A>
@@ -974,6 +1226,45 @@ LOGITKIT_INLINE void store_partial_impl(T* p, const xsimd::batch<T, A>& v, std::
 }  // namespace detail
 }  // namespace logitkit
 // ---- end logitkit/detail/arch/xsimd_generic.hpp ----
+// ---- begin logitkit/detail/arch/x86_avx2.hpp ----
+// logitkit — AVX2 overrides of the generic primitives.
+// SPDX-License-Identifier: MIT
+
+// #include "xsimd_generic.hpp" (already included above)
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+
+namespace logitkit {
+namespace detail {
+namespace simd {
+
+// One vpermps looks up an 8-entry float table by the low 3 bits of each lane, so the exponential
+// uses L = 3 and a degree-4 polynomial instead of degree 7. Doubles keep L = 0: a 4-entry
+// double lookup costs more than the polynomial terms it saves.
+template <class A>
+constexpr int exp_table_bits_impl(const float*, const A&, const xsimd::avx2&) noexcept {
+    return 3;
+}
+
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<float, A> exp2_fraction_impl(const xsimd::batch<float, A>& t, const A&,
+                                                         const xsimd::avx2&) noexcept {
+    if constexpr (L == 3) {
+        const float* e = exp2_fraction_table<float>::value;
+        const __m256 table = _mm256_setr_ps(e[0], e[2], e[4], e[6], e[8], e[10], e[12], e[14]);
+        return _mm256_permutevar8x32_ps(table, _mm256_castps_si256(t));
+    } else {
+        return exp2_fraction_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+
+}  // namespace simd
+}  // namespace detail
+}  // namespace logitkit
+
+#endif
+// ---- end logitkit/detail/arch/x86_avx2.hpp ----
 // ---- begin logitkit/detail/arch/x86_avx512.hpp ----
 // logitkit — AVX-512 overrides of the generic primitives.
 // SPDX-License-Identifier: MIT
@@ -1007,6 +1298,55 @@ template <class A>
 LOGITKIT_INLINE xsimd::batch<double, A> pow2_from_shifted_impl(const xsimd::batch<double, A>& t, const A&,
                                                               const xsimd::avx512f&) noexcept {
     return _mm512_castsi512_pd(_mm512_maskz_slli_epi64(__mmask8(0xFF), _mm512_castpd_si512(t), 52));
+}
+
+// One vpermps / vpermpd looks up a 16-entry float or 8-entry double table by the low bits of each
+// lane: the exponential uses L = 4 (float, degree 3) and L = 3 (double, degree 8).
+template <class A>
+constexpr int exp_table_bits_impl(const float*, const A&, const xsimd::avx512f&) noexcept {
+    return 4;
+}
+template <class A>
+constexpr int exp_table_bits_impl(const double*, const A&, const xsimd::avx512f&) noexcept {
+    return 3;
+}
+
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<float, A> exp2_fraction_impl(const xsimd::batch<float, A>& t, const A&,
+                                                         const xsimd::avx512f&) noexcept {
+    if constexpr (L == 4) {
+        return _mm512_permutexvar_ps(_mm512_castps_si512(t), _mm512_load_ps(exp2_fraction_table<float>::value));
+    } else {
+        return exp2_fraction_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<double, A> exp2_fraction_impl(const xsimd::batch<double, A>& t, const A&,
+                                                          const xsimd::avx512f&) noexcept {
+    if constexpr (L == 3) {
+        const double* e = exp2_fraction_table<double>::value;
+        const __m512d table = _mm512_setr_pd(e[0], e[2], e[4], e[6], e[8], e[10], e[12], e[14]);
+        return _mm512_permutexvar_pd(_mm512_castpd_si512(t), table);
+    } else {
+        return exp2_fraction_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<float, A> add_exponent_impl(const xsimd::batch<float, A>& y,
+                                                        const xsimd::batch<float, A>& t, const A&,
+                                                        const xsimd::avx512f&) noexcept {
+    __m512i s = _mm512_maskz_slli_epi32(__mmask16(0xFFFF), _mm512_castps_si512(t), 23 - L);
+    if constexpr (L > 0) s = _mm512_and_si512(s, _mm512_set1_epi32(-(1 << 23)));
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(y), s));
+}
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<double, A> add_exponent_impl(const xsimd::batch<double, A>& y,
+                                                         const xsimd::batch<double, A>& t, const A&,
+                                                         const xsimd::avx512f&) noexcept {
+    __m512i s = _mm512_maskz_slli_epi64(__mmask8(0xFF), _mm512_castpd_si512(t), 52 - L);
+    if constexpr (L > 0) s = _mm512_and_si512(s, _mm512_set1_epi64(-(std::int64_t(1) << 52)));
+    return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(y), s));
 }
 
 // Masked loads and stores: a tail costs one instruction, and lanes past n are never touched.
@@ -1069,7 +1409,28 @@ template <class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> pow2_from_shifted(const xsimd::batch<T, A>& t) noexcept {
     return pow2_from_shifted_impl(t, A{}, A{});
 }
+template <class T, class A>
+constexpr int exp_table_bits_of(const xsimd::batch<T, A>*) noexcept {
+    return exp_table_bits_impl(static_cast<const T*>(nullptr), A{}, A{});
+}
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> exp2_fraction(const xsimd::batch<T, A>& t) noexcept {
+    return exp2_fraction_impl<L>(t, A{}, A{});
+}
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> add_exponent(const xsimd::batch<T, A>& y, const xsimd::batch<T, A>& t) noexcept {
+    return add_exponent_impl<L>(y, t, A{}, A{});
+}
 #endif
+template <class T>
+constexpr int exp_table_bits_of(const scalar_batch<T>*) noexcept {
+    return 0;
+}
+/// The exponential's table size (log2) on V's architecture (see exp.hpp).
+template <class V>
+constexpr int exp_table_bits_of() noexcept {
+    return exp_table_bits_of(static_cast<const V*>(nullptr));
+}
 
 template <class V, class T>
 LOGITKIT_INLINE V load(const T* p) noexcept {
@@ -1132,18 +1493,33 @@ struct axis_layout {
     pointers<N> base;                        // per operand, as bytes
 };
 
-/// Calls f(offsets) for every index of the dimensions listed in `dims` (count of them), where
-/// offsets[i] is operand i's element offset.
+/// The number of indices of the dimensions listed in `dims` (count of them).
+template <std::size_t R>
+index_type outer_count(const extents_type<R>& shape, const std::array<std::size_t, R>& dims, std::size_t count) {
+    index_type total = 1;
+    for (std::size_t k = 0; k < count; ++k) total *= shape[dims[k]];
+    return total;
+}
+
+/// Calls f(offsets) for the indices [begin, end) of the dimensions listed in `dims` (count of
+/// them, the last one varying fastest), where offsets[i] is operand i's element offset.
 template <std::size_t R, std::size_t N, class F>
-void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>& dims, std::size_t count, F f) {
+void for_each_outer_range(const axis_layout<R, N>& L, const std::array<std::size_t, R>& dims, std::size_t count,
+                          index_type begin, index_type end, F f) {
+    if (begin >= end) return;
     std::array<index_type, R> idx{};
     std::array<index_type, N> off{};
-    for (;;) {
+    for (std::size_t k = count, rest = static_cast<std::size_t>(begin); k-- > 0;) {
+        const std::size_t d = dims[k];
+        const auto extent = static_cast<std::size_t>(L.shape[d]);
+        idx[k] = static_cast<index_type>(rest % extent);
+        rest /= extent;
+        for (std::size_t i = 0; i < N; ++i) off[i] += L.strides[i][d] * idx[k];
+    }
+    for (index_type left = end - begin;;) {
         f(off);
-        std::size_t k = count;
-        for (;;) {
-            if (k == 0) return;
-            --k;
+        if (--left == 0) return;
+        for (std::size_t k = count; k-- > 0;) {
             const std::size_t d = dims[k];
             ++idx[k];
             for (std::size_t i = 0; i < N; ++i) off[i] += L.strides[i][d];
@@ -1154,6 +1530,12 @@ void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>
     }
 }
 
+/// for_each_outer_range over all the indices.
+template <std::size_t R, std::size_t N, class F>
+void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>& dims, std::size_t count, F f) {
+    for_each_outer_range(L, dims, count, 0, outer_count<R>(L.shape, dims, count), f);
+}
+
 /// True when a dimension other than the axis is empty: there is no line to run.
 template <std::size_t R>
 bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
@@ -1162,14 +1544,63 @@ bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
     return false;
 }
 
-/// for_each_outer over every dimension but the axis: f(offsets) once per line along the axis.
-template <std::size_t R, std::size_t N, class F>
-void for_each_line(const axis_layout<R, N>& L, std::size_t axis, F f) {
+/// The lines along `axis`: every dimension but the axis, in order.
+template <std::size_t R>
+struct line_dims {
     std::array<std::size_t, R> dims{};
     std::size_t count = 0;
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis) dims[count++] = k;
-    for_each_outer(L, dims, count, f);
+    index_type lines = 1;
+    line_dims(const extents_type<R>& shape, std::size_t axis) {
+        for (std::size_t k = 0; k < R; ++k)
+            if (k != axis) dims[count++] = k;
+        lines = outer_count<R>(shape, dims, count);
+    }
+};
+
+/// Calls run(begin, end) on pieces covering the items [0, items): at once on the calling thread
+/// without an executor, else split into about ex->concurrency() pieces of at least `grain` items
+/// (a piece's output must not depend on the split: see executor.hpp).
+template <class F>
+void run_pieces(executor* ex, index_type items, index_type grain, F run) {
+    const index_type most = grain > 0 ? items / grain : items;
+    const index_type pieces = ex == nullptr ? 1 : std::min<index_type>(static_cast<index_type>(ex->concurrency()), most);
+    if (pieces <= 1) {
+        run(index_type(0), items);
+        return;
+    }
+    ex->run(static_cast<std::size_t>(pieces), [&](std::size_t i) {
+        const auto k = static_cast<index_type>(i);
+        run(items * k / pieces, items * (k + 1) / pieces);
+    });
+}
+
+/// Elements a piece of work should hold at least, so that handing it to a thread pays off.
+constexpr index_type parallel_grain_elements = index_type(1) << 15;
+
+/// Lines of n elements per piece.
+inline index_type line_grain(index_type n) noexcept {
+    return std::max<index_type>(1, parallel_grain_elements / std::max<index_type>(n, 1));
+}
+
+/// f(offsets) once per line along the axis, the lines split over `ex` when given.
+template <std::size_t R, std::size_t N, class F>
+void for_each_line(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
+    const line_dims<R> D(L.shape, axis);
+    run_pieces(ex, D.lines, line_grain(L.shape[axis]),
+               [&](index_type b, index_type e) { for_each_outer_range(L, D.dims, D.count, b, e, f); });
+}
+
+/// As for_each_line, with f(offsets, scratch) given a scratch vector of `scratch_size` elements of
+/// T per piece of work.
+template <class T, std::size_t R, std::size_t N, class F>
+void for_each_line_with_scratch(const axis_layout<R, N>& L, std::size_t axis, executor* ex, std::size_t scratch_size,
+                                F f) {
+    const line_dims<R> D(L.shape, axis);
+    run_pieces(ex, D.lines, line_grain(L.shape[axis]), [&](index_type b, index_type e) {
+        std::vector<T> scratch(scratch_size);
+        for_each_outer_range(L, D.dims, D.count, b, e,
+                             [&](const std::array<index_type, N>& off) { f(off, scratch.data()); });
+    });
 }
 
 template <class T, std::size_t N>
@@ -1193,7 +1624,7 @@ LOGITKIT_INLINE index_type run_column_blocks(const Op& op, std::array<T*, N> p, 
 }
 
 template <class Arch, class T, class Op, std::size_t R, std::size_t N>
-void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
+void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, executor* ex = nullptr) {
     constexpr std::size_t last = N - 1;
     const index_type n = L.shape[axis];
     if (has_empty_outer<R>(L.shape, axis)) return;
@@ -1203,10 +1634,9 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
     bool rows = true;
     for (std::size_t i = 0; i < N; ++i) rows = rows && (on_axis(i) == 1 || n <= 1);
 
-    std::array<std::size_t, R> dims{};
-    std::size_t count = 0;
     if (rows) {
-        for_each_line(L, axis, [&](const std::array<index_type, N>& off) { op.template row<Arch>(at<T>(L.base, off), n); });
+        for_each_line(L, axis, ex,
+                      [&](const std::array<index_type, N>& off) { op.template row<Arch>(at<T>(L.base, off), n); });
         return;
     }
 
@@ -1222,26 +1652,45 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
         }
     }
     if (inner != R) {
+        std::array<std::size_t, R> dims{};
+        std::size_t count = 0;
         for (std::size_t k = 0; k < R; ++k)
             if (k != axis && k != inner) dims[count++] = k;
         std::array<index_type, N> s;
         for (std::size_t i = 0; i < N; ++i) s[i] = (Op::reduces && i == last) ? 0 : L.strides[i][axis];
         const index_type width = L.shape[inner];
-        for_each_outer(L, dims, count, [&](const std::array<index_type, N>& off) {
-            const auto p = at<T>(L.base, off);
-            index_type j = run_column_blocks<Arch, T, 4>(op, p, s, n, width, 0);
-            j = run_column_blocks<Arch, T, 1>(op, p, s, n, width, j);
-            run_column_blocks<scalar_arch, T, 1>(op, p, s, n, width, j);
-        });
+        // Blocks of 32 batches (1 KiB of floats per row) keep the strided walk down the axis
+        // to few pages per element; narrower blocks take the rest. The work items are bands of
+        // one such block of one outer index, so every column lands in the same kind of block
+        // (32 batches, 4, 1, scalar) however the items are split.
+        constexpr index_type band = batch<T, Arch>::size * 32;
+        const index_type bands = (width + band - 1) / band;
+        const index_type outer = outer_count<R>(L.shape, dims, count);
+        run_pieces(ex, outer * bands, std::max<index_type>(1, parallel_grain_elements / (band * std::max<index_type>(n, 1))),
+                   [&](index_type b, index_type e) {
+                       const index_type o_begin = b / bands, o_end = (e + bands - 1) / bands;
+                       index_type o = o_begin;
+                       for_each_outer_range(L, dims, count, o_begin, o_end, [&](const std::array<index_type, N>& off) {
+                           const auto p = at<T>(L.base, off);
+                           const index_type from = std::max(b, o * bands) - o * bands;
+                           const index_type to = std::min(e, (o + 1) * bands) - o * bands;
+                           const index_type stop = std::min(width, to * band);
+                           index_type j = run_column_blocks<Arch, T, 32>(op, p, s, n, stop, from * band);
+                           j = run_column_blocks<Arch, T, 4>(op, p, s, n, stop, j);
+                           j = run_column_blocks<Arch, T, 1>(op, p, s, n, stop, j);
+                           run_column_blocks<scalar_arch, T, 1>(op, p, s, n, stop, j);
+                           ++o;
+                       });
+                   });
         return;
     }
 
     // Gather: copy each line into contiguous scratch, run the row kernel, scatter the outputs.
-    std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
-    for_each_line(L, axis, [&](const std::array<index_type, N>& off) {
+    for_each_line_with_scratch<T>(L, axis, ex, static_cast<std::size_t>(n) * N + 1,
+                                  [&](const std::array<index_type, N>& off, T* scratch) {
         const auto p = at<T>(L.base, off);
         std::array<T*, N> q;
-        for (std::size_t i = 0; i < N; ++i) q[i] = scratch.data() + static_cast<std::size_t>(n) * i;
+        for (std::size_t i = 0; i < N; ++i) q[i] = scratch + static_cast<std::size_t>(n) * i;
         for (std::size_t i = 0; i < Op::inputs; ++i)
             for (index_type r = 0; r < n; ++r) q[i][r] = p[i][r * L.strides[i][axis]];
         op.template row<Arch>(q, n);
@@ -1259,16 +1708,16 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
 /// T (float): each line is widened into contiguous scratch, processed as a row, and its outputs
 /// are rounded back once.
 template <class Arch, class T, class S, class Op, std::size_t R, std::size_t N>
-void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
+void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis, executor* ex = nullptr) {
     constexpr std::size_t last = N - 1;
     const index_type n = L.shape[axis];
     if (has_empty_outer<R>(L.shape, axis)) return;
     if (n == 0 && !Op::reduces) return;
-    std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
-    for_each_line(L, axis, [&](const std::array<index_type, N>& off) {
+    for_each_line_with_scratch<T>(L, axis, ex, static_cast<std::size_t>(n) * N + 1,
+                                  [&](const std::array<index_type, N>& off, T* scratch) {
         const auto p = at<S>(L.base, off);
         std::array<T*, N> q;
-        for (std::size_t i = 0; i < N; ++i) q[i] = scratch.data() + static_cast<std::size_t>(n) * i;
+        for (std::size_t i = 0; i < N; ++i) q[i] = scratch + static_cast<std::size_t>(n) * i;
         for (std::size_t i = 0; i < Op::inputs; ++i) widen_line(p[i], L.strides[i][axis], n, q[i]);
         op.template row<Arch>(q, n);
         for (std::size_t i = Op::inputs; i < N; ++i) {
@@ -1287,7 +1736,7 @@ void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
 // logitkit — vector exponential used by every kernel.
 // SPDX-License-Identifier: MIT
 //
-// Contract (checked by tests/test_exp.cpp on every compiled architecture):
+// Contract (checked by tests/test_exp.cpp on every compiled architecture and table size):
 //   exp_of(d, e) returns exp(d + e) for any d (NaN, ±inf included) and a correction |e| <= ulp(d)
 //   (e = 0 when the argument is a plain float). e carries the rounding error of d = fl(x - m), so
 //   that exp(x - m) is evaluated as if x - m were exact.
@@ -1296,12 +1745,16 @@ void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
 //           exp(d) = 0 for d < -103.98, +inf for d > 88.73, NaN for NaN.
 //   double: relative error <= 2 ulp where the result is normal; 0 below -745.2, +inf above 709.79.
 //
-// Method: n = round(d / ln2) by the "shifter" trick (no float-to-int conversion), r = d - n ln2 in
-// two Cody-Waite steps plus e, exp(r) by its Taylor polynomial (degree 7 for float, whose
-// truncation error on |r| <= ln2/2 is 5e-9 relative; degree 13 for double, 4e-18), scaled by 2^n
-// built directly in the exponent field. Lanes whose result rounds to 0 are set to 0. Lanes whose
-// 2^n is not a normal number take a second, clamped path that scales in two steps so the result
-// is rounded only once; it is taken only when a batch holds such a lane (or a NaN or +inf).
+// Method: k = round(d 2^L / ln2) by the "shifter" trick (no float-to-int conversion), so that
+// d = (k / 2^L) ln2 + r with |r| <= ln2 / 2^(L+1); r is formed in two Cody-Waite steps plus e.
+// exp(d) = 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r): the middle factor comes from a table of
+// 2^L entries (L = 0: no table), exp(r) - 1 from its Taylor polynomial, of the lowest degree
+// whose truncation error on |r| is below 1/20 ulp (table below), and 2^(k >> L) is added to the
+// exponent field as an integer. An architecture with a register-wide permute (AVX2: 8 float
+// entries, AVX-512: 16 float / 8 double entries) picks a table and so a shorter polynomial; the
+// others use L = 0. Lanes whose result rounds to 0 are set to 0. Lanes whose 2^(k >> L) is not a
+// normal number take a second, clamped path that scales in two steps so the result is rounded
+// only once; it is taken only when a batch holds such a lane (or a NaN or +inf).
 
 #include <limits>
 
@@ -1316,37 +1769,33 @@ struct exp_constants;
 template <>
 struct exp_constants<float> {
     static constexpr float log2e = 1.44269504088896341f;
-    // n * ln2_hi is exact for |n| < 2^8: ln2_hi has 16 significant bits.
-    static constexpr float ln2_hi = 0.693145751953125f;
-    static constexpr float ln2_lo = 1.42860676533018708e-06f;
-    static constexpr float shifter = 12582912.0f + 127.0f;  // 1.5 * 2^23 + exponent bias
-    static constexpr float fast_lo = -87.0f;                 // 2^n normal for d in [fast_lo, fast_hi]
+    // n * ln2_hi is exact for |n| < 2^12 (without an FMA too): ln2_hi has 12 significant bits.
+    static constexpr float ln2_hi = 0.693115234375f;
+    static constexpr float ln2_lo = 3.19461849453094172e-05f;
+    static constexpr float round_shifter = 12582912.0f;       // 1.5 * 2^23: adding it rounds to an integer
+    static constexpr float shifter = round_shifter + 127.0f;  // plus the exponent bias (pow2_from_shifted)
+    static constexpr float fast_lo = -87.0f;                  // 2^(k >> L) normal for d in [fast_lo, fast_hi]
     static constexpr float fast_hi = 88.0f;
     static constexpr float zero_below = -104.0f;  // exp rounds to 0 below -103.98
     static constexpr float clamp_lo = -110.0f;
     static constexpr float clamp_hi = 89.0f;    // and overflows to inf above 88.73
-    static constexpr float split = 64.0f;       // slow path: 2^n = 2^(n -/+ split) * 2^(+/-split)
+    static constexpr float split = 64.0f;       // slow path: 2^s = 2^(s -/+ split) * 2^(+/-split)
     static constexpr float pow2_split = 0x1p64f;
     static constexpr float pow2_minus_split = 0x1p-64f;
     static constexpr int degree = 7;
-    static constexpr float inv_factorial[14] = {1.0f,
-                                                1.0f,
-                                                0.5f,
-                                                0.166666666666666667f,
-                                                0.0416666666666666667f,
-                                                0.00833333333333333333f,
-                                                0.00138888888888888889f,
-                                                1.98412698412698413e-4f,
-                                                0, 0, 0, 0, 0, 0};
+    // Truncation error of the Taylor polynomial of exp(r) - 1 on |r| <= ln2 / 2^(L+1), relative:
+    // L = 0, degree 7: 5e-9; L = 3, degree 4: 1.3e-9; L = 4, degree 3: 9e-9 (1 ulp = 6e-8).
+    static constexpr int degree_for_table(int L) noexcept { return L >= 4 ? 3 : L >= 3 ? 4 : 7; }
 };
 
 template <>
 struct exp_constants<double> {
     static constexpr double log2e = 1.44269504088896340736;
-    // n * ln2_hi is exact for |n| < 2^11: ln2_hi has 32 significant bits.
+    // n * ln2_hi is exact for |n| < 2^21: ln2_hi has 32 significant bits.
     static constexpr double ln2_hi = 6.93147180369123816490e-01;
     static constexpr double ln2_lo = 1.90821492927058770002e-10;
-    static constexpr double shifter = 6755399441055744.0 + 1023.0;  // 1.5 * 2^52 + exponent bias
+    static constexpr double round_shifter = 6755399441055744.0;  // 1.5 * 2^52
+    static constexpr double shifter = round_shifter + 1023.0;
     static constexpr double fast_lo = -708.0;
     static constexpr double fast_hi = 709.0;
     static constexpr double zero_below = -746.0;  // exp rounds to 0 below -745.14
@@ -1356,62 +1805,107 @@ struct exp_constants<double> {
     static constexpr double pow2_split = 0x1p512;
     static constexpr double pow2_minus_split = 0x1p-512;
     static constexpr int degree = 13;
-    static constexpr double inv_factorial[14] = {1.0,
-                                                 1.0,
-                                                 0.5,
-                                                 1.66666666666666666667e-01,
-                                                 4.16666666666666666667e-02,
-                                                 8.33333333333333333333e-03,
-                                                 1.38888888888888888889e-03,
-                                                 1.98412698412698412698e-04,
-                                                 2.48015873015873015873e-05,
-                                                 2.75573192239858906526e-06,
-                                                 2.75573192239858906526e-07,
-                                                 2.50521083854417187751e-08,
-                                                 2.08767569878680989792e-09,
-                                                 1.60590438368216145994e-10};
+    // L = 0, degree 13: 4e-18; L = 3, degree 8: 1.5e-18; L = 4, degree 7: 1.2e-18 (1 ulp = 1.1e-16).
+    static constexpr int degree_for_table(int L) noexcept { return L >= 4 ? 7 : L >= 3 ? 8 : 13; }
 };
 
-template <class V>
-LOGITKIT_INLINE V exp_taylor(const V& r) noexcept {
-    using T = typename V::value_type;
-    using C = exp_constants<T>;
-    V p(C::inv_factorial[C::degree]);
-    for (int k = C::degree - 1; k >= 0; --k) p = simd::fma(p, r, V(C::inv_factorial[k]));
-    return p;
+template <class T>
+struct taylor_coefficients {
+    static constexpr T inv_factorial[14] = {T(1.0L),
+                                            T(1.0L),
+                                            T(0.5L),
+                                            T(1.66666666666666666666667e-01L),
+                                            T(4.16666666666666666666667e-02L),
+                                            T(8.33333333333333333333333e-03L),
+                                            T(1.38888888888888888888889e-03L),
+                                            T(1.98412698412698412698413e-04L),
+                                            T(2.48015873015873015873016e-05L),
+                                            T(2.75573192239858906525573e-06L),
+                                            T(2.75573192239858906525573e-07L),
+                                            T(2.50521083854417187750521e-08L),
+                                            T(2.08767569878680989792101e-09L),
+                                            T(1.60590438368216145993924e-10L)};
+};
+
+/// exp(r) - 1 by its Taylor polynomial of the given degree: r + r^2 P(r), with P's terms paired
+/// (P = (c2 + c3 r) + r^2 (c4 + c5 r) + ...) so that its latency grows with log(degree), since
+/// the row loops are bound by the latency of this chain rather than by its operation count.
+template <int Degree, class V>
+LOGITKIT_INLINE V expm1_taylor(const V& r) noexcept {
+    using C = taylor_coefficients<typename V::value_type>;
+    const V r2 = r * r;
+    constexpr int top = Degree - (Degree % 2 == 0 ? 0 : 1);  // last even index
+    V p = Degree % 2 == 0 ? V(C::inv_factorial[Degree]) : simd::fma(V(C::inv_factorial[Degree]), r, V(C::inv_factorial[Degree - 1]));
+    for (int k = top - 2; k >= 2; k -= 2) p = simd::fma(p, r2, simd::fma(V(C::inv_factorial[k + 1]), r, V(C::inv_factorial[k])));
+    return simd::fma(r2, p, r);
 }
 
-/// exp(d + e); see the contract at the top of this file.
+/// The table size (log2) exp_of uses on V's architecture.
 template <class V>
-LOGITKIT_INLINE V exp_of(const V& d, const V& e) noexcept {
+constexpr int exp_table_bits = simd::exp_table_bits_of<V>();
+
+/// 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r) for d = (k / 2^L) ln2 + r - e; t = round_shifter + k.
+/// The exponent factor is left out: the caller adds it with simd::add_exponent<L>(y, t).
+template <int L, class V>
+LOGITKIT_INLINE V exp_mantissa(const V& d, const V& e, V& t) noexcept {
     using T = typename V::value_type;
     using C = exp_constants<T>;
-    const V fast_lo(C::fast_lo), fast_hi(C::fast_hi);
-    // Lanes far below the range (masked elements, -inf logits) are 0 and need no slow path.
-    const auto zero = d < V(C::zero_below);
-    if (simd::all(((d >= fast_lo) & (d <= fast_hi)) | zero)) {
-        const V t = simd::fma(d, V(C::log2e), V(C::shifter));
-        const V n = t - V(C::shifter);
-        V r = simd::fma(n, V(-C::ln2_hi), d);
-        r = simd::fma(n, V(-C::ln2_lo), r) + e;
-        return simd::select(zero, V(T(0)), exp_taylor(r) * simd::pow2_from_shifted(t));
+    constexpr T scale = T(1 << L);
+    t = simd::fma(d, V(C::log2e * scale), V(C::round_shifter));
+    const V n = t - V(C::round_shifter);
+    // The low part of n ln2 / 2^L and the correction e are combined beside the high part's fma.
+    const V r = simd::fma(n, V(-C::ln2_hi / scale), d) + simd::fma(n, V(-C::ln2_lo / scale), e);
+    const V q = expm1_taylor<C::degree_for_table(L)>(r);
+    if constexpr (L == 0) {
+        return q + V(T(1));
+    } else {
+        const V f = simd::exp2_fraction<L>(t);
+        return simd::fma(f, q, f);
     }
+}
+
+// The batches holding a lane out of the fast range (or NaN or +inf).
+template <int L, class V>
+LOGITKIT_COLD V exp_of_wide_range(V d, V e) noexcept {
+    using T = typename V::value_type;
+    using C = exp_constants<T>;
+    V t;
     // Comparisons with NaN are false, so select keeps NaN lanes as they are.
     const V lo(C::clamp_lo), hi(C::clamp_hi);
     const auto below = d < lo;
     const auto above = d > hi;
-    V dc = simd::select(below, lo, simd::select(above, hi, d));
+    const V dc = simd::select(below, lo, simd::select(above, hi, d));
     const V ec = simd::select(below | above, V(T(0)), e);
-    const V t = simd::fma(dc, V(C::log2e), V(C::shifter));
-    const V n = t - V(C::shifter);
-    V r = simd::fma(n, V(-C::ln2_hi), dc);
-    r = simd::fma(n, V(-C::ln2_lo), r) + ec;
+    const V y = exp_mantissa<L>(dc, ec, t);
     const auto negative = dc < V(T(0));
-    const V split = simd::select(negative, V(-C::split), V(C::split));
-    // 2^(n - split) is normal and p * 2^(n - split) exact; the final product rounds once.
-    const V big = exp_taylor(r) * simd::pow2_from_shifted(t - split);
+    const V split = simd::select(negative, V(-C::split), V(C::split)) * V(T(1 << L));
+    // 2^((k >> L) - split) is normal and y times it exact; the final product rounds once. The
+    // products are floating-point so that NaN lanes stay NaN.
+    const V big = y * simd::add_exponent<L>(V(T(1)), t - split);
     const V two_split = simd::select(negative, V(C::pow2_minus_split), V(C::pow2_split));
     return big * two_split;
+}
+
+/// exp(d + e) for d known to be in [fast_lo, fast_hi] (no NaN): exp_of without its range test,
+/// for callers that established the range of a whole row beforehand.
+template <class V, int L = exp_table_bits<V>>
+LOGITKIT_INLINE V exp_of_in_range(const V& d, const V& e) noexcept {
+    V t;
+    return simd::add_exponent<L>(exp_mantissa<L>(d, e, t), t);
+}
+
+/// exp(d + e); see the contract at the top of this file. L is the table size (log2); the
+/// default is the architecture's, and tests instantiate the others.
+template <class V, int L = exp_table_bits<V>>
+LOGITKIT_INLINE V exp_of(const V& d, const V& e) noexcept {
+    using T = typename V::value_type;
+    using C = exp_constants<T>;
+    const auto fast = (d >= V(C::fast_lo)) & (d <= V(C::fast_hi));
+    if (simd::all(fast)) return exp_of_in_range<V, L>(d, e);
+    // Lanes far below the range (masked elements, -inf logits) are 0 and need no slow path.
+    const auto zero = d < V(C::zero_below);
+    if (simd::all(fast | zero)) return simd::select(zero, V(T(0)), exp_of_in_range<V, L>(d, e));
+    return exp_of_wide_range<L>(d, e);
 }
 
 }  // namespace detail
@@ -1750,20 +2244,53 @@ LOGITKIT_INLINE void for_each_batch(index_type n, Body body, Tail tail) noexcept
     if (i < n) tail(i, static_cast<std::size_t>(n - i));
 }
 
-// exp(in(x) - m), with the rounding error of the subtraction fed back (see exp.hpp) when Exact.
-template <bool Exact, class V>
+/// How a row stage evaluates exp(x - m), chosen per row from the row's range (exp_mode_for): the
+/// cheaper modes drop work that the range proves unnecessary, never accuracy.
+enum class exp_mode {
+    checked,    // any input: the exponential tests each batch for lanes out of its fast range
+    in_range,   // every x - m in the fast range (no NaN, no infinity): no test
+    in_binade,  // in range, and no x of a larger exponent than m: Fast2Sum gives x - m's rounding
+};
+
+// exp(xi - m), with the rounding error of the subtraction fed back (see exp.hpp) when Exact.
+template <bool Exact, exp_mode Mode = exp_mode::checked, class V>
 LOGITKIT_INLINE V exp_shifted(const V& xi, const V& m) noexcept {
     const V d = xi - m;
-    if constexpr (Exact) {
+    V e(typename V::value_type(0));
+    if constexpr (Exact && Mode == exp_mode::in_binade) {
+        // Fast2Sum of (-m) + xi, exact since |m| has the larger exponent.
+        e = xi - (d + m);
+    } else if constexpr (Exact) {
         // TwoSum: the exact error of xi + (-m), whatever their magnitudes.
         const V mm = -m;
         const V xp = d - mm;
         const V mp = d - xp;
-        const V e = (xi - xp) + (mm - mp);
-        return exp_of(d, e);
-    } else {
-        return exp_of(d, V(typename V::value_type(0)));
+        e = (xi - xp) + (mm - mp);
     }
+    if constexpr (Mode == exp_mode::checked)
+        return exp_of(d, e);
+    else
+        return exp_of_in_range(d, e);
+}
+
+/// A row's largest and smallest element, and whether every element is finite (a NaN or an
+/// infinity, or a sum of the row that overflows, clears it: it only selects a faster path).
+template <class T>
+struct row_range {
+    T max;
+    T min;
+    bool finite;
+};
+
+/// The exp_mode a row with this range allows, for exp(in(x) - m) with m = in(max); in() is
+/// monotone, so in(min) - m is the row's smallest exponent argument.
+template <class T, class In>
+exp_mode exp_mode_for(const row_range<T>& r, T m, In in) noexcept {
+    if (!r.finite) return exp_mode::checked;
+    const T lo = in(r.min);
+    if (!(lo - m >= exp_constants<T>::fast_lo)) return exp_mode::checked;
+    if (m != T(0) && (lo == T(0) || std::ilogb(lo) <= std::ilogb(m))) return exp_mode::in_binade;
+    return exp_mode::in_range;
 }
 
 namespace row {
@@ -1788,25 +2315,70 @@ T reduce_max(const T* x, index_type n) noexcept {
     return simd::reduce_max(simd::max(simd::max(a0, a1), simd::max(a2, a3)));
 }
 
+/// The row's range (see row_range) in one pass.
+template <class Arch, class T>
+row_range<T> reduce_range(const T* x, index_type n) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    V hi[2] = {V(-inf), V(-inf)}, lo[2] = {V(inf), V(inf)}, sum[2] = {V(T(0)), V(T(0))};
+    index_type i = 0;
+    for (; i + 2 * W <= n; i += 2 * W)
+        for (int k = 0; k < 2; ++k) {
+            const V v = simd::load<V>(x + i + k * W);
+            hi[k] = simd::max(hi[k], v);
+            lo[k] = simd::min(lo[k], v);
+            sum[k] = sum[k] + v;
+        }
+    for (; i + W <= n; i += W) {
+        const V v = simd::load<V>(x + i);
+        hi[0] = simd::max(hi[0], v);
+        lo[0] = simd::min(lo[0], v);
+        sum[0] = sum[0] + v;
+    }
+    if (i < n) {
+        const auto rem = static_cast<std::size_t>(n - i);
+        hi[0] = simd::max(hi[0], simd::load_partial<V>(x + i, rem, -inf));
+        lo[0] = simd::min(lo[0], simd::load_partial<V>(x + i, rem, inf));
+        sum[0] = sum[0] + simd::load_partial<V>(x + i, rem, T(0));
+    }
+    const T total = simd::reduce_add(sum[0] + sum[1]);
+    return {simd::reduce_max(simd::max(hi[0], hi[1])), -simd::reduce_max(-simd::min(lo[0], lo[1])),
+            n > 0 && std::isfinite(total)};
+}
+
 /// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y, with the
-/// subtraction made exact so that y is within the exp bound of the true value.
-template <class Arch, bool Store, class T, class In>
+/// subtraction made exact so that y is within the exp bound of the true value. `mode` must be
+/// what exp_mode_for allows for the row (checked always is).
+template <class Arch, bool Store, exp_mode Mode, class T, class In>
 double exp_sum(const T* x, T* y, index_type n, T m, In in) noexcept {
     using V = batch<T, Arch>;
     const V vm(m);
-    const T lowest = -std::numeric_limits<T>::infinity();
     return accumulate<V>(
         n,
-        [&](index_type i) {
-            const V e = exp_shifted<Store>(in(simd::load<V>(x + i)), vm);
+        [&](index_type i) LOGITKIT_LAMBDA_INLINE {
+            const V e = exp_shifted<Store, Mode>(in(simd::load<V>(x + i)), vm);
             if constexpr (Store) simd::store(y + i, e);
             return e;
         },
-        [&](index_type i, std::size_t rem) {
-            const V e = exp_shifted<Store>(in(simd::load_partial<V>(x + i, rem, lowest)), vm);
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+            // Padding lanes hold exp(-inf - m) = 0, which only the checked exponential handles.
+            const V e = exp_shifted<Store>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
             if constexpr (Store) simd::store_partial(y + i, e, rem);
-            return e;  // padding lanes hold exp(-inf - m) = 0
+            return e;
         });
+}
+template <class Arch, bool Store, class T, class In>
+double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode) noexcept {
+    switch (mode) {
+        case exp_mode::in_binade:
+            // Without Store the rounding of x - m is not fed back: in_binade is in_range.
+            if constexpr (Store) return exp_sum<Arch, Store, exp_mode::in_binade>(x, y, n, m, in);
+            return exp_sum<Arch, Store, exp_mode::in_range>(x, y, n, m, in);
+        case exp_mode::in_range: return exp_sum<Arch, Store, exp_mode::in_range>(x, y, n, m, in);
+        case exp_mode::checked: break;
+    }
+    return exp_sum<Arch, Store, exp_mode::checked>(x, y, n, m, in);
 }
 
 /// y *= s.
@@ -1815,8 +2387,8 @@ void scale(T* y, index_type n, T s) noexcept {
     using V = batch<T, Arch>;
     const V vs(s);
     for_each_batch<V::size>(
-        n, [&](index_type i) { simd::store(y + i, simd::load<V>(y + i) * vs); },
-        [&](index_type i, std::size_t rem) {
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(y + i, simd::load<V>(y + i) * vs); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             simd::store_partial(y + i, simd::load_partial<V>(y + i, rem, T(0)) * vs, rem);
         });
 }
@@ -1827,8 +2399,8 @@ void shift(const T* x, T* y, index_type n, T m, T l, In in) noexcept {
     using V = batch<T, Arch>;
     const V vm(m), vl(l);
     for_each_batch<V::size>(
-        n, [&](index_type i) { simd::store(y + i, (in(simd::load<V>(x + i)) - vm) - vl); },
-        [&](index_type i, std::size_t rem) {
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(y + i, (in(simd::load<V>(x + i)) - vm) - vl); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             simd::store_partial(y + i, (in(simd::load_partial<V>(x + i, rem, T(0))) - vm) - vl, rem);
         });
 }
@@ -1838,8 +2410,8 @@ template <class Arch, class T>
 double dot(const T* a, const T* b, index_type n) noexcept {
     using V = batch<T, Arch>;
     return accumulate<V>(
-        n, [&](index_type i) { return simd::load<V>(a + i) * simd::load<V>(b + i); },
-        [&](index_type i, std::size_t rem) {
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + i) * simd::load<V>(b + i); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             return simd::load_partial<V>(a + i, rem, T(0)) * simd::load_partial<V>(b + i, rem, T(0));
         });
 }
@@ -1849,8 +2421,8 @@ template <class Arch, class T>
 double sum(const T* a, index_type n) noexcept {
     using V = batch<T, Arch>;
     return accumulate<V>(
-        n, [&](index_type i) { return simd::load<V>(a + i); },
-        [&](index_type i, std::size_t rem) { return simd::load_partial<V>(a + i, rem, T(0)); });
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + i); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE { return simd::load_partial<V>(a + i, rem, T(0)); });
 }
 
 /// dx = y * (dy - s).
@@ -1859,8 +2431,8 @@ void softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s) noexcept {
     using V = batch<T, Arch>;
     const V vs(s);
     for_each_batch<V::size>(
-        n, [&](index_type i) { simd::store(dx + i, simd::load<V>(y + i) * (simd::load<V>(dy + i) - vs)); },
-        [&](index_type i, std::size_t rem) {
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(dx + i, simd::load<V>(y + i) * (simd::load<V>(dy + i) - vs)); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             simd::store_partial(
                 dx + i, simd::load_partial<V>(y + i, rem, T(0)) * (simd::load_partial<V>(dy + i, rem, T(0)) - vs),
                 rem);
@@ -1875,10 +2447,10 @@ void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s) noexcep
     const V zero(T(0));
     for_each_batch<V::size>(
         n,
-        [&](index_type i) {
+        [&](index_type i) LOGITKIT_LAMBDA_INLINE {
             simd::store(dx + i, simd::fma(exp_of(simd::load<V>(y + i), zero), vs, simd::load<V>(dy + i)));
         },
-        [&](index_type i, std::size_t rem) {
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             const V e = exp_of(simd::load_partial<V>(y + i, rem, T(0)), zero);
             simd::store_partial(dx + i, simd::fma(e, vs, simd::load_partial<V>(dy + i, rem, T(0))), rem);
         });
@@ -1907,17 +2479,41 @@ LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept 
     for (int k = 0; k < K; ++k) acc[k].lanes(sums + k * V::size);
 }
 
-template <class Arch, int K, class T>
-void reduce_max(const T* x, index_type sx, index_type n, T* m) noexcept {
+/// Per column: the largest element m, and the exp_mode (see row::exp_mode_for) that every
+/// column of the block allows for exp(in(x) - in(m)); m is returned as in(m).
+template <class Arch, int K, class T, class In>
+exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noexcept {
     using V = batch<T, Arch>;
-    V a[K];
-    for (int k = 0; k < K; ++k) a[k] = V(-std::numeric_limits<T>::infinity());
+    constexpr index_type W = V::size;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    V hi[K], lo[K], sum[K];
+    for (int k = 0; k < K; ++k) {
+        hi[k] = V(-inf);
+        lo[k] = V(inf);
+        sum[k] = V(T(0));
+    }
     for (index_type r = 0; r < n; ++r)
-        for (int k = 0; k < K; ++k) a[k] = simd::max(a[k], simd::load<V>(x + r * sx + k * index_type(V::size)));
-    for (int k = 0; k < K; ++k) simd::store(m + k * V::size, a[k]);
+        for (int k = 0; k < K; ++k) {
+            const V v = simd::load<V>(x + r * sx + k * W);
+            hi[k] = simd::max(hi[k], v);
+            lo[k] = simd::min(lo[k], v);
+            sum[k] = sum[k] + v;
+        }
+    T l[K * W], t[K * W];
+    for (int k = 0; k < K; ++k) {
+        simd::store(m + k * W, hi[k]);
+        simd::store(l + k * W, lo[k]);
+        simd::store(t + k * W, sum[k]);
+    }
+    exp_mode mode = exp_mode::in_binade;
+    for (index_type j = 0; j < K * W; ++j) {
+        m[j] = in(m[j]);
+        mode = std::min(mode, exp_mode_for(row_range<T>{m[j], l[j], n > 0 && std::isfinite(t[j])}, m[j], in));
+    }
+    return mode;
 }
 
-template <class Arch, int K, bool Store, class T, class In>
+template <class Arch, int K, bool Store, exp_mode Mode, class T, class In>
 void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, In in,
              double* sums) noexcept {
     using V = batch<T, Arch>;
@@ -1926,12 +2522,24 @@ void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const
     for (int k = 0; k < K; ++k) vm[k] = simd::load<V>(m + k * W);
     accumulate<V, K>(
         n,
-        [&](index_type r, int k) {
-            const V e = exp_shifted<Store>(in(simd::load<V>(x + r * sx + k * W)), vm[k]);
+        [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE {
+            const V e = exp_shifted<Store, Mode>(in(simd::load<V>(x + r * sx + k * W)), vm[k]);
             if constexpr (Store) simd::store(y + r * sy + k * W, e);
             return e;
         },
         sums);
+}
+template <class Arch, int K, bool Store, class T, class In>
+void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, In in, double* sums,
+             exp_mode mode) noexcept {
+    switch (mode) {
+        case exp_mode::in_binade:
+            if constexpr (Store) return exp_sum<Arch, K, Store, exp_mode::in_binade>(x, sx, y, sy, n, m, in, sums);
+            return exp_sum<Arch, K, Store, exp_mode::in_range>(x, sx, y, sy, n, m, in, sums);
+        case exp_mode::in_range: return exp_sum<Arch, K, Store, exp_mode::in_range>(x, sx, y, sy, n, m, in, sums);
+        case exp_mode::checked: break;
+    }
+    exp_sum<Arch, K, Store, exp_mode::checked>(x, sx, y, sy, n, m, in, sums);
 }
 
 template <class Arch, int K, class T>
@@ -1966,7 +2574,7 @@ void dot(const T* a, index_type sa, const T* b, index_type sb, index_type n, dou
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     accumulate<V, K>(
-        n, [&](index_type r, int k) { return simd::load<V>(a + r * sa + k * W) * simd::load<V>(b + r * sb + k * W); },
+        n, [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + r * sa + k * W) * simd::load<V>(b + r * sb + k * W); },
         sums);
 }
 
@@ -1974,7 +2582,7 @@ template <class Arch, int K, class T>
 void sum(const T* a, index_type sa, index_type n, double* sums) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
-    accumulate<V, K>(n, [&](index_type r, int k) { return simd::load<V>(a + r * sa + k * W); }, sums);
+    accumulate<V, K>(n, [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + r * sa + k * W); }, sums);
 }
 
 template <class Arch, int K, class T>
@@ -3384,6 +3992,7 @@ double cross_entropy_staged(const tensor_view<const S, R>& x, const tensor_view<
 
 }  // namespace logitkit
 // ---- end logitkit/cross_entropy.hpp ----
+// #include "executor.hpp" (already included above)
 // ---- begin logitkit/gumbel_softmax.hpp ----
 // logitkit — gumbel_softmax, its straight-through backward, and gumbel_noise.
 // SPDX-License-Identifier: MIT
@@ -3426,6 +4035,8 @@ double cross_entropy_staged(const tensor_view<const S, R>& x, const tensor_view<
 
 namespace logitkit {
 
+class executor;
+
 /// Options of softmax, log_softmax and their backward kernels. Pass the backward kernel the
 /// forward call's options: it then gives the gradient with respect to the forward's x.
 struct softmax_options {
@@ -3440,6 +4051,9 @@ struct softmax_options {
     /// queries are the last ones of the sequence). Needs an axis >= 1.
     bool causal = false;
     std::int64_t causal_offset = 0;
+    /// Runs the call's lines on this executor (a logitkit::thread_pool, or one of your own; see
+    /// executor.hpp), bit-identical to the single-threaded call. nullptr: the calling thread only.
+    executor* parallel = nullptr;
 };
 
 }  // namespace logitkit
@@ -3576,7 +4190,7 @@ void fill_line(S* p, index_type stride, index_type from, index_type to, T v) noe
 /// the unmasked rules.
 template <class Arch, template <class, class> class Op, class T, class SX, class SY, class M, std::size_t R>
 void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>& mask, const causal_rule& causal,
-                        std::size_t axis, T t) {
+                        std::size_t axis, T t, executor* ex) {
     const index_type n = xy.shape[axis];
     if (n == 0 || has_empty_outer<R>(xy.shape, axis)) return;
     const auto L = masked_layout(xy, mask, causal);
@@ -3586,8 +4200,8 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
     constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
     // The row runs in y itself when y holds T contiguously along the axis.
     const bool in_y = std::is_same<SY, T>::value && ys == 1;
-    std::vector<T> scratch(in_y ? 0 : static_cast<std::size_t>(n));
-    for_each_line(L, axis, [&](const std::array<index_type, 4>& off) {
+    for_each_line_with_scratch<T>(L, axis, ex, in_y ? 0 : static_cast<std::size_t>(n),
+                                  [&](const std::array<index_type, 4>& off, T* scratch) {
         const SX* x = reinterpret_cast<const SX*>(L.base[0]) + off[0];
         SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
         const M* m = mask.data ? mask.data + off[2] : nullptr;
@@ -3606,7 +4220,7 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
                 return;
             }
         }
-        T* z = in_y ? reinterpret_cast<T*>(y) : scratch.data();
+        T* z = in_y ? reinterpret_cast<T*>(y) : scratch;
         const index_type kept = mask_line(x, xs, m, ms, limit, t, z);
         if (kept == 0) {
             fill_line(y, ys, 0, n, fill);
@@ -3631,18 +4245,18 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
 /// are ignored and dx is 0 there.
 template <class Arch, class Op, class T, class S, class M, std::size_t R>
 void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M, R>& mask, const causal_rule& causal,
-                         std::size_t axis, T t) {
+                         std::size_t axis, T t, executor* ex) {
     const index_type n = ydydx.shape[axis];
     if (n == 0 || has_empty_outer<R>(ydydx.shape, axis)) return;
     const auto L = masked_layout(ydydx, mask, causal);
     const index_type ys = ydydx.strides[0][axis], dys = ydydx.strides[1][axis], dxs = ydydx.strides[2][axis];
     const index_type ms = mask.strides[axis];
     constexpr bool stored_as_t = std::is_same<S, T>::value;
-    std::vector<T> scratch(static_cast<std::size_t>(n) * 3);
-    T* const y_buf = scratch.data();
-    T* const dy_buf = y_buf + n;
-    T* const dx_buf = dy_buf + n;
-    for_each_line(L, axis, [&](const std::array<index_type, 5>& off) {
+    for_each_line_with_scratch<T>(L, axis, ex, static_cast<std::size_t>(n) * 3,
+                                  [&](const std::array<index_type, 5>& off, T* scratch) {
+        T* const y_buf = scratch;
+        T* const dy_buf = y_buf + n;
+        T* const dx_buf = dy_buf + n;
         const S* y = reinterpret_cast<const S*>(L.base[0]) + off[0];
         const S* dy = reinterpret_cast<const S*>(L.base[1]) + off[1];
         S* dx = reinterpret_cast<S*>(L.base[2]) + off[2];
@@ -3718,8 +4332,9 @@ struct softmax_op {
 
     template <class Arch>
     void row(const std::array<T*, 2>& p, index_type n) const {
-        const T m = in(row::reduce_max<Arch>(p[0], n));
-        const double s = row::exp_sum<Arch, true>(p[0], p[1], n, m, in);
+        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
+        const T m = in(r.max);
+        const double s = row::exp_sum<Arch, true>(p[0], p[1], n, m, in, exp_mode_for(r, m, in));
         row::scale<Arch>(p[1], n, static_cast<T>(1.0 / s));
     }
     template <class Arch, int K>
@@ -3727,9 +4342,8 @@ struct softmax_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes], inv[lanes];
         double sums[lanes];
-        col::reduce_max<Arch, K>(p[0], s[0], n, m);
-        for (auto& v : m) v = in(v);
-        col::exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums);
+        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, in);
+        col::exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums, mode);
         for (std::size_t l = 0; l < lanes; ++l) inv[l] = static_cast<T>(1.0 / sums[l]);
         col::scale<Arch, K>(p[1], s[1], n, inv);
     }
@@ -3745,8 +4359,9 @@ struct log_softmax_op {
 
     template <class Arch>
     void row(const std::array<T*, 2>& p, index_type n) const {
-        const T m = in(row::reduce_max<Arch>(p[0], n));
-        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in);
+        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
+        const T m = in(r.max);
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in, exp_mode_for(r, m, in));
         row::shift<Arch>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in);
     }
     template <class Arch, int K>
@@ -3754,9 +4369,8 @@ struct log_softmax_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes], l[lanes];
         double sums[lanes];
-        col::reduce_max<Arch, K>(p[0], s[0], n, m);
-        for (auto& v : m) v = in(v);
-        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums);
+        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, in);
+        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums, mode);
         for (std::size_t i = 0; i < lanes; ++i) l[i] = static_cast<T>(std::log(sums[i]));
         col::shift<Arch, K>(p[0], s[0], p[1], s[1], n, m, l, in);
     }
@@ -3779,8 +4393,10 @@ struct logsumexp_op {
 
     template <class Arch>
     void row(const std::array<T*, 2>& p, index_type n) const {
-        const T m = row::reduce_max<Arch>(p[0], n);
-        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{});
+        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
+        const T m = r.max;
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
+                                                   exp_mode_for(r, m, identity_input{}));
         *p[1] = finish_logsumexp(m, s, [&] {
             for (index_type i = 0; i < n; ++i)
                 if (std::isnan(p[0][i])) return true;
@@ -3792,8 +4408,8 @@ struct logsumexp_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes];
         double sums[lanes];
-        col::reduce_max<Arch, K>(p[0], s[0], n, m);
-        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums);
+        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, identity_input{});
+        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums, mode);
         for (std::size_t l = 0; l < lanes; ++l)
             p[1][l] = finish_logsumexp(m[l], sums[l], [&] {
                 for (index_type r = 0; r < n; ++r)
@@ -3944,6 +4560,7 @@ struct checked_call {
     int axis;
     T temperature;
     causal_rule causal;
+    executor* parallel;
 };
 
 template <class T, class SX, class SY, std::size_t R>
@@ -3954,6 +4571,7 @@ checked_call<T> check_forward(const char* fn, const tensor_view<const SX, R>& x,
     check_shape(fn, "y", y.shape(), "x.shape", x.shape());
     c.temperature = checked_temperature<T>(fn, options.temperature);
     c.causal = checked_causal(fn, options, c.axis);
+    c.parallel = options.parallel;
     check_data(fn, "x", x);
     check_data(fn, "y", y);
     check_distinct_elements(fn, "y", y);
@@ -3968,12 +4586,12 @@ void run_forward(const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y,
     const std::size_t a = static_cast<std::size_t>(c.axis);
     constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
     if (!same_types || mask.data != nullptr || c.causal.on) {
-        run_masked_forward<Arch, Op, T, SX, SY>(layout, mask, c.causal, a, c.temperature);
+        run_masked_forward<Arch, Op, T, SX, SY>(layout, mask, c.causal, a, c.temperature, c.parallel);
     } else if constexpr (same_types) {
         if (c.temperature == T(1))
-            run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, a);
+            run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, a, c.parallel);
         else
-            run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{c.temperature}}, layout, a);
+            run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{c.temperature}}, layout, a, c.parallel);
     }
 }
 
@@ -4006,6 +4624,7 @@ checked_call<T> check_backward(const char* fn, const tensor_view<const S, R>& y,
     check_shape(fn, "dx", dx.shape(), "y.shape", y.shape());
     c.temperature = checked_temperature<T>(fn, options.temperature);
     c.causal = checked_causal(fn, options, c.axis);
+    c.parallel = options.parallel;
     check_data(fn, "y", y);
     check_data(fn, "dy", dy);
     check_data(fn, "dx", dx);
@@ -4022,9 +4641,9 @@ void run_backward(const tensor_view<const S, R>& y, const tensor_view<const S, R
     const std::size_t a = static_cast<std::size_t>(c.axis);
     constexpr bool stored_as_t = std::is_same<S, T>::value;
     if (!stored_as_t || mask.data != nullptr || c.causal.on || c.temperature != T(1))
-        run_masked_backward<Arch, Op<T>, T, S>(layout, mask, c.causal, a, c.temperature);
+        run_masked_backward<Arch, Op<T>, T, S>(layout, mask, c.causal, a, c.temperature, c.parallel);
     else if constexpr (stored_as_t)
-        run_along_axis<Arch, T>(Op<T>{}, layout, a);
+        run_along_axis<Arch, T>(Op<T>{}, layout, a, c.parallel);
 }
 
 /// softmax_backward and log_softmax_backward: dx from y and dy along axis.
@@ -4340,8 +4959,9 @@ LOGITKIT_INLINE V det_exp(const V& d) noexcept {
     const V n = t - V(C::shifter);
     V r = dc - rounded(n * V(C::ln2_hi));
     r = r - rounded(n * V(C::ln2_lo));
-    V p(C::inv_factorial[C::degree]);
-    for (int i = C::degree - 1; i >= 0; --i) p = rounded(p * r) + V(C::inv_factorial[i]);
+    using P = taylor_coefficients<double>;
+    V p(P::inv_factorial[C::degree]);
+    for (int i = C::degree - 1; i >= 0; --i) p = rounded(p * r) + V(P::inv_factorial[i]);
     const V e = rounded(p * simd::pow2_from_shifted(t));
     return simd::select(under, V(0.0), e);
 }
@@ -5124,8 +5744,10 @@ namespace logitkit {
 /// An all -inf line (or an empty axis) gives -inf; a line holding +inf gives +inf, or NaN when it
 /// also holds a NaN. float: |error| <= 1e-6 * max(1, |out|); double: 1e-14 * max(1, |out|);
 /// bfloat16 / float16: computed in float and rounded once (within 1 ulp of the storage type).
+/// With an executor (see executor.hpp) the lines are split over its threads, bit-identically.
 template <class Arch = detail::default_arch, class TX, class TO, std::size_t R>
-void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int axis = -1) {
+void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int axis = -1,
+               executor* parallel = nullptr) {
     detail::check_element_types<TX, TO>();
     constexpr const char* fn = "logsumexp";
     const int a = detail::normalize_axis<R>(fn, axis);
@@ -5140,9 +5762,9 @@ void logsumexp(const tensor_view<TX, R>& x, const tensor_view<TO, R>& out, int a
     const tensor_view<const TO, R> xc(x);
     const auto layout = detail::make_layout(x.shape(), xc, out);
     if constexpr (std::is_same<TO, T>::value)
-        detail::run_along_axis<Arch, T>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a));
+        detail::run_along_axis<Arch, T>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a), parallel);
     else
-        detail::run_converted<Arch, T, TO>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a));
+        detail::run_converted<Arch, T, TO>(detail::logsumexp_op<T>{}, layout, static_cast<std::size_t>(a), parallel);
 }
 
 }  // namespace logitkit

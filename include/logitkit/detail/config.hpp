@@ -29,8 +29,15 @@
 #define LOGITKIT_HAS_XSIMD 0
 #endif
 
+// LOGITKIT_LAMBDA_INLINE goes after a lambda's parameter list: the stages pass their per-batch
+// work as lambdas, which must inline into the unrolled loops. LOGITKIT_COLD keeps a rare path
+// (the exponential's out-of-range lanes) out of those loops.
 #if defined(__GNUC__) || defined(__clang__)
 #define LOGITKIT_INLINE inline __attribute__((always_inline))
+#define LOGITKIT_LAMBDA_INLINE __attribute__((always_inline))
+#define LOGITKIT_COLD __attribute__((noinline, cold))
 #else
 #define LOGITKIT_INLINE inline
+#define LOGITKIT_LAMBDA_INLINE
+#define LOGITKIT_COLD
 #endif

@@ -14,10 +14,12 @@
 // stride is ignored).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <vector>
 
+#include "../executor.hpp"
 #include "../reduced_precision.hpp"
 #include "../tensor_view.hpp"
 #include "simd.hpp"
@@ -35,18 +37,33 @@ struct axis_layout {
     pointers<N> base;                        // per operand, as bytes
 };
 
-/// Calls f(offsets) for every index of the dimensions listed in `dims` (count of them), where
-/// offsets[i] is operand i's element offset.
+/// The number of indices of the dimensions listed in `dims` (count of them).
+template <std::size_t R>
+index_type outer_count(const extents_type<R>& shape, const std::array<std::size_t, R>& dims, std::size_t count) {
+    index_type total = 1;
+    for (std::size_t k = 0; k < count; ++k) total *= shape[dims[k]];
+    return total;
+}
+
+/// Calls f(offsets) for the indices [begin, end) of the dimensions listed in `dims` (count of
+/// them, the last one varying fastest), where offsets[i] is operand i's element offset.
 template <std::size_t R, std::size_t N, class F>
-void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>& dims, std::size_t count, F f) {
+void for_each_outer_range(const axis_layout<R, N>& L, const std::array<std::size_t, R>& dims, std::size_t count,
+                          index_type begin, index_type end, F f) {
+    if (begin >= end) return;
     std::array<index_type, R> idx{};
     std::array<index_type, N> off{};
-    for (;;) {
+    for (std::size_t k = count, rest = static_cast<std::size_t>(begin); k-- > 0;) {
+        const std::size_t d = dims[k];
+        const auto extent = static_cast<std::size_t>(L.shape[d]);
+        idx[k] = static_cast<index_type>(rest % extent);
+        rest /= extent;
+        for (std::size_t i = 0; i < N; ++i) off[i] += L.strides[i][d] * idx[k];
+    }
+    for (index_type left = end - begin;;) {
         f(off);
-        std::size_t k = count;
-        for (;;) {
-            if (k == 0) return;
-            --k;
+        if (--left == 0) return;
+        for (std::size_t k = count; k-- > 0;) {
             const std::size_t d = dims[k];
             ++idx[k];
             for (std::size_t i = 0; i < N; ++i) off[i] += L.strides[i][d];
@@ -57,6 +74,12 @@ void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>
     }
 }
 
+/// for_each_outer_range over all the indices.
+template <std::size_t R, std::size_t N, class F>
+void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>& dims, std::size_t count, F f) {
+    for_each_outer_range(L, dims, count, 0, outer_count<R>(L.shape, dims, count), f);
+}
+
 /// True when a dimension other than the axis is empty: there is no line to run.
 template <std::size_t R>
 bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
@@ -65,14 +88,63 @@ bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
     return false;
 }
 
-/// for_each_outer over every dimension but the axis: f(offsets) once per line along the axis.
-template <std::size_t R, std::size_t N, class F>
-void for_each_line(const axis_layout<R, N>& L, std::size_t axis, F f) {
+/// The lines along `axis`: every dimension but the axis, in order.
+template <std::size_t R>
+struct line_dims {
     std::array<std::size_t, R> dims{};
     std::size_t count = 0;
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis) dims[count++] = k;
-    for_each_outer(L, dims, count, f);
+    index_type lines = 1;
+    line_dims(const extents_type<R>& shape, std::size_t axis) {
+        for (std::size_t k = 0; k < R; ++k)
+            if (k != axis) dims[count++] = k;
+        lines = outer_count<R>(shape, dims, count);
+    }
+};
+
+/// Calls run(begin, end) on pieces covering the items [0, items): at once on the calling thread
+/// without an executor, else split into about ex->concurrency() pieces of at least `grain` items
+/// (a piece's output must not depend on the split: see executor.hpp).
+template <class F>
+void run_pieces(executor* ex, index_type items, index_type grain, F run) {
+    const index_type most = grain > 0 ? items / grain : items;
+    const index_type pieces = ex == nullptr ? 1 : std::min<index_type>(static_cast<index_type>(ex->concurrency()), most);
+    if (pieces <= 1) {
+        run(index_type(0), items);
+        return;
+    }
+    ex->run(static_cast<std::size_t>(pieces), [&](std::size_t i) {
+        const auto k = static_cast<index_type>(i);
+        run(items * k / pieces, items * (k + 1) / pieces);
+    });
+}
+
+/// Elements a piece of work should hold at least, so that handing it to a thread pays off.
+constexpr index_type parallel_grain_elements = index_type(1) << 15;
+
+/// Lines of n elements per piece.
+inline index_type line_grain(index_type n) noexcept {
+    return std::max<index_type>(1, parallel_grain_elements / std::max<index_type>(n, 1));
+}
+
+/// f(offsets) once per line along the axis, the lines split over `ex` when given.
+template <std::size_t R, std::size_t N, class F>
+void for_each_line(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
+    const line_dims<R> D(L.shape, axis);
+    run_pieces(ex, D.lines, line_grain(L.shape[axis]),
+               [&](index_type b, index_type e) { for_each_outer_range(L, D.dims, D.count, b, e, f); });
+}
+
+/// As for_each_line, with f(offsets, scratch) given a scratch vector of `scratch_size` elements of
+/// T per piece of work.
+template <class T, std::size_t R, std::size_t N, class F>
+void for_each_line_with_scratch(const axis_layout<R, N>& L, std::size_t axis, executor* ex, std::size_t scratch_size,
+                                F f) {
+    const line_dims<R> D(L.shape, axis);
+    run_pieces(ex, D.lines, line_grain(L.shape[axis]), [&](index_type b, index_type e) {
+        std::vector<T> scratch(scratch_size);
+        for_each_outer_range(L, D.dims, D.count, b, e,
+                             [&](const std::array<index_type, N>& off) { f(off, scratch.data()); });
+    });
 }
 
 template <class T, std::size_t N>
@@ -96,7 +168,7 @@ LOGITKIT_INLINE index_type run_column_blocks(const Op& op, std::array<T*, N> p, 
 }
 
 template <class Arch, class T, class Op, std::size_t R, std::size_t N>
-void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
+void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, executor* ex = nullptr) {
     constexpr std::size_t last = N - 1;
     const index_type n = L.shape[axis];
     if (has_empty_outer<R>(L.shape, axis)) return;
@@ -106,10 +178,9 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
     bool rows = true;
     for (std::size_t i = 0; i < N; ++i) rows = rows && (on_axis(i) == 1 || n <= 1);
 
-    std::array<std::size_t, R> dims{};
-    std::size_t count = 0;
     if (rows) {
-        for_each_line(L, axis, [&](const std::array<index_type, N>& off) { op.template row<Arch>(at<T>(L.base, off), n); });
+        for_each_line(L, axis, ex,
+                      [&](const std::array<index_type, N>& off) { op.template row<Arch>(at<T>(L.base, off), n); });
         return;
     }
 
@@ -125,26 +196,45 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
         }
     }
     if (inner != R) {
+        std::array<std::size_t, R> dims{};
+        std::size_t count = 0;
         for (std::size_t k = 0; k < R; ++k)
             if (k != axis && k != inner) dims[count++] = k;
         std::array<index_type, N> s;
         for (std::size_t i = 0; i < N; ++i) s[i] = (Op::reduces && i == last) ? 0 : L.strides[i][axis];
         const index_type width = L.shape[inner];
-        for_each_outer(L, dims, count, [&](const std::array<index_type, N>& off) {
-            const auto p = at<T>(L.base, off);
-            index_type j = run_column_blocks<Arch, T, 4>(op, p, s, n, width, 0);
-            j = run_column_blocks<Arch, T, 1>(op, p, s, n, width, j);
-            run_column_blocks<scalar_arch, T, 1>(op, p, s, n, width, j);
-        });
+        // Blocks of 32 batches (1 KiB of floats per row) keep the strided walk down the axis
+        // to few pages per element; narrower blocks take the rest. The work items are bands of
+        // one such block of one outer index, so every column lands in the same kind of block
+        // (32 batches, 4, 1, scalar) however the items are split.
+        constexpr index_type band = batch<T, Arch>::size * 32;
+        const index_type bands = (width + band - 1) / band;
+        const index_type outer = outer_count<R>(L.shape, dims, count);
+        run_pieces(ex, outer * bands, std::max<index_type>(1, parallel_grain_elements / (band * std::max<index_type>(n, 1))),
+                   [&](index_type b, index_type e) {
+                       const index_type o_begin = b / bands, o_end = (e + bands - 1) / bands;
+                       index_type o = o_begin;
+                       for_each_outer_range(L, dims, count, o_begin, o_end, [&](const std::array<index_type, N>& off) {
+                           const auto p = at<T>(L.base, off);
+                           const index_type from = std::max(b, o * bands) - o * bands;
+                           const index_type to = std::min(e, (o + 1) * bands) - o * bands;
+                           const index_type stop = std::min(width, to * band);
+                           index_type j = run_column_blocks<Arch, T, 32>(op, p, s, n, stop, from * band);
+                           j = run_column_blocks<Arch, T, 4>(op, p, s, n, stop, j);
+                           j = run_column_blocks<Arch, T, 1>(op, p, s, n, stop, j);
+                           run_column_blocks<scalar_arch, T, 1>(op, p, s, n, stop, j);
+                           ++o;
+                       });
+                   });
         return;
     }
 
     // Gather: copy each line into contiguous scratch, run the row kernel, scatter the outputs.
-    std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
-    for_each_line(L, axis, [&](const std::array<index_type, N>& off) {
+    for_each_line_with_scratch<T>(L, axis, ex, static_cast<std::size_t>(n) * N + 1,
+                                  [&](const std::array<index_type, N>& off, T* scratch) {
         const auto p = at<T>(L.base, off);
         std::array<T*, N> q;
-        for (std::size_t i = 0; i < N; ++i) q[i] = scratch.data() + static_cast<std::size_t>(n) * i;
+        for (std::size_t i = 0; i < N; ++i) q[i] = scratch + static_cast<std::size_t>(n) * i;
         for (std::size_t i = 0; i < Op::inputs; ++i)
             for (index_type r = 0; r < n; ++r) q[i][r] = p[i][r * L.strides[i][axis]];
         op.template row<Arch>(q, n);
@@ -162,16 +252,16 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis) 
 /// T (float): each line is widened into contiguous scratch, processed as a row, and its outputs
 /// are rounded back once.
 template <class Arch, class T, class S, class Op, std::size_t R, std::size_t N>
-void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis) {
+void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis, executor* ex = nullptr) {
     constexpr std::size_t last = N - 1;
     const index_type n = L.shape[axis];
     if (has_empty_outer<R>(L.shape, axis)) return;
     if (n == 0 && !Op::reduces) return;
-    std::vector<T> scratch(static_cast<std::size_t>(n) * N + 1);
-    for_each_line(L, axis, [&](const std::array<index_type, N>& off) {
+    for_each_line_with_scratch<T>(L, axis, ex, static_cast<std::size_t>(n) * N + 1,
+                                  [&](const std::array<index_type, N>& off, T* scratch) {
         const auto p = at<S>(L.base, off);
         std::array<T*, N> q;
-        for (std::size_t i = 0; i < N; ++i) q[i] = scratch.data() + static_cast<std::size_t>(n) * i;
+        for (std::size_t i = 0; i < N; ++i) q[i] = scratch + static_cast<std::size_t>(n) * i;
         for (std::size_t i = 0; i < Op::inputs; ++i) widen_line(p[i], L.strides[i][axis], n, q[i]);
         op.template row<Arch>(q, n);
         for (std::size_t i = Op::inputs; i < N; ++i) {

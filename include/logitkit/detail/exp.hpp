@@ -1,7 +1,7 @@
 // logitkit — vector exponential used by every kernel.
 // SPDX-License-Identifier: MIT
 //
-// Contract (checked by tests/test_exp.cpp on every compiled architecture):
+// Contract (checked by tests/test_exp.cpp on every compiled architecture and table size):
 //   exp_of(d, e) returns exp(d + e) for any d (NaN, ±inf included) and a correction |e| <= ulp(d)
 //   (e = 0 when the argument is a plain float). e carries the rounding error of d = fl(x - m), so
 //   that exp(x - m) is evaluated as if x - m were exact.
@@ -10,12 +10,16 @@
 //           exp(d) = 0 for d < -103.98, +inf for d > 88.73, NaN for NaN.
 //   double: relative error <= 2 ulp where the result is normal; 0 below -745.2, +inf above 709.79.
 //
-// Method: n = round(d / ln2) by the "shifter" trick (no float-to-int conversion), r = d - n ln2 in
-// two Cody-Waite steps plus e, exp(r) by its Taylor polynomial (degree 7 for float, whose
-// truncation error on |r| <= ln2/2 is 5e-9 relative; degree 13 for double, 4e-18), scaled by 2^n
-// built directly in the exponent field. Lanes whose result rounds to 0 are set to 0. Lanes whose
-// 2^n is not a normal number take a second, clamped path that scales in two steps so the result
-// is rounded only once; it is taken only when a batch holds such a lane (or a NaN or +inf).
+// Method: k = round(d 2^L / ln2) by the "shifter" trick (no float-to-int conversion), so that
+// d = (k / 2^L) ln2 + r with |r| <= ln2 / 2^(L+1); r is formed in two Cody-Waite steps plus e.
+// exp(d) = 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r): the middle factor comes from a table of
+// 2^L entries (L = 0: no table), exp(r) - 1 from its Taylor polynomial, of the lowest degree
+// whose truncation error on |r| is below 1/20 ulp (table below), and 2^(k >> L) is added to the
+// exponent field as an integer. An architecture with a register-wide permute (AVX2: 8 float
+// entries, AVX-512: 16 float / 8 double entries) picks a table and so a shorter polynomial; the
+// others use L = 0. Lanes whose result rounds to 0 are set to 0. Lanes whose 2^(k >> L) is not a
+// normal number take a second, clamped path that scales in two steps so the result is rounded
+// only once; it is taken only when a batch holds such a lane (or a NaN or +inf).
 #pragma once
 
 #include <limits>
@@ -31,37 +35,33 @@ struct exp_constants;
 template <>
 struct exp_constants<float> {
     static constexpr float log2e = 1.44269504088896341f;
-    // n * ln2_hi is exact for |n| < 2^8: ln2_hi has 16 significant bits.
-    static constexpr float ln2_hi = 0.693145751953125f;
-    static constexpr float ln2_lo = 1.42860676533018708e-06f;
-    static constexpr float shifter = 12582912.0f + 127.0f;  // 1.5 * 2^23 + exponent bias
-    static constexpr float fast_lo = -87.0f;                 // 2^n normal for d in [fast_lo, fast_hi]
+    // n * ln2_hi is exact for |n| < 2^12 (without an FMA too): ln2_hi has 12 significant bits.
+    static constexpr float ln2_hi = 0.693115234375f;
+    static constexpr float ln2_lo = 3.19461849453094172e-05f;
+    static constexpr float round_shifter = 12582912.0f;       // 1.5 * 2^23: adding it rounds to an integer
+    static constexpr float shifter = round_shifter + 127.0f;  // plus the exponent bias (pow2_from_shifted)
+    static constexpr float fast_lo = -87.0f;                  // 2^(k >> L) normal for d in [fast_lo, fast_hi]
     static constexpr float fast_hi = 88.0f;
     static constexpr float zero_below = -104.0f;  // exp rounds to 0 below -103.98
     static constexpr float clamp_lo = -110.0f;
     static constexpr float clamp_hi = 89.0f;    // and overflows to inf above 88.73
-    static constexpr float split = 64.0f;       // slow path: 2^n = 2^(n -/+ split) * 2^(+/-split)
+    static constexpr float split = 64.0f;       // slow path: 2^s = 2^(s -/+ split) * 2^(+/-split)
     static constexpr float pow2_split = 0x1p64f;
     static constexpr float pow2_minus_split = 0x1p-64f;
     static constexpr int degree = 7;
-    static constexpr float inv_factorial[14] = {1.0f,
-                                                1.0f,
-                                                0.5f,
-                                                0.166666666666666667f,
-                                                0.0416666666666666667f,
-                                                0.00833333333333333333f,
-                                                0.00138888888888888889f,
-                                                1.98412698412698413e-4f,
-                                                0, 0, 0, 0, 0, 0};
+    // Truncation error of the Taylor polynomial of exp(r) - 1 on |r| <= ln2 / 2^(L+1), relative:
+    // L = 0, degree 7: 5e-9; L = 3, degree 4: 1.3e-9; L = 4, degree 3: 9e-9 (1 ulp = 6e-8).
+    static constexpr int degree_for_table(int L) noexcept { return L >= 4 ? 3 : L >= 3 ? 4 : 7; }
 };
 
 template <>
 struct exp_constants<double> {
     static constexpr double log2e = 1.44269504088896340736;
-    // n * ln2_hi is exact for |n| < 2^11: ln2_hi has 32 significant bits.
+    // n * ln2_hi is exact for |n| < 2^21: ln2_hi has 32 significant bits.
     static constexpr double ln2_hi = 6.93147180369123816490e-01;
     static constexpr double ln2_lo = 1.90821492927058770002e-10;
-    static constexpr double shifter = 6755399441055744.0 + 1023.0;  // 1.5 * 2^52 + exponent bias
+    static constexpr double round_shifter = 6755399441055744.0;  // 1.5 * 2^52
+    static constexpr double shifter = round_shifter + 1023.0;
     static constexpr double fast_lo = -708.0;
     static constexpr double fast_hi = 709.0;
     static constexpr double zero_below = -746.0;  // exp rounds to 0 below -745.14
@@ -71,62 +71,107 @@ struct exp_constants<double> {
     static constexpr double pow2_split = 0x1p512;
     static constexpr double pow2_minus_split = 0x1p-512;
     static constexpr int degree = 13;
-    static constexpr double inv_factorial[14] = {1.0,
-                                                 1.0,
-                                                 0.5,
-                                                 1.66666666666666666667e-01,
-                                                 4.16666666666666666667e-02,
-                                                 8.33333333333333333333e-03,
-                                                 1.38888888888888888889e-03,
-                                                 1.98412698412698412698e-04,
-                                                 2.48015873015873015873e-05,
-                                                 2.75573192239858906526e-06,
-                                                 2.75573192239858906526e-07,
-                                                 2.50521083854417187751e-08,
-                                                 2.08767569878680989792e-09,
-                                                 1.60590438368216145994e-10};
+    // L = 0, degree 13: 4e-18; L = 3, degree 8: 1.5e-18; L = 4, degree 7: 1.2e-18 (1 ulp = 1.1e-16).
+    static constexpr int degree_for_table(int L) noexcept { return L >= 4 ? 7 : L >= 3 ? 8 : 13; }
 };
 
-template <class V>
-LOGITKIT_INLINE V exp_taylor(const V& r) noexcept {
-    using T = typename V::value_type;
-    using C = exp_constants<T>;
-    V p(C::inv_factorial[C::degree]);
-    for (int k = C::degree - 1; k >= 0; --k) p = simd::fma(p, r, V(C::inv_factorial[k]));
-    return p;
+template <class T>
+struct taylor_coefficients {
+    static constexpr T inv_factorial[14] = {T(1.0L),
+                                            T(1.0L),
+                                            T(0.5L),
+                                            T(1.66666666666666666666667e-01L),
+                                            T(4.16666666666666666666667e-02L),
+                                            T(8.33333333333333333333333e-03L),
+                                            T(1.38888888888888888888889e-03L),
+                                            T(1.98412698412698412698413e-04L),
+                                            T(2.48015873015873015873016e-05L),
+                                            T(2.75573192239858906525573e-06L),
+                                            T(2.75573192239858906525573e-07L),
+                                            T(2.50521083854417187750521e-08L),
+                                            T(2.08767569878680989792101e-09L),
+                                            T(1.60590438368216145993924e-10L)};
+};
+
+/// exp(r) - 1 by its Taylor polynomial of the given degree: r + r^2 P(r), with P's terms paired
+/// (P = (c2 + c3 r) + r^2 (c4 + c5 r) + ...) so that its latency grows with log(degree), since
+/// the row loops are bound by the latency of this chain rather than by its operation count.
+template <int Degree, class V>
+LOGITKIT_INLINE V expm1_taylor(const V& r) noexcept {
+    using C = taylor_coefficients<typename V::value_type>;
+    const V r2 = r * r;
+    constexpr int top = Degree - (Degree % 2 == 0 ? 0 : 1);  // last even index
+    V p = Degree % 2 == 0 ? V(C::inv_factorial[Degree]) : simd::fma(V(C::inv_factorial[Degree]), r, V(C::inv_factorial[Degree - 1]));
+    for (int k = top - 2; k >= 2; k -= 2) p = simd::fma(p, r2, simd::fma(V(C::inv_factorial[k + 1]), r, V(C::inv_factorial[k])));
+    return simd::fma(r2, p, r);
 }
 
-/// exp(d + e); see the contract at the top of this file.
+/// The table size (log2) exp_of uses on V's architecture.
 template <class V>
-LOGITKIT_INLINE V exp_of(const V& d, const V& e) noexcept {
+constexpr int exp_table_bits = simd::exp_table_bits_of<V>();
+
+/// 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r) for d = (k / 2^L) ln2 + r - e; t = round_shifter + k.
+/// The exponent factor is left out: the caller adds it with simd::add_exponent<L>(y, t).
+template <int L, class V>
+LOGITKIT_INLINE V exp_mantissa(const V& d, const V& e, V& t) noexcept {
     using T = typename V::value_type;
     using C = exp_constants<T>;
-    const V fast_lo(C::fast_lo), fast_hi(C::fast_hi);
-    // Lanes far below the range (masked elements, -inf logits) are 0 and need no slow path.
-    const auto zero = d < V(C::zero_below);
-    if (simd::all(((d >= fast_lo) & (d <= fast_hi)) | zero)) {
-        const V t = simd::fma(d, V(C::log2e), V(C::shifter));
-        const V n = t - V(C::shifter);
-        V r = simd::fma(n, V(-C::ln2_hi), d);
-        r = simd::fma(n, V(-C::ln2_lo), r) + e;
-        return simd::select(zero, V(T(0)), exp_taylor(r) * simd::pow2_from_shifted(t));
+    constexpr T scale = T(1 << L);
+    t = simd::fma(d, V(C::log2e * scale), V(C::round_shifter));
+    const V n = t - V(C::round_shifter);
+    // The low part of n ln2 / 2^L and the correction e are combined beside the high part's fma.
+    const V r = simd::fma(n, V(-C::ln2_hi / scale), d) + simd::fma(n, V(-C::ln2_lo / scale), e);
+    const V q = expm1_taylor<C::degree_for_table(L)>(r);
+    if constexpr (L == 0) {
+        return q + V(T(1));
+    } else {
+        const V f = simd::exp2_fraction<L>(t);
+        return simd::fma(f, q, f);
     }
+}
+
+// The batches holding a lane out of the fast range (or NaN or +inf).
+template <int L, class V>
+LOGITKIT_COLD V exp_of_wide_range(V d, V e) noexcept {
+    using T = typename V::value_type;
+    using C = exp_constants<T>;
+    V t;
     // Comparisons with NaN are false, so select keeps NaN lanes as they are.
     const V lo(C::clamp_lo), hi(C::clamp_hi);
     const auto below = d < lo;
     const auto above = d > hi;
-    V dc = simd::select(below, lo, simd::select(above, hi, d));
+    const V dc = simd::select(below, lo, simd::select(above, hi, d));
     const V ec = simd::select(below | above, V(T(0)), e);
-    const V t = simd::fma(dc, V(C::log2e), V(C::shifter));
-    const V n = t - V(C::shifter);
-    V r = simd::fma(n, V(-C::ln2_hi), dc);
-    r = simd::fma(n, V(-C::ln2_lo), r) + ec;
+    const V y = exp_mantissa<L>(dc, ec, t);
     const auto negative = dc < V(T(0));
-    const V split = simd::select(negative, V(-C::split), V(C::split));
-    // 2^(n - split) is normal and p * 2^(n - split) exact; the final product rounds once.
-    const V big = exp_taylor(r) * simd::pow2_from_shifted(t - split);
+    const V split = simd::select(negative, V(-C::split), V(C::split)) * V(T(1 << L));
+    // 2^((k >> L) - split) is normal and y times it exact; the final product rounds once. The
+    // products are floating-point so that NaN lanes stay NaN.
+    const V big = y * simd::add_exponent<L>(V(T(1)), t - split);
     const V two_split = simd::select(negative, V(C::pow2_minus_split), V(C::pow2_split));
     return big * two_split;
+}
+
+/// exp(d + e) for d known to be in [fast_lo, fast_hi] (no NaN): exp_of without its range test,
+/// for callers that established the range of a whole row beforehand.
+template <class V, int L = exp_table_bits<V>>
+LOGITKIT_INLINE V exp_of_in_range(const V& d, const V& e) noexcept {
+    V t;
+    return simd::add_exponent<L>(exp_mantissa<L>(d, e, t), t);
+}
+
+/// exp(d + e); see the contract at the top of this file. L is the table size (log2); the
+/// default is the architecture's, and tests instantiate the others.
+template <class V, int L = exp_table_bits<V>>
+LOGITKIT_INLINE V exp_of(const V& d, const V& e) noexcept {
+    using T = typename V::value_type;
+    using C = exp_constants<T>;
+    const auto fast = (d >= V(C::fast_lo)) & (d <= V(C::fast_hi));
+    if (simd::all(fast)) return exp_of_in_range<V, L>(d, e);
+    // Lanes far below the range (masked elements, -inf logits) are 0 and need no slow path.
+    const auto zero = d < V(C::zero_below);
+    if (simd::all(fast | zero)) return simd::select(zero, V(T(0)), exp_of_in_range<V, L>(d, e));
+    return exp_of_wide_range<L>(d, e);
 }
 
 }  // namespace detail

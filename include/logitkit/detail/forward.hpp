@@ -88,6 +88,7 @@ struct checked_call {
     int axis;
     T temperature;
     causal_rule causal;
+    executor* parallel;
 };
 
 template <class T, class SX, class SY, std::size_t R>
@@ -98,6 +99,7 @@ checked_call<T> check_forward(const char* fn, const tensor_view<const SX, R>& x,
     check_shape(fn, "y", y.shape(), "x.shape", x.shape());
     c.temperature = checked_temperature<T>(fn, options.temperature);
     c.causal = checked_causal(fn, options, c.axis);
+    c.parallel = options.parallel;
     check_data(fn, "x", x);
     check_data(fn, "y", y);
     check_distinct_elements(fn, "y", y);
@@ -112,12 +114,12 @@ void run_forward(const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y,
     const std::size_t a = static_cast<std::size_t>(c.axis);
     constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
     if (!same_types || mask.data != nullptr || c.causal.on) {
-        run_masked_forward<Arch, Op, T, SX, SY>(layout, mask, c.causal, a, c.temperature);
+        run_masked_forward<Arch, Op, T, SX, SY>(layout, mask, c.causal, a, c.temperature, c.parallel);
     } else if constexpr (same_types) {
         if (c.temperature == T(1))
-            run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, a);
+            run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, a, c.parallel);
         else
-            run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{c.temperature}}, layout, a);
+            run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{c.temperature}}, layout, a, c.parallel);
     }
 }
 
@@ -150,6 +152,7 @@ checked_call<T> check_backward(const char* fn, const tensor_view<const S, R>& y,
     check_shape(fn, "dx", dx.shape(), "y.shape", y.shape());
     c.temperature = checked_temperature<T>(fn, options.temperature);
     c.causal = checked_causal(fn, options, c.axis);
+    c.parallel = options.parallel;
     check_data(fn, "y", y);
     check_data(fn, "dy", dy);
     check_data(fn, "dx", dx);
@@ -166,9 +169,9 @@ void run_backward(const tensor_view<const S, R>& y, const tensor_view<const S, R
     const std::size_t a = static_cast<std::size_t>(c.axis);
     constexpr bool stored_as_t = std::is_same<S, T>::value;
     if (!stored_as_t || mask.data != nullptr || c.causal.on || c.temperature != T(1))
-        run_masked_backward<Arch, Op<T>, T, S>(layout, mask, c.causal, a, c.temperature);
+        run_masked_backward<Arch, Op<T>, T, S>(layout, mask, c.causal, a, c.temperature, c.parallel);
     else if constexpr (stored_as_t)
-        run_along_axis<Arch, T>(Op<T>{}, layout, a);
+        run_along_axis<Arch, T>(Op<T>{}, layout, a, c.parallel);
 }
 
 /// softmax_backward and log_softmax_backward: dx from y and dy along axis.

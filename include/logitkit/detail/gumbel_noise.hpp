@@ -150,8 +150,9 @@ LOGITKIT_INLINE V det_exp(const V& d) noexcept {
     const V n = t - V(C::shifter);
     V r = dc - rounded(n * V(C::ln2_hi));
     r = r - rounded(n * V(C::ln2_lo));
-    V p(C::inv_factorial[C::degree]);
-    for (int i = C::degree - 1; i >= 0; --i) p = rounded(p * r) + V(C::inv_factorial[i]);
+    using P = taylor_coefficients<double>;
+    V p(P::inv_factorial[C::degree]);
+    for (int i = C::degree - 1; i >= 0; --i) p = rounded(p * r) + V(P::inv_factorial[i]);
     const V e = rounded(p * simd::pow2_from_shifted(t));
     return simd::select(under, V(0.0), e);
 }

@@ -128,7 +128,7 @@ void fill_line(S* p, index_type stride, index_type from, index_type to, T v) noe
 /// the unmasked rules.
 template <class Arch, template <class, class> class Op, class T, class SX, class SY, class M, std::size_t R>
 void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>& mask, const causal_rule& causal,
-                        std::size_t axis, T t) {
+                        std::size_t axis, T t, executor* ex) {
     const index_type n = xy.shape[axis];
     if (n == 0 || has_empty_outer<R>(xy.shape, axis)) return;
     const auto L = masked_layout(xy, mask, causal);
@@ -138,8 +138,8 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
     constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
     // The row runs in y itself when y holds T contiguously along the axis.
     const bool in_y = std::is_same<SY, T>::value && ys == 1;
-    std::vector<T> scratch(in_y ? 0 : static_cast<std::size_t>(n));
-    for_each_line(L, axis, [&](const std::array<index_type, 4>& off) {
+    for_each_line_with_scratch<T>(L, axis, ex, in_y ? 0 : static_cast<std::size_t>(n),
+                                  [&](const std::array<index_type, 4>& off, T* scratch) {
         const SX* x = reinterpret_cast<const SX*>(L.base[0]) + off[0];
         SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
         const M* m = mask.data ? mask.data + off[2] : nullptr;
@@ -158,7 +158,7 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
                 return;
             }
         }
-        T* z = in_y ? reinterpret_cast<T*>(y) : scratch.data();
+        T* z = in_y ? reinterpret_cast<T*>(y) : scratch;
         const index_type kept = mask_line(x, xs, m, ms, limit, t, z);
         if (kept == 0) {
             fill_line(y, ys, 0, n, fill);
@@ -183,18 +183,18 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
 /// are ignored and dx is 0 there.
 template <class Arch, class Op, class T, class S, class M, std::size_t R>
 void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M, R>& mask, const causal_rule& causal,
-                         std::size_t axis, T t) {
+                         std::size_t axis, T t, executor* ex) {
     const index_type n = ydydx.shape[axis];
     if (n == 0 || has_empty_outer<R>(ydydx.shape, axis)) return;
     const auto L = masked_layout(ydydx, mask, causal);
     const index_type ys = ydydx.strides[0][axis], dys = ydydx.strides[1][axis], dxs = ydydx.strides[2][axis];
     const index_type ms = mask.strides[axis];
     constexpr bool stored_as_t = std::is_same<S, T>::value;
-    std::vector<T> scratch(static_cast<std::size_t>(n) * 3);
-    T* const y_buf = scratch.data();
-    T* const dy_buf = y_buf + n;
-    T* const dx_buf = dy_buf + n;
-    for_each_line(L, axis, [&](const std::array<index_type, 5>& off) {
+    for_each_line_with_scratch<T>(L, axis, ex, static_cast<std::size_t>(n) * 3,
+                                  [&](const std::array<index_type, 5>& off, T* scratch) {
+        T* const y_buf = scratch;
+        T* const dy_buf = y_buf + n;
+        T* const dx_buf = dy_buf + n;
         const S* y = reinterpret_cast<const S*>(L.base[0]) + off[0];
         const S* dy = reinterpret_cast<const S*>(L.base[1]) + off[1];
         S* dx = reinterpret_cast<S*>(L.base[2]) + off[2];

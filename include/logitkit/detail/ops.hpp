@@ -25,8 +25,9 @@ struct softmax_op {
 
     template <class Arch>
     void row(const std::array<T*, 2>& p, index_type n) const {
-        const T m = in(row::reduce_max<Arch>(p[0], n));
-        const double s = row::exp_sum<Arch, true>(p[0], p[1], n, m, in);
+        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
+        const T m = in(r.max);
+        const double s = row::exp_sum<Arch, true>(p[0], p[1], n, m, in, exp_mode_for(r, m, in));
         row::scale<Arch>(p[1], n, static_cast<T>(1.0 / s));
     }
     template <class Arch, int K>
@@ -34,9 +35,8 @@ struct softmax_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes], inv[lanes];
         double sums[lanes];
-        col::reduce_max<Arch, K>(p[0], s[0], n, m);
-        for (auto& v : m) v = in(v);
-        col::exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums);
+        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, in);
+        col::exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums, mode);
         for (std::size_t l = 0; l < lanes; ++l) inv[l] = static_cast<T>(1.0 / sums[l]);
         col::scale<Arch, K>(p[1], s[1], n, inv);
     }
@@ -52,8 +52,9 @@ struct log_softmax_op {
 
     template <class Arch>
     void row(const std::array<T*, 2>& p, index_type n) const {
-        const T m = in(row::reduce_max<Arch>(p[0], n));
-        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in);
+        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
+        const T m = in(r.max);
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in, exp_mode_for(r, m, in));
         row::shift<Arch>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in);
     }
     template <class Arch, int K>
@@ -61,9 +62,8 @@ struct log_softmax_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes], l[lanes];
         double sums[lanes];
-        col::reduce_max<Arch, K>(p[0], s[0], n, m);
-        for (auto& v : m) v = in(v);
-        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums);
+        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, in);
+        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums, mode);
         for (std::size_t i = 0; i < lanes; ++i) l[i] = static_cast<T>(std::log(sums[i]));
         col::shift<Arch, K>(p[0], s[0], p[1], s[1], n, m, l, in);
     }
@@ -86,8 +86,10 @@ struct logsumexp_op {
 
     template <class Arch>
     void row(const std::array<T*, 2>& p, index_type n) const {
-        const T m = row::reduce_max<Arch>(p[0], n);
-        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{});
+        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
+        const T m = r.max;
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
+                                                   exp_mode_for(r, m, identity_input{}));
         *p[1] = finish_logsumexp(m, s, [&] {
             for (index_type i = 0; i < n; ++i)
                 if (std::isnan(p[0][i])) return true;
@@ -99,8 +101,8 @@ struct logsumexp_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes];
         double sums[lanes];
-        col::reduce_max<Arch, K>(p[0], s[0], n, m);
-        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums);
+        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, identity_input{});
+        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums, mode);
         for (std::size_t l = 0; l < lanes; ++l)
             p[1][l] = finish_logsumexp(m[l], sums[l], [&] {
                 for (index_type r = 0; r < n; ++r)

@@ -23,6 +23,7 @@ struct batch_of;
 #include "arch/scalar.hpp"
 #if LOGITKIT_HAS_XSIMD
 #include "arch/xsimd_generic.hpp"
+#include "arch/x86_avx2.hpp"
 #include "arch/x86_avx512.hpp"
 #endif
 
@@ -54,7 +55,28 @@ template <class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> pow2_from_shifted(const xsimd::batch<T, A>& t) noexcept {
     return pow2_from_shifted_impl(t, A{}, A{});
 }
+template <class T, class A>
+constexpr int exp_table_bits_of(const xsimd::batch<T, A>*) noexcept {
+    return exp_table_bits_impl(static_cast<const T*>(nullptr), A{}, A{});
+}
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> exp2_fraction(const xsimd::batch<T, A>& t) noexcept {
+    return exp2_fraction_impl<L>(t, A{}, A{});
+}
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> add_exponent(const xsimd::batch<T, A>& y, const xsimd::batch<T, A>& t) noexcept {
+    return add_exponent_impl<L>(y, t, A{}, A{});
+}
 #endif
+template <class T>
+constexpr int exp_table_bits_of(const scalar_batch<T>*) noexcept {
+    return 0;
+}
+/// The exponential's table size (log2) on V's architecture (see exp.hpp).
+template <class V>
+constexpr int exp_table_bits_of() noexcept {
+    return exp_table_bits_of(static_cast<const V*>(nullptr));
+}
 
 template <class V, class T>
 LOGITKIT_INLINE V load(const T* p) noexcept {

@@ -119,20 +119,53 @@ LOGITKIT_INLINE void for_each_batch(index_type n, Body body, Tail tail) noexcept
     if (i < n) tail(i, static_cast<std::size_t>(n - i));
 }
 
-// exp(in(x) - m), with the rounding error of the subtraction fed back (see exp.hpp) when Exact.
-template <bool Exact, class V>
+/// How a row stage evaluates exp(x - m), chosen per row from the row's range (exp_mode_for): the
+/// cheaper modes drop work that the range proves unnecessary, never accuracy.
+enum class exp_mode {
+    checked,    // any input: the exponential tests each batch for lanes out of its fast range
+    in_range,   // every x - m in the fast range (no NaN, no infinity): no test
+    in_binade,  // in range, and no x of a larger exponent than m: Fast2Sum gives x - m's rounding
+};
+
+// exp(xi - m), with the rounding error of the subtraction fed back (see exp.hpp) when Exact.
+template <bool Exact, exp_mode Mode = exp_mode::checked, class V>
 LOGITKIT_INLINE V exp_shifted(const V& xi, const V& m) noexcept {
     const V d = xi - m;
-    if constexpr (Exact) {
+    V e(typename V::value_type(0));
+    if constexpr (Exact && Mode == exp_mode::in_binade) {
+        // Fast2Sum of (-m) + xi, exact since |m| has the larger exponent.
+        e = xi - (d + m);
+    } else if constexpr (Exact) {
         // TwoSum: the exact error of xi + (-m), whatever their magnitudes.
         const V mm = -m;
         const V xp = d - mm;
         const V mp = d - xp;
-        const V e = (xi - xp) + (mm - mp);
-        return exp_of(d, e);
-    } else {
-        return exp_of(d, V(typename V::value_type(0)));
+        e = (xi - xp) + (mm - mp);
     }
+    if constexpr (Mode == exp_mode::checked)
+        return exp_of(d, e);
+    else
+        return exp_of_in_range(d, e);
+}
+
+/// A row's largest and smallest element, and whether every element is finite (a NaN or an
+/// infinity, or a sum of the row that overflows, clears it: it only selects a faster path).
+template <class T>
+struct row_range {
+    T max;
+    T min;
+    bool finite;
+};
+
+/// The exp_mode a row with this range allows, for exp(in(x) - m) with m = in(max); in() is
+/// monotone, so in(min) - m is the row's smallest exponent argument.
+template <class T, class In>
+exp_mode exp_mode_for(const row_range<T>& r, T m, In in) noexcept {
+    if (!r.finite) return exp_mode::checked;
+    const T lo = in(r.min);
+    if (!(lo - m >= exp_constants<T>::fast_lo)) return exp_mode::checked;
+    if (m != T(0) && (lo == T(0) || std::ilogb(lo) <= std::ilogb(m))) return exp_mode::in_binade;
+    return exp_mode::in_range;
 }
 
 namespace row {
@@ -157,25 +190,70 @@ T reduce_max(const T* x, index_type n) noexcept {
     return simd::reduce_max(simd::max(simd::max(a0, a1), simd::max(a2, a3)));
 }
 
+/// The row's range (see row_range) in one pass.
+template <class Arch, class T>
+row_range<T> reduce_range(const T* x, index_type n) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    V hi[2] = {V(-inf), V(-inf)}, lo[2] = {V(inf), V(inf)}, sum[2] = {V(T(0)), V(T(0))};
+    index_type i = 0;
+    for (; i + 2 * W <= n; i += 2 * W)
+        for (int k = 0; k < 2; ++k) {
+            const V v = simd::load<V>(x + i + k * W);
+            hi[k] = simd::max(hi[k], v);
+            lo[k] = simd::min(lo[k], v);
+            sum[k] = sum[k] + v;
+        }
+    for (; i + W <= n; i += W) {
+        const V v = simd::load<V>(x + i);
+        hi[0] = simd::max(hi[0], v);
+        lo[0] = simd::min(lo[0], v);
+        sum[0] = sum[0] + v;
+    }
+    if (i < n) {
+        const auto rem = static_cast<std::size_t>(n - i);
+        hi[0] = simd::max(hi[0], simd::load_partial<V>(x + i, rem, -inf));
+        lo[0] = simd::min(lo[0], simd::load_partial<V>(x + i, rem, inf));
+        sum[0] = sum[0] + simd::load_partial<V>(x + i, rem, T(0));
+    }
+    const T total = simd::reduce_add(sum[0] + sum[1]);
+    return {simd::reduce_max(simd::max(hi[0], hi[1])), -simd::reduce_max(-simd::min(lo[0], lo[1])),
+            n > 0 && std::isfinite(total)};
+}
+
 /// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y, with the
-/// subtraction made exact so that y is within the exp bound of the true value.
-template <class Arch, bool Store, class T, class In>
+/// subtraction made exact so that y is within the exp bound of the true value. `mode` must be
+/// what exp_mode_for allows for the row (checked always is).
+template <class Arch, bool Store, exp_mode Mode, class T, class In>
 double exp_sum(const T* x, T* y, index_type n, T m, In in) noexcept {
     using V = batch<T, Arch>;
     const V vm(m);
-    const T lowest = -std::numeric_limits<T>::infinity();
     return accumulate<V>(
         n,
-        [&](index_type i) {
-            const V e = exp_shifted<Store>(in(simd::load<V>(x + i)), vm);
+        [&](index_type i) LOGITKIT_LAMBDA_INLINE {
+            const V e = exp_shifted<Store, Mode>(in(simd::load<V>(x + i)), vm);
             if constexpr (Store) simd::store(y + i, e);
             return e;
         },
-        [&](index_type i, std::size_t rem) {
-            const V e = exp_shifted<Store>(in(simd::load_partial<V>(x + i, rem, lowest)), vm);
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+            // Padding lanes hold exp(-inf - m) = 0, which only the checked exponential handles.
+            const V e = exp_shifted<Store>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
             if constexpr (Store) simd::store_partial(y + i, e, rem);
-            return e;  // padding lanes hold exp(-inf - m) = 0
+            return e;
         });
+}
+template <class Arch, bool Store, class T, class In>
+double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode) noexcept {
+    switch (mode) {
+        case exp_mode::in_binade:
+            // Without Store the rounding of x - m is not fed back: in_binade is in_range.
+            if constexpr (Store) return exp_sum<Arch, Store, exp_mode::in_binade>(x, y, n, m, in);
+            return exp_sum<Arch, Store, exp_mode::in_range>(x, y, n, m, in);
+        case exp_mode::in_range: return exp_sum<Arch, Store, exp_mode::in_range>(x, y, n, m, in);
+        case exp_mode::checked: break;
+    }
+    return exp_sum<Arch, Store, exp_mode::checked>(x, y, n, m, in);
 }
 
 /// y *= s.
@@ -184,8 +262,8 @@ void scale(T* y, index_type n, T s) noexcept {
     using V = batch<T, Arch>;
     const V vs(s);
     for_each_batch<V::size>(
-        n, [&](index_type i) { simd::store(y + i, simd::load<V>(y + i) * vs); },
-        [&](index_type i, std::size_t rem) {
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(y + i, simd::load<V>(y + i) * vs); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             simd::store_partial(y + i, simd::load_partial<V>(y + i, rem, T(0)) * vs, rem);
         });
 }
@@ -196,8 +274,8 @@ void shift(const T* x, T* y, index_type n, T m, T l, In in) noexcept {
     using V = batch<T, Arch>;
     const V vm(m), vl(l);
     for_each_batch<V::size>(
-        n, [&](index_type i) { simd::store(y + i, (in(simd::load<V>(x + i)) - vm) - vl); },
-        [&](index_type i, std::size_t rem) {
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(y + i, (in(simd::load<V>(x + i)) - vm) - vl); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             simd::store_partial(y + i, (in(simd::load_partial<V>(x + i, rem, T(0))) - vm) - vl, rem);
         });
 }
@@ -207,8 +285,8 @@ template <class Arch, class T>
 double dot(const T* a, const T* b, index_type n) noexcept {
     using V = batch<T, Arch>;
     return accumulate<V>(
-        n, [&](index_type i) { return simd::load<V>(a + i) * simd::load<V>(b + i); },
-        [&](index_type i, std::size_t rem) {
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + i) * simd::load<V>(b + i); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             return simd::load_partial<V>(a + i, rem, T(0)) * simd::load_partial<V>(b + i, rem, T(0));
         });
 }
@@ -218,8 +296,8 @@ template <class Arch, class T>
 double sum(const T* a, index_type n) noexcept {
     using V = batch<T, Arch>;
     return accumulate<V>(
-        n, [&](index_type i) { return simd::load<V>(a + i); },
-        [&](index_type i, std::size_t rem) { return simd::load_partial<V>(a + i, rem, T(0)); });
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + i); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE { return simd::load_partial<V>(a + i, rem, T(0)); });
 }
 
 /// dx = y * (dy - s).
@@ -228,8 +306,8 @@ void softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s) noexcept {
     using V = batch<T, Arch>;
     const V vs(s);
     for_each_batch<V::size>(
-        n, [&](index_type i) { simd::store(dx + i, simd::load<V>(y + i) * (simd::load<V>(dy + i) - vs)); },
-        [&](index_type i, std::size_t rem) {
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(dx + i, simd::load<V>(y + i) * (simd::load<V>(dy + i) - vs)); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             simd::store_partial(
                 dx + i, simd::load_partial<V>(y + i, rem, T(0)) * (simd::load_partial<V>(dy + i, rem, T(0)) - vs),
                 rem);
@@ -244,10 +322,10 @@ void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s) noexcep
     const V zero(T(0));
     for_each_batch<V::size>(
         n,
-        [&](index_type i) {
+        [&](index_type i) LOGITKIT_LAMBDA_INLINE {
             simd::store(dx + i, simd::fma(exp_of(simd::load<V>(y + i), zero), vs, simd::load<V>(dy + i)));
         },
-        [&](index_type i, std::size_t rem) {
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             const V e = exp_of(simd::load_partial<V>(y + i, rem, T(0)), zero);
             simd::store_partial(dx + i, simd::fma(e, vs, simd::load_partial<V>(dy + i, rem, T(0))), rem);
         });
@@ -276,17 +354,41 @@ LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept 
     for (int k = 0; k < K; ++k) acc[k].lanes(sums + k * V::size);
 }
 
-template <class Arch, int K, class T>
-void reduce_max(const T* x, index_type sx, index_type n, T* m) noexcept {
+/// Per column: the largest element m, and the exp_mode (see row::exp_mode_for) that every
+/// column of the block allows for exp(in(x) - in(m)); m is returned as in(m).
+template <class Arch, int K, class T, class In>
+exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noexcept {
     using V = batch<T, Arch>;
-    V a[K];
-    for (int k = 0; k < K; ++k) a[k] = V(-std::numeric_limits<T>::infinity());
+    constexpr index_type W = V::size;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    V hi[K], lo[K], sum[K];
+    for (int k = 0; k < K; ++k) {
+        hi[k] = V(-inf);
+        lo[k] = V(inf);
+        sum[k] = V(T(0));
+    }
     for (index_type r = 0; r < n; ++r)
-        for (int k = 0; k < K; ++k) a[k] = simd::max(a[k], simd::load<V>(x + r * sx + k * index_type(V::size)));
-    for (int k = 0; k < K; ++k) simd::store(m + k * V::size, a[k]);
+        for (int k = 0; k < K; ++k) {
+            const V v = simd::load<V>(x + r * sx + k * W);
+            hi[k] = simd::max(hi[k], v);
+            lo[k] = simd::min(lo[k], v);
+            sum[k] = sum[k] + v;
+        }
+    T l[K * W], t[K * W];
+    for (int k = 0; k < K; ++k) {
+        simd::store(m + k * W, hi[k]);
+        simd::store(l + k * W, lo[k]);
+        simd::store(t + k * W, sum[k]);
+    }
+    exp_mode mode = exp_mode::in_binade;
+    for (index_type j = 0; j < K * W; ++j) {
+        m[j] = in(m[j]);
+        mode = std::min(mode, exp_mode_for(row_range<T>{m[j], l[j], n > 0 && std::isfinite(t[j])}, m[j], in));
+    }
+    return mode;
 }
 
-template <class Arch, int K, bool Store, class T, class In>
+template <class Arch, int K, bool Store, exp_mode Mode, class T, class In>
 void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, In in,
              double* sums) noexcept {
     using V = batch<T, Arch>;
@@ -295,12 +397,24 @@ void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const
     for (int k = 0; k < K; ++k) vm[k] = simd::load<V>(m + k * W);
     accumulate<V, K>(
         n,
-        [&](index_type r, int k) {
-            const V e = exp_shifted<Store>(in(simd::load<V>(x + r * sx + k * W)), vm[k]);
+        [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE {
+            const V e = exp_shifted<Store, Mode>(in(simd::load<V>(x + r * sx + k * W)), vm[k]);
             if constexpr (Store) simd::store(y + r * sy + k * W, e);
             return e;
         },
         sums);
+}
+template <class Arch, int K, bool Store, class T, class In>
+void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, In in, double* sums,
+             exp_mode mode) noexcept {
+    switch (mode) {
+        case exp_mode::in_binade:
+            if constexpr (Store) return exp_sum<Arch, K, Store, exp_mode::in_binade>(x, sx, y, sy, n, m, in, sums);
+            return exp_sum<Arch, K, Store, exp_mode::in_range>(x, sx, y, sy, n, m, in, sums);
+        case exp_mode::in_range: return exp_sum<Arch, K, Store, exp_mode::in_range>(x, sx, y, sy, n, m, in, sums);
+        case exp_mode::checked: break;
+    }
+    exp_sum<Arch, K, Store, exp_mode::checked>(x, sx, y, sy, n, m, in, sums);
 }
 
 template <class Arch, int K, class T>
@@ -335,7 +449,7 @@ void dot(const T* a, index_type sa, const T* b, index_type sb, index_type n, dou
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     accumulate<V, K>(
-        n, [&](index_type r, int k) { return simd::load<V>(a + r * sa + k * W) * simd::load<V>(b + r * sb + k * W); },
+        n, [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + r * sa + k * W) * simd::load<V>(b + r * sb + k * W); },
         sums);
 }
 
@@ -343,7 +457,7 @@ template <class Arch, int K, class T>
 void sum(const T* a, index_type sa, index_type n, double* sums) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
-    accumulate<V, K>(n, [&](index_type r, int k) { return simd::load<V>(a + r * sa + k * W); }, sums);
+    accumulate<V, K>(n, [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + r * sa + k * W); }, sums);
 }
 
 template <class Arch, int K, class T>

@@ -9,8 +9,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "../config.hpp"
+#include "exp2_table.hpp"
 
 namespace logitkit {
 namespace detail {
@@ -66,6 +69,10 @@ LOGITKIT_INLINE scalar_batch<T> max(scalar_batch<T> a, scalar_batch<T> b) noexce
     return a.v > b.v ? a.v : b.v;
 }
 template <class T>
+LOGITKIT_INLINE scalar_batch<T> min(scalar_batch<T> a, scalar_batch<T> b) noexcept {
+    return a.v < b.v ? a.v : b.v;
+}
+template <class T>
 LOGITKIT_INLINE scalar_batch<T> select(scalar_mask<T> m, scalar_batch<T> a, scalar_batch<T> b) noexcept {
     return m.v ? a : b;
 }
@@ -92,6 +99,30 @@ LOGITKIT_INLINE scalar_batch<double> pow2_from_shifted(scalar_batch<double> t) n
     bits <<= 52;
     double r;
     std::memcpy(&r, &bits, sizeof r);
+    return r;
+}
+
+template <class T>
+using scalar_bits_t = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+
+// 2^((k mod 2^L) / 2^L) for the k held in the low bits of t = round_shifter + k (see exp.hpp).
+template <int L, class T>
+LOGITKIT_INLINE scalar_batch<T> exp2_fraction(scalar_batch<T> t) noexcept {
+    scalar_bits_t<T> bits;
+    std::memcpy(&bits, &t.v, sizeof bits);
+    return exp2_fraction_table<T>::template entry<L>(bits);
+}
+
+// y * 2^(k >> L) for a normal result, by an integer add to the exponent field.
+template <int L, class T>
+LOGITKIT_INLINE scalar_batch<T> add_exponent(scalar_batch<T> y, scalar_batch<T> t) noexcept {
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    scalar_bits_t<T> yb, tb;
+    std::memcpy(&yb, &y.v, sizeof yb);
+    std::memcpy(&tb, &t.v, sizeof tb);
+    yb += (tb << (mantissa - L)) & ~((scalar_bits_t<T>(1) << mantissa) - 1);
+    T r;
+    std::memcpy(&r, &yb, sizeof r);
     return r;
 }
 

@@ -33,6 +33,55 @@ LOGITKIT_INLINE xsimd::batch<double, A> pow2_from_shifted_impl(const xsimd::batc
     return _mm512_castsi512_pd(_mm512_maskz_slli_epi64(__mmask8(0xFF), _mm512_castpd_si512(t), 52));
 }
 
+// One vpermps / vpermpd looks up a 16-entry float or 8-entry double table by the low bits of each
+// lane: the exponential uses L = 4 (float, degree 3) and L = 3 (double, degree 8).
+template <class A>
+constexpr int exp_table_bits_impl(const float*, const A&, const xsimd::avx512f&) noexcept {
+    return 4;
+}
+template <class A>
+constexpr int exp_table_bits_impl(const double*, const A&, const xsimd::avx512f&) noexcept {
+    return 3;
+}
+
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<float, A> exp2_fraction_impl(const xsimd::batch<float, A>& t, const A&,
+                                                         const xsimd::avx512f&) noexcept {
+    if constexpr (L == 4) {
+        return _mm512_permutexvar_ps(_mm512_castps_si512(t), _mm512_load_ps(exp2_fraction_table<float>::value));
+    } else {
+        return exp2_fraction_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<double, A> exp2_fraction_impl(const xsimd::batch<double, A>& t, const A&,
+                                                          const xsimd::avx512f&) noexcept {
+    if constexpr (L == 3) {
+        const double* e = exp2_fraction_table<double>::value;
+        const __m512d table = _mm512_setr_pd(e[0], e[2], e[4], e[6], e[8], e[10], e[12], e[14]);
+        return _mm512_permutexvar_pd(_mm512_castpd_si512(t), table);
+    } else {
+        return exp2_fraction_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<float, A> add_exponent_impl(const xsimd::batch<float, A>& y,
+                                                        const xsimd::batch<float, A>& t, const A&,
+                                                        const xsimd::avx512f&) noexcept {
+    __m512i s = _mm512_maskz_slli_epi32(__mmask16(0xFFFF), _mm512_castps_si512(t), 23 - L);
+    if constexpr (L > 0) s = _mm512_and_si512(s, _mm512_set1_epi32(-(1 << 23)));
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(y), s));
+}
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<double, A> add_exponent_impl(const xsimd::batch<double, A>& y,
+                                                         const xsimd::batch<double, A>& t, const A&,
+                                                         const xsimd::avx512f&) noexcept {
+    __m512i s = _mm512_maskz_slli_epi64(__mmask8(0xFF), _mm512_castpd_si512(t), 52 - L);
+    if constexpr (L > 0) s = _mm512_and_si512(s, _mm512_set1_epi64(-(std::int64_t(1) << 52)));
+    return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(y), s));
+}
+
 // Masked loads and stores: a tail costs one instruction, and lanes past n are never touched.
 template <class A>
 LOGITKIT_INLINE xsimd::batch<float, A> load_partial_impl(const float* p, std::size_t n, float fill, const A&,

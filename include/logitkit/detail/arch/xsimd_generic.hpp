@@ -9,8 +9,11 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "../config.hpp"
+#include "exp2_table.hpp"
 
 namespace logitkit {
 namespace detail {
@@ -30,6 +33,10 @@ LOGITKIT_INLINE xsimd::batch<T, A> fma(const xsimd::batch<T, A>& a, const xsimd:
 template <class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> max(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b) noexcept {
     return xsimd::max(a, b);
+}
+template <class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> min(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b) noexcept {
+    return xsimd::min(a, b);
 }
 template <class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> select(const xsimd::batch_bool<T, A>& m, const xsimd::batch<T, A>& a,
@@ -80,6 +87,34 @@ LOGITKIT_INLINE xsimd::batch<double, A> pow2_from_shifted_impl(const xsimd::batc
     return bit_cast<double>(bit_cast<std::int64_t>(t) << 52);
 }
 
+// The exponential's table size (log2; see exp.hpp): none unless an architecture overrides it.
+template <class T, class A>
+constexpr int exp_table_bits_impl(const T*, const A&, const xsimd::generic&) noexcept {
+    return 0;
+}
+
+// 2^((k mod 2^L) / 2^L) for the k in the low bits of t = round_shifter + k, through memory.
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> exp2_fraction_impl(const xsimd::batch<T, A>& t, const A&,
+                                                     const xsimd::generic&) noexcept {
+    using I = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+    alignas(A::alignment()) I k[xsimd::batch<T, A>::size];
+    alignas(A::alignment()) T f[xsimd::batch<T, A>::size];
+    bit_cast<I>(t).store_aligned(k);
+    for (std::size_t i = 0; i < xsimd::batch<T, A>::size; ++i) f[i] = exp2_fraction_table<T>::template entry<L>(k[i]);
+    return xsimd::batch<T, A>::load_aligned(f);
+}
+
+// y * 2^(k >> L) for a normal result, by an integer add to the exponent field.
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> add_exponent_impl(const xsimd::batch<T, A>& y, const xsimd::batch<T, A>& t,
+                                                    const A&, const xsimd::generic&) noexcept {
+    using I = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    xsimd::batch<I, A> s = bit_cast<I>(t) << (mantissa - L);
+    if constexpr (L > 0) s = s & xsimd::batch<I, A>(static_cast<I>(-(I(1) << mantissa)));
+    return bit_cast<T>(bit_cast<I>(y) + s);
+}
 
 // Loads the first n (< batch size) elements, filling the other lanes with `fill`.
 template <class T, class A>

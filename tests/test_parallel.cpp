@@ -1,0 +1,232 @@
+// Opt-in parallelism (executor.hpp): every kernel that takes an executor gives, bit for bit, the
+// single-threaded result whatever the executor — the built-in pool at several sizes, and
+// executors of one's own that run the pieces in reverse order or on std::async threads — on
+// rows, columns (non-last axes), gathered strided lines, masks, causal rows, bfloat16 and the
+// backward kernels; and it does split the work. The pool's own contract: errors, exceptions.
+#include "test_support.hpp"
+
+#include <atomic>
+#include <future>
+#include <stdexcept>
+
+namespace {
+
+namespace lk = logitkit;
+using lk_test::rng;
+
+// Runs the pieces on the calling thread, last first: a result that depended on the order or on
+// which piece a line lands in would differ.
+class reverse_executor final : public lk::executor {
+public:
+    explicit reverse_executor(std::size_t concurrency) : concurrency_(concurrency) {}
+    std::size_t concurrency() const noexcept override { return concurrency_; }
+    void run(std::size_t count, const std::function<void(std::size_t)>& task) override {
+        ++calls;
+        pieces += count;
+        for (std::size_t i = count; i-- > 0;) task(i);
+    }
+    std::size_t calls = 0, pieces = 0;
+
+private:
+    std::size_t concurrency_;
+};
+
+// One std::async thread per piece.
+class async_executor final : public lk::executor {
+public:
+    std::size_t concurrency() const noexcept override { return 3; }
+    void run(std::size_t count, const std::function<void(std::size_t)>& task) override {
+        std::vector<std::future<void>> f;
+        for (std::size_t i = 0; i < count; ++i) f.push_back(std::async(std::launch::async, task, i));
+        for (auto& x : f) x.get();
+    }
+};
+
+template <class T>
+std::vector<T> random_values(std::size_t n, std::uint64_t seed) {
+    rng r(seed);
+    std::vector<T> v(n);
+    for (auto& e : v) e = static_cast<T>(r.uniform(-8.0, 8.0));
+    return v;
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// A strided 2-D view over a buffer: `transposed` puts the last dimension's stride first, and
+// `spread` leaves a gap after each element so that no dimension is contiguous (gather path).
+template <class T>
+struct view2 {
+    std::vector<T> buf;
+    lk::extents_type<2> shape, strides;
+    view2(lk::index_type rows, lk::index_type cols, bool transposed, lk::index_type spread)
+        : buf(static_cast<std::size_t>(rows * cols * spread)), shape{rows, cols} {
+        strides = transposed ? lk::extents_type<2>{spread, rows * spread} : lk::extents_type<2>{cols * spread, spread};
+    }
+    lk::tensor_view<T, 2> view() { return lk::tensor_view<T, 2>(buf.data(), shape, strides); }
+    lk::tensor_view<const T, 2> cview() const { return lk::tensor_view<const T, 2>(buf.data(), shape, strides); }
+};
+
+struct layout_case {
+    lk::index_type rows, cols;
+    int axis;
+    bool transposed;
+    lk::index_type spread;
+};
+
+const layout_case cases[] = {
+    {300, 1000, -1, false, 1},  // rows
+    {10000, 7, -1, false, 1},   // many short rows: pieces of many lines
+    {4, 40000, 1, false, 1},    // few long rows
+    {1000, 300, 0, false, 1},   // columns: axis 0 walked across the contiguous last dimension
+    {999, 131, 0, false, 1},    // columns with a tail band
+    {700, 500, -1, true, 1},    // transposed: the axis has stride 'rows', the other is contiguous
+    {400, 300, 1, false, 2},    // gather: nothing contiguous
+};
+
+// Calls kernel(x, y, executor*) with no executor, then with each executor, and checks the bits.
+template <class T, class Kernel>
+void check_all_executors(const layout_case& c, Kernel kernel) {
+    INFO("shape [" << c.rows << ", " << c.cols << "], axis " << c.axis << (c.transposed ? ", transposed" : "")
+                   << ", spread " << c.spread);
+    view2<T> x(c.rows, c.cols, c.transposed, c.spread);
+    x.buf = random_values<T>(x.buf.size(), static_cast<std::uint64_t>(c.rows * 31 + c.cols));
+    auto run = [&](lk::executor* ex) {
+        view2<T> y(c.rows, c.cols, c.transposed, c.spread);
+        kernel(x, y, ex);
+        return y.buf;
+    };
+    const auto expected = run(nullptr);
+    lk::thread_pool one(1), two(2), three(3);
+    reverse_executor reverse(4);
+    async_executor async;
+    CHECK(same_bits(run(&one), expected));
+    CHECK(same_bits(run(&two), expected));
+    CHECK(same_bits(run(&three), expected));
+    CHECK(same_bits(run(&async), expected));
+    CHECK(same_bits(run(&reverse), expected));
+    // Every case holds at least 2 * 2^15 elements: the work is split.
+    CHECK(reverse.calls == 1);
+    CHECK(reverse.pieces > 1);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("softmax and log_softmax with an executor equal the single-threaded call bit for bit", "[parallel]",
+                   float, double) {
+    using T = TestType;
+    for (const auto& c : cases) {
+        check_all_executors<T>(c, [&](view2<T>& x, view2<T>& y, lk::executor* ex) {
+            lk::softmax_options o;
+            o.parallel = ex;
+            lk::softmax(x.cview(), y.view(), c.axis, o);
+        });
+        check_all_executors<T>(c, [&](view2<T>& x, view2<T>& y, lk::executor* ex) {
+            lk::softmax_options o;
+            o.parallel = ex;
+            o.temperature = 0.7;
+            lk::log_softmax(x.cview(), y.view(), c.axis, o);
+        });
+    }
+}
+
+TEMPLATE_TEST_CASE("the backward kernels with an executor equal the single-threaded call bit for bit", "[parallel]",
+                   float, double) {
+    using T = TestType;
+    for (const auto& c : cases) {
+        // x serves as y, and a second random tensor as dy.
+        check_all_executors<T>(c, [&](view2<T>& x, view2<T>& dx, lk::executor* ex) {
+            view2<T> dy(c.rows, c.cols, c.transposed, c.spread);
+            dy.buf = random_values<T>(dy.buf.size(), 99);
+            lk::softmax_options o;
+            o.parallel = ex;
+            lk::softmax_backward(x.cview(), dy.cview(), dx.view(), c.axis, o);
+        });
+        check_all_executors<T>(c, [&](view2<T>& x, view2<T>& dx, lk::executor* ex) {
+            view2<T> dy(c.rows, c.cols, c.transposed, c.spread);
+            dy.buf = random_values<T>(dy.buf.size(), 98);
+            lk::softmax_options o;
+            o.parallel = ex;
+            o.temperature = 2.5;  // the masked/converted runner
+            lk::log_softmax_backward(x.cview(), dy.cview(), dx.view(), c.axis, o);
+        });
+    }
+}
+
+TEST_CASE("logsumexp with an executor equals the single-threaded call bit for bit", "[parallel]") {
+    for (const auto& c : cases) {
+        check_all_executors<float>(c, [&](view2<float>& x, view2<float>& y, lk::executor* ex) {
+            // The output keeps a dimension of extent 1 on the axis: use the first line of y's buffer.
+            lk::extents_type<2> shape = x.shape;
+            const std::size_t a = c.axis < 0 ? 1 : static_cast<std::size_t>(c.axis);
+            shape[a] = 1;
+            lk::logsumexp(x.cview(), lk::tensor_view<float, 2>(y.buf.data(), shape), c.axis, ex);
+        });
+    }
+}
+
+TEST_CASE("masked, causal and bfloat16 calls with an executor equal the single-threaded call bit for bit",
+          "[parallel]") {
+    for (const auto& c : cases) {
+        if (c.axis == 0) continue;  // causal rows need a query dimension before the axis
+        std::vector<char> keep_bytes(static_cast<std::size_t>(c.cols));
+        rng r(5);
+        for (auto& k : keep_bytes) k = r.chance(0.7) ? 1 : 0;
+        std::unique_ptr<bool[]> keep(new bool[keep_bytes.size()]);
+        for (std::size_t i = 0; i < keep_bytes.size(); ++i) keep[i] = keep_bytes[i] != 0;
+        const lk::tensor_view<const bool, 1> mask(keep.get(), {c.cols});
+        check_all_executors<float>(c, [&](view2<float>& x, view2<float>& y, lk::executor* ex) {
+            lk::softmax_options o;
+            o.parallel = ex;
+            lk::softmax(x.cview(), y.view(), mask, c.axis, o);
+        });
+        check_all_executors<float>(c, [&](view2<float>& x, view2<float>& y, lk::executor* ex) {
+            lk::softmax_options o;
+            o.parallel = ex;
+            o.causal = true;
+            o.causal_offset = c.cols - c.rows;
+            lk::log_softmax(x.cview(), y.view(), c.axis, o);
+        });
+        check_all_executors<lk::bfloat16>(c, [&](view2<lk::bfloat16>& x, view2<lk::bfloat16>& y, lk::executor* ex) {
+            lk::softmax_options o;
+            o.parallel = ex;
+            lk::softmax(x.cview(), y.view(), c.axis, o);
+        });
+    }
+}
+
+TEST_CASE("a call on a small tensor stays on the calling thread", "[parallel]") {
+    std::vector<float> x(1000, 1.0f), y(1000);
+    reverse_executor ex(8);
+    lk::softmax_options o;
+    o.parallel = &ex;
+    lk::softmax(lk::tensor_view<const float, 2>(x.data(), {10, 100}), lk::tensor_view<float, 2>(y.data(), {10, 100}), -1,
+                o);
+    CHECK(ex.calls == 0);
+    CHECK(y[0] == 0.01f);
+}
+
+TEST_CASE("thread_pool runs every piece once, rethrows a piece's exception and stays usable", "[parallel]") {
+    CHECK_THROWS_AS(lk::thread_pool(0), std::invalid_argument);
+    CHECK_THROWS_WITH(lk::thread_pool(0), Catch::Matchers::Contains("threads") && Catch::Matchers::Contains("got 0"));
+    lk::thread_pool pool(3);
+    CHECK(pool.concurrency() == 3);
+    for (std::size_t count : {1u, 2u, 3u, 17u, 1000u}) {
+        std::vector<std::atomic<int>> hits(count);
+        for (auto& h : hits) h = 0;
+        pool.run(count, [&](std::size_t i) { ++hits[i]; });
+        bool once = true;
+        for (auto& h : hits) once = once && h == 1;
+        CHECK(once);
+    }
+    const auto failing = [](std::size_t i) {
+        if (i == 7) throw std::runtime_error("piece 7 failed");
+    };
+    CHECK_THROWS_AS(pool.run(50, failing), std::runtime_error);
+    CHECK_THROWS_WITH(pool.run(50, failing), Catch::Matchers::Contains("piece 7"));
+    std::atomic<int> after{0};
+    pool.run(10, [&](std::size_t) { ++after; });
+    CHECK(after == 10);
+}

@@ -1,0 +1,129 @@
+// The row stages' exp modes (detail/stages.hpp): a row's range decides whether exp(x - m) may skip
+// the exponential's range test (in_range) and recover x - m's rounding with Fast2Sum instead of
+// TwoSum (in_binade). Checked here: the mode each kind of row gets, and that exp_sum in that mode
+// stores every exp(x - m) within the exponential's 2 ulp contract of the exact value, on rows and
+// on column blocks, on this binary's SIMD path and on scalar_arch.
+#include "test_support.hpp"
+
+#include <logitkit/detail/ops.hpp>
+
+namespace {
+
+namespace lkd = logitkit::detail;
+using lk_test::rng;
+
+template <class T>
+long double ulps(T got, long double ref) {
+    if (ref == 0) return got == 0 ? 0 : std::numeric_limits<long double>::infinity();
+    const int e = std::ilogb(static_cast<T>(ref));
+    return std::fabs(static_cast<long double>(got) - ref) / std::ldexp(1.0L, e - std::numeric_limits<T>::digits + 1);
+}
+
+enum class row_kind { one_binade, spread, huge_spread, with_inf, with_nan, negative_binade };
+
+template <class T>
+std::vector<T> make_row(row_kind k, std::size_t n, rng& r) {
+    std::vector<T> x(n);
+    for (auto& v : x) {
+        switch (k) {
+            case row_kind::one_binade: v = static_cast<T>(r.uniform(-3.9, 3.9)); break;  // m ~ 3.9 after the fix below
+            case row_kind::spread: v = static_cast<T>(r.uniform(-60.0, 0.7)); break;
+            case row_kind::huge_spread:  // beyond the fast range of T's exponential
+                v = static_cast<T>(r.uniform(3.0 * lkd::exp_constants<T>::fast_lo, 1.0));
+                break;
+            case row_kind::with_inf:
+            case row_kind::with_nan: v = static_cast<T>(r.uniform(-5.0, 5.0)); break;
+            case row_kind::negative_binade: v = static_cast<T>(r.uniform(-1.99, -1.01)); break;
+        }
+    }
+    if (k == row_kind::one_binade) x[n / 2] = T(3.95);
+    if (k == row_kind::with_inf) x[n / 3] = -std::numeric_limits<T>::infinity();
+    if (k == row_kind::with_nan) x[n / 3] = std::numeric_limits<T>::quiet_NaN();
+    return x;
+}
+
+template <class Arch, class T>
+void check_row_modes() {
+    rng r(lk_test::seed_for(91));
+    struct expectation {
+        row_kind kind;
+        lkd::exp_mode mode;
+    };
+    const expectation cases[] = {
+        {row_kind::one_binade, lkd::exp_mode::in_binade},   {row_kind::negative_binade, lkd::exp_mode::in_binade},
+        {row_kind::spread, lkd::exp_mode::in_range},        {row_kind::huge_spread, lkd::exp_mode::checked},
+        {row_kind::with_inf, lkd::exp_mode::checked},       {row_kind::with_nan, lkd::exp_mode::checked},
+    };
+    for (const auto& c : cases) {
+        for (std::size_t n : {1u, 7u, 8u, 33u, 1000u}) {
+            const auto x = make_row<T>(c.kind, n, r);
+            const auto range = lkd::row::reduce_range<Arch>(x.data(), static_cast<logitkit::index_type>(n));
+            const T m = range.max;
+            const lkd::exp_mode mode = lkd::exp_mode_for(range, m, lkd::identity_input{});
+            INFO("row kind " << static_cast<int>(c.kind) << ", n = " << n << ", max " << range.max << ", min "
+                             << range.min);
+            // A row of one element has no spread: every kind but NaN / inf is then in_binade.
+            if (n > 1) CHECK(mode == c.mode);
+            if (c.kind == row_kind::with_nan || c.kind == row_kind::with_inf) continue;
+            std::vector<T> y(n);
+            const double s = lkd::row::exp_sum<Arch, true>(x.data(), y.data(), static_cast<logitkit::index_type>(n), m,
+                                                           lkd::identity_input{}, mode);
+            long double worst = 0, ref_sum = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                const long double ref = std::exp(static_cast<long double>(x[i]) - static_cast<long double>(m));
+                ref_sum += ref;
+                if (ref >= std::numeric_limits<T>::min()) worst = std::max(worst, ulps(y[i], ref));
+            }
+            CHECK(worst <= 2.0L);
+            CHECK(std::fabs(static_cast<long double>(s) - ref_sum) <= 1e-6L * ref_sum);
+        }
+    }
+}
+
+template <class Arch, class T>
+void check_column_modes() {
+    using V = lkd::batch<T, Arch>;
+    constexpr int K = 4;
+    constexpr logitkit::index_type W = V::size;
+    constexpr logitkit::index_type cols = K * W;
+    rng r(lk_test::seed_for(92));
+    for (row_kind kind : {row_kind::one_binade, row_kind::spread, row_kind::huge_spread}) {
+        const logitkit::index_type n = 37;
+        std::vector<T> x(static_cast<std::size_t>(n * cols));
+        for (logitkit::index_type j = 0; j < cols; ++j) {
+            const auto col = make_row<T>(kind, static_cast<std::size_t>(n), r);
+            for (logitkit::index_type i = 0; i < n; ++i) x[static_cast<std::size_t>(i * cols + j)] = col[static_cast<std::size_t>(i)];
+        }
+        T m[cols];
+        double sums[cols];
+        const lkd::exp_mode mode = lkd::col::reduce_range<Arch, K>(x.data(), cols, n, m, lkd::identity_input{});
+        INFO("column kind " << static_cast<int>(kind));
+        CHECK(mode == (kind == row_kind::one_binade ? lkd::exp_mode::in_binade
+                       : kind == row_kind::spread   ? lkd::exp_mode::in_range
+                                                    : lkd::exp_mode::checked));
+        std::vector<T> y(x.size());
+        lkd::col::exp_sum<Arch, K, true>(x.data(), cols, y.data(), cols, n, m, lkd::identity_input{}, sums, mode);
+        long double worst = 0;
+        for (logitkit::index_type j = 0; j < cols; ++j)
+            for (logitkit::index_type i = 0; i < n; ++i) {
+                const auto at = static_cast<std::size_t>(i * cols + j);
+                const long double ref = std::exp(static_cast<long double>(x[at]) - static_cast<long double>(m[j]));
+                if (ref >= std::numeric_limits<T>::min()) worst = std::max(worst, ulps(y[at], ref));
+            }
+        CHECK(worst <= 2.0L);
+    }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a row's range picks the exp mode, and exp_sum in that mode meets the exp contract", "[stages]",
+                   float, double) {
+    SECTION("compiled architecture") { check_row_modes<lkd::default_arch, TestType>(); }
+    SECTION("scalar path") { check_row_modes<lkd::scalar_arch, TestType>(); }
+}
+
+TEMPLATE_TEST_CASE("a column block's range picks the exp mode, and exp_sum in that mode meets the exp contract",
+                   "[stages]", float, double) {
+    SECTION("compiled architecture") { check_column_modes<lkd::default_arch, TestType>(); }
+    SECTION("scalar path") { check_column_modes<lkd::scalar_arch, TestType>(); }
+}
