@@ -3676,7 +3676,9 @@ inline double reduce_total(reduction r, double total, double mean_denominator) {
 /// log_probs: [N, C] or [N, C, d1, ...] (classes on options.class_axis), float or double.
 /// targets:   class indices (std::int64_t), log_probs' shape without the class axis.
 /// Returns the mean or the sum; for reduction::none, the sum of the per-sample losses (written to
-/// outputs.losses when given). The result is accumulated in double.
+/// outputs.losses when given). The result is accumulated in double, so a reduction over losses
+/// whose sum exceeds double's range (per-sample losses near DBL_MAX) is inf even where the mean
+/// itself would fit.
 /// outputs.grad (optional) receives d(loss)/d(log_probs): -weight[t_i] * scale at each target
 /// position, 0 elsewhere (scale: 1 / total weight for the mean, 1 for the sum, upstream_i for
 /// reduction::none).
