@@ -1259,6 +1259,55 @@ LOGITKIT_INLINE xsimd::batch<float, A> exp2_fraction_impl(const xsimd::batch<flo
     }
 }
 
+// Horizontal maximum by halving shuffles; x86 max keeps its second operand when one is NaN.
+template <class A>
+LOGITKIT_INLINE float reduce_max_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+template <class A>
+LOGITKIT_INLINE double reduce_max_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx2&) noexcept {
+    __m128d m = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    m = _mm_max_sd(m, _mm_unpackhi_pd(m, m));
+    return _mm_cvtsd_f64(m);
+}
+
+// Masked loads and stores for the tails: lanes past n are neither read nor written (no fault at
+// the end of a buffer), and a tail costs a few instructions instead of a loop through memory.
+// All bits set in each of the first n 32-bit (float) or 64-bit (double) lanes.
+template <class T>
+LOGITKIT_INLINE __m256i lanes_below(std::size_t n) noexcept {
+    if constexpr (sizeof(T) == 4)
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    else
+        return _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(n)), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> load_partial_impl(const float* p, std::size_t n, float fill, const A&,
+                                                        const xsimd::avx2&) noexcept {
+    const __m256i m = lanes_below<float>(n);
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+template <class A>
+LOGITKIT_INLINE xsimd::batch<double, A> load_partial_impl(const double* p, std::size_t n, double fill, const A&,
+                                                         const xsimd::avx2&) noexcept {
+    const __m256i m = lanes_below<double>(n);
+    return _mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m));
+}
+template <class A>
+LOGITKIT_INLINE void store_partial_impl(float* p, const xsimd::batch<float, A>& v, std::size_t n, const A&,
+                                        const xsimd::avx2&) noexcept {
+    _mm256_maskstore_ps(p, lanes_below<float>(n), v);
+}
+template <class A>
+LOGITKIT_INLINE void store_partial_impl(double* p, const xsimd::batch<double, A>& v, std::size_t n, const A&,
+                                        const xsimd::avx2&) noexcept {
+    _mm256_maskstore_pd(p, lanes_below<double>(n), v);
+}
+
 }  // namespace simd
 }  // namespace detail
 }  // namespace logitkit
@@ -1661,11 +1710,19 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
         const index_type width = L.shape[inner];
         // Blocks of 32 batches (1 KiB of floats per row) keep the strided walk down the axis
         // to few pages per element; narrower blocks take the rest. The work items are bands of
-        // one such block of one outer index, so every column lands in the same kind of block
-        // (32 batches, 4, 1, scalar) however the items are split.
-        constexpr index_type band = batch<T, Arch>::size * 32;
-        const index_type bands = (width + band - 1) / band;
+        // columns of one outer index, a multiple of the batch width so that the last
+        // (width mod batch) columns always take the scalar path. A column's result does not
+        // depend on the size of the block it is computed in (the stages work lane by lane, and
+        // every exp mode gives the same bits on lanes it allows), so any band gives the
+        // single-threaded bits; bands narrower than 32 batches are used only to make enough
+        // pieces for the executor.
+        constexpr index_type W = batch<T, Arch>::size;
         const index_type outer = outer_count<R>(L.shape, dims, count);
+        index_type band = W * 32;
+        if (ex != nullptr)
+            while (band > W && outer * ((width + band - 1) / band) < 2 * static_cast<index_type>(ex->concurrency()))
+                band /= 4;
+        const index_type bands = (width + band - 1) / band;
         run_pieces(ex, outer * bands, std::max<index_type>(1, parallel_grain_elements / (band * std::max<index_type>(n, 1))),
                    [&](index_type b, index_type e) {
                        const index_type o_begin = b / bands, o_end = (e + bands - 1) / bands;
@@ -2140,7 +2197,10 @@ char* byte_pointer(T* p) noexcept {
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 // #include "../tensor_view.hpp" (already included above)
 // #include "exp.hpp" (already included above)
@@ -2187,12 +2247,10 @@ struct compensated_sum {
             out[i] = std::isfinite(sl[i]) ? static_cast<double>(sl[i]) + static_cast<double>(cl[i])
                                           : static_cast<double>(sl[i]);
     }
+    /// The sum of s + c over the lanes; c is left out once s is not finite (it holds inf - inf).
     double total() const noexcept {
-        double l[V::size];
-        lanes(l);
-        double t = 0;
-        for (std::size_t i = 0; i < V::size; ++i) t += l[i];
-        return t;
+        const double ts = lanes_sum(s);
+        return std::isfinite(ts) ? ts + lanes_sum(c) : ts;
     }
     /// Sum of the lanes of v, in double.
     static double lanes_sum(const V& v) noexcept {
@@ -2282,6 +2340,16 @@ struct row_range {
     bool finite;
 };
 
+/// The biased exponent field of v (0 for zero and subnormals, whose exponent is the smallest).
+template <class T>
+int exponent_field(T v) noexcept {
+    using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    U bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    return static_cast<int>((bits >> mantissa) & ((U(1) << (sizeof(T) * 8 - 1 - mantissa)) - 1));
+}
+
 /// The exp_mode a row with this range allows, for exp(in(x) - m) with m = in(max); in() is
 /// monotone, so in(min) - m is the row's smallest exponent argument.
 template <class T, class In>
@@ -2289,7 +2357,7 @@ exp_mode exp_mode_for(const row_range<T>& r, T m, In in) noexcept {
     if (!r.finite) return exp_mode::checked;
     const T lo = in(r.min);
     if (!(lo - m >= exp_constants<T>::fast_lo)) return exp_mode::checked;
-    if (m != T(0) && (lo == T(0) || std::ilogb(lo) <= std::ilogb(m))) return exp_mode::in_binade;
+    if (m != T(0) && exponent_field(lo) <= exponent_field(m)) return exp_mode::in_binade;
     return exp_mode::in_range;
 }
 

@@ -205,11 +205,19 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
         const index_type width = L.shape[inner];
         // Blocks of 32 batches (1 KiB of floats per row) keep the strided walk down the axis
         // to few pages per element; narrower blocks take the rest. The work items are bands of
-        // one such block of one outer index, so every column lands in the same kind of block
-        // (32 batches, 4, 1, scalar) however the items are split.
-        constexpr index_type band = batch<T, Arch>::size * 32;
-        const index_type bands = (width + band - 1) / band;
+        // columns of one outer index, a multiple of the batch width so that the last
+        // (width mod batch) columns always take the scalar path. A column's result does not
+        // depend on the size of the block it is computed in (the stages work lane by lane, and
+        // every exp mode gives the same bits on lanes it allows), so any band gives the
+        // single-threaded bits; bands narrower than 32 batches are used only to make enough
+        // pieces for the executor.
+        constexpr index_type W = batch<T, Arch>::size;
         const index_type outer = outer_count<R>(L.shape, dims, count);
+        index_type band = W * 32;
+        if (ex != nullptr)
+            while (band > W && outer * ((width + band - 1) / band) < 2 * static_cast<index_type>(ex->concurrency()))
+                band /= 4;
+        const index_type bands = (width + band - 1) / band;
         run_pieces(ex, outer * bands, std::max<index_type>(1, parallel_grain_elements / (band * std::max<index_type>(n, 1))),
                    [&](index_type b, index_type e) {
                        const index_type o_begin = b / bands, o_end = (e + bands - 1) / bands;

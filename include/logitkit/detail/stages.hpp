@@ -15,7 +15,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "../tensor_view.hpp"
 #include "exp.hpp"
@@ -62,12 +65,10 @@ struct compensated_sum {
             out[i] = std::isfinite(sl[i]) ? static_cast<double>(sl[i]) + static_cast<double>(cl[i])
                                           : static_cast<double>(sl[i]);
     }
+    /// The sum of s + c over the lanes; c is left out once s is not finite (it holds inf - inf).
     double total() const noexcept {
-        double l[V::size];
-        lanes(l);
-        double t = 0;
-        for (std::size_t i = 0; i < V::size; ++i) t += l[i];
-        return t;
+        const double ts = lanes_sum(s);
+        return std::isfinite(ts) ? ts + lanes_sum(c) : ts;
     }
     /// Sum of the lanes of v, in double.
     static double lanes_sum(const V& v) noexcept {
@@ -157,6 +158,16 @@ struct row_range {
     bool finite;
 };
 
+/// The biased exponent field of v (0 for zero and subnormals, whose exponent is the smallest).
+template <class T>
+int exponent_field(T v) noexcept {
+    using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    U bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    return static_cast<int>((bits >> mantissa) & ((U(1) << (sizeof(T) * 8 - 1 - mantissa)) - 1));
+}
+
 /// The exp_mode a row with this range allows, for exp(in(x) - m) with m = in(max); in() is
 /// monotone, so in(min) - m is the row's smallest exponent argument.
 template <class T, class In>
@@ -164,7 +175,7 @@ exp_mode exp_mode_for(const row_range<T>& r, T m, In in) noexcept {
     if (!r.finite) return exp_mode::checked;
     const T lo = in(r.min);
     if (!(lo - m >= exp_constants<T>::fast_lo)) return exp_mode::checked;
-    if (m != T(0) && (lo == T(0) || std::ilogb(lo) <= std::ilogb(m))) return exp_mode::in_binade;
+    if (m != T(0) && exponent_field(lo) <= exponent_field(m)) return exp_mode::in_binade;
     return exp_mode::in_range;
 }
 

@@ -31,6 +31,55 @@ LOGITKIT_INLINE xsimd::batch<float, A> exp2_fraction_impl(const xsimd::batch<flo
     }
 }
 
+// Horizontal maximum by halving shuffles; x86 max keeps its second operand when one is NaN.
+template <class A>
+LOGITKIT_INLINE float reduce_max_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+template <class A>
+LOGITKIT_INLINE double reduce_max_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx2&) noexcept {
+    __m128d m = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    m = _mm_max_sd(m, _mm_unpackhi_pd(m, m));
+    return _mm_cvtsd_f64(m);
+}
+
+// Masked loads and stores for the tails: lanes past n are neither read nor written (no fault at
+// the end of a buffer), and a tail costs a few instructions instead of a loop through memory.
+// All bits set in each of the first n 32-bit (float) or 64-bit (double) lanes.
+template <class T>
+LOGITKIT_INLINE __m256i lanes_below(std::size_t n) noexcept {
+    if constexpr (sizeof(T) == 4)
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    else
+        return _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(n)), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> load_partial_impl(const float* p, std::size_t n, float fill, const A&,
+                                                        const xsimd::avx2&) noexcept {
+    const __m256i m = lanes_below<float>(n);
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+template <class A>
+LOGITKIT_INLINE xsimd::batch<double, A> load_partial_impl(const double* p, std::size_t n, double fill, const A&,
+                                                         const xsimd::avx2&) noexcept {
+    const __m256i m = lanes_below<double>(n);
+    return _mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m));
+}
+template <class A>
+LOGITKIT_INLINE void store_partial_impl(float* p, const xsimd::batch<float, A>& v, std::size_t n, const A&,
+                                        const xsimd::avx2&) noexcept {
+    _mm256_maskstore_ps(p, lanes_below<float>(n), v);
+}
+template <class A>
+LOGITKIT_INLINE void store_partial_impl(double* p, const xsimd::batch<double, A>& v, std::size_t n, const A&,
+                                        const xsimd::avx2&) noexcept {
+    _mm256_maskstore_pd(p, lanes_below<double>(n), v);
+}
+
 }  // namespace simd
 }  // namespace detail
 }  // namespace logitkit
