@@ -2415,38 +2415,39 @@ row_range<T> reduce_range(const T* x, index_type n) noexcept {
             n > 0 && std::isfinite(total)};
 }
 
-/// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y, with the
-/// subtraction made exact so that y is within the exp bound of the true value. `mode` must be
-/// what exp_mode_for allows for the row (checked always is).
-template <class Arch, bool Store, exp_mode Mode, class T, class In>
+/// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y. Exact (the
+/// default with Store) feeds the rounding of x - m back into the exponential, so that each term
+/// is within the exponential's bound of the true value. `mode` must be what exp_mode_for allows
+/// for the row (checked always is).
+template <class Arch, bool Store, exp_mode Mode, bool Exact = Store, class T, class In>
 double exp_sum(const T* x, T* y, index_type n, T m, In in) noexcept {
     using V = batch<T, Arch>;
     const V vm(m);
     return accumulate<V>(
         n,
         [&](index_type i) LOGITKIT_LAMBDA_INLINE {
-            const V e = exp_shifted<Store, Mode>(in(simd::load<V>(x + i)), vm);
+            const V e = exp_shifted<Exact, Mode>(in(simd::load<V>(x + i)), vm);
             if constexpr (Store) simd::store(y + i, e);
             return e;
         },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             // Padding lanes hold exp(-inf - m) = 0, which only the checked exponential handles.
-            const V e = exp_shifted<Store>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
+            const V e = exp_shifted<Exact>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
             if constexpr (Store) simd::store_partial(y + i, e, rem);
             return e;
         });
 }
-template <class Arch, bool Store, class T, class In>
+template <class Arch, bool Store, bool Exact = Store, class T, class In>
 double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode) noexcept {
     switch (mode) {
         case exp_mode::in_binade:
-            // Without Store the rounding of x - m is not fed back: in_binade is in_range.
-            if constexpr (Store) return exp_sum<Arch, Store, exp_mode::in_binade>(x, y, n, m, in);
-            return exp_sum<Arch, Store, exp_mode::in_range>(x, y, n, m, in);
-        case exp_mode::in_range: return exp_sum<Arch, Store, exp_mode::in_range>(x, y, n, m, in);
+            // Without Exact the rounding of x - m is not fed back: in_binade is in_range.
+            if constexpr (Exact) return exp_sum<Arch, Store, exp_mode::in_binade, Exact>(x, y, n, m, in);
+            return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in);
+        case exp_mode::in_range: return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in);
         case exp_mode::checked: break;
     }
-    return exp_sum<Arch, Store, exp_mode::checked>(x, y, n, m, in);
+    return exp_sum<Arch, Store, exp_mode::checked, Exact>(x, y, n, m, in);
 }
 
 /// y *= s.
@@ -2768,6 +2769,7 @@ struct line_stats {
     T max;         // NaN when the line holds a NaN that the maximum kept
     double sum;    // sum(exp(x - max)); NaN when the line holds a NaN; unused when max is not finite
     double extra;  // the optional second sum (soft targets: sum of w * q)
+    bool in_range = false;  // every x - max in the exponential's fast range (see exp_mode)
 };
 
 /// Per lane, (s + c) * exp(ref - m) in double: the lanes' sums brought to the reference m.
@@ -2843,6 +2845,21 @@ line_stats<T> stats(const T* x, index_type n, const Extra& extra) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     const V zero(T(0));
+    // A row whose range keeps every x - max in the exponential's fast range (the common case)
+    // takes two passes, its range and then the exact sum in the faster exp mode; any other row
+    // the one-pass online maximum below, which never overflows whatever the row holds.
+    const row_range<T> range = detail::row::reduce_range<Arch>(x, n);
+    const exp_mode mode = exp_mode_for(range, range.max, identity_input{});
+    if (mode != exp_mode::checked) {
+        const double sum = detail::row::exp_sum<Arch, false, true>(x, static_cast<T*>(nullptr), n, range.max,
+                                                                    identity_input{}, mode);
+        double e = 0;
+        if constexpr (Extra::active)
+            e = accumulate<V>(
+                n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return extra.template term<V>(i); },
+                [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE { return extra.template tail<V>(i, rem); });
+        return {range.max, sum, e, true};
+    }
     online_lanes<V> st;
     compensated_sum<V> ex;
     index_type i = 0;
@@ -2951,14 +2968,18 @@ void stats(const T* x, index_type sx, index_type n, const Extra& extra, T* m, do
 // ---------------------------------------------------------------------------------------------
 namespace row {
 
+/// The exp mode of the gradient pass: in_range when the stats pass found the row in range.
+template <bool InRange>
+constexpr exp_mode pass_mode = InRange ? exp_mode::in_range : exp_mode::checked;
+
 /// Class indices: g = alpha * exp(x - m) + gamma * w (gamma without weights), stored when Store;
 /// returns sum(w * (m - x)) over the classes of non-zero weight when Smooth, else 0.
-template <class Arch, bool Store, bool Smooth, bool Weighted, class T>
+template <class Arch, bool Store, bool Smooth, bool Weighted, bool InRange, class T>
 double hard_pass(const T* x, T* g, const T* w, index_type n, T m, T alpha, T gamma) noexcept {
     using V = batch<T, Arch>;
     const V vm(m), va(alpha), vg(gamma), zero(T(0));
-    auto grad = [&](const V& xv, const V& wv) {
-        const V e = exp_shifted<true>(xv, vm);
+    auto grad = [&](const V& xv, const V& wv) LOGITKIT_LAMBDA_INLINE {
+        const V e = exp_shifted<true, pass_mode<InRange>>(xv, vm);
         if constexpr (Weighted)
             return simd::fma(vg, wv, va * e);
         else
@@ -3006,7 +3027,7 @@ double hard_pass(const T* x, T* g, const T* w, index_type n, T m, T alpha, T gam
 
 /// Probabilities: a = w * (keep * q + spread); g = alpha * exp(x - m) + beta * a when Store;
 /// returns sum(a * (m - x)) over the classes with a != 0.
-template <class Arch, bool Store, bool Weighted, class T>
+template <class Arch, bool Store, bool Weighted, bool InRange, class T>
 double soft_pass(const T* x, const T* q, T* g, const T* w, index_type n, T m, T alpha, T beta, T keep,
                  T spread) noexcept {
     using V = batch<T, Arch>;
@@ -3027,7 +3048,7 @@ double soft_pass(const T* x, const T* q, T* g, const T* w, index_type n, T m, T 
         [&](index_type i) {
             const V xv = simd::load<V>(x + i);
             const V a = coefficient(simd::load<V>(q + i), Weighted ? simd::load<V>(w + i) : zero);
-            if constexpr (Store) simd::store(g + i, simd::fma(va, exp_shifted<true>(xv, vm), vb * a));
+            if constexpr (Store) simd::store(g + i, simd::fma(va, exp_shifted<true, pass_mode<InRange>>(xv, vm), vb * a));
             return body(xv, a);
         },
         [&](index_type i, std::size_t rem) {
@@ -3261,10 +3282,12 @@ double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef
         with_bool(p.grad, [&](auto store) {
             with_bool(smoothing, [&](auto sm) {
                 with_bool(p.weight != nullptr, [&](auto weighted) {
-                    if constexpr (flag<decltype(store)> || flag<decltype(sm)>)
-                        smooth =
-                            row::hard_pass<Arch, flag<decltype(store)>, flag<decltype(sm)>, flag<decltype(weighted)>>(
+                    with_bool(st.in_range, [&](auto in_range) {
+                        if constexpr (flag<decltype(store)> || flag<decltype(sm)>)
+                            smooth = row::hard_pass<Arch, flag<decltype(store)>, flag<decltype(sm)>,
+                                                    flag<decltype(weighted)>, flag<decltype(in_range)>>(
                                 x, g, p.weight, n, st.max, h.alpha, h.gamma);
+                    });
                 });
             });
         });
@@ -3283,8 +3306,10 @@ double soft_row(const setup<T>& p, const T* x, const T* q, T* g, double coef) {
         const line_stats<T> st = row::stats<Arch>(x, n, target_mass<T, Wt>{q, 0, p.weight});
         const soft_sample<T> s = soft_terms(p, st, coef);
         const double sum_am = with_bool(p.grad, [&](auto store) {
-            return row::soft_pass<Arch, flag<decltype(store)>, Wt>(x, q, g, p.weight, n, st.max, s.alpha, s.beta, keep,
-                                                                   spread);
+            return with_bool(st.in_range, [&](auto in_range) {
+                return row::soft_pass<Arch, flag<decltype(store)>, Wt, flag<decltype(in_range)>>(
+                    x, q, g, p.weight, n, st.max, s.alpha, s.beta, keep, spread);
+            });
         });
         return soft_loss(p, st, s, sum_am);
     });

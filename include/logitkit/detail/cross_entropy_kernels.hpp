@@ -121,6 +121,7 @@ struct line_stats {
     T max;         // NaN when the line holds a NaN that the maximum kept
     double sum;    // sum(exp(x - max)); NaN when the line holds a NaN; unused when max is not finite
     double extra;  // the optional second sum (soft targets: sum of w * q)
+    bool in_range = false;  // every x - max in the exponential's fast range (see exp_mode)
 };
 
 /// Per lane, (s + c) * exp(ref - m) in double: the lanes' sums brought to the reference m.
@@ -196,6 +197,21 @@ line_stats<T> stats(const T* x, index_type n, const Extra& extra) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     const V zero(T(0));
+    // A row whose range keeps every x - max in the exponential's fast range (the common case)
+    // takes two passes, its range and then the exact sum in the faster exp mode; any other row
+    // the one-pass online maximum below, which never overflows whatever the row holds.
+    const row_range<T> range = detail::row::reduce_range<Arch>(x, n);
+    const exp_mode mode = exp_mode_for(range, range.max, identity_input{});
+    if (mode != exp_mode::checked) {
+        const double sum = detail::row::exp_sum<Arch, false, true>(x, static_cast<T*>(nullptr), n, range.max,
+                                                                    identity_input{}, mode);
+        double e = 0;
+        if constexpr (Extra::active)
+            e = accumulate<V>(
+                n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return extra.template term<V>(i); },
+                [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE { return extra.template tail<V>(i, rem); });
+        return {range.max, sum, e, true};
+    }
     online_lanes<V> st;
     compensated_sum<V> ex;
     index_type i = 0;
@@ -304,14 +320,18 @@ void stats(const T* x, index_type sx, index_type n, const Extra& extra, T* m, do
 // ---------------------------------------------------------------------------------------------
 namespace row {
 
+/// The exp mode of the gradient pass: in_range when the stats pass found the row in range.
+template <bool InRange>
+constexpr exp_mode pass_mode = InRange ? exp_mode::in_range : exp_mode::checked;
+
 /// Class indices: g = alpha * exp(x - m) + gamma * w (gamma without weights), stored when Store;
 /// returns sum(w * (m - x)) over the classes of non-zero weight when Smooth, else 0.
-template <class Arch, bool Store, bool Smooth, bool Weighted, class T>
+template <class Arch, bool Store, bool Smooth, bool Weighted, bool InRange, class T>
 double hard_pass(const T* x, T* g, const T* w, index_type n, T m, T alpha, T gamma) noexcept {
     using V = batch<T, Arch>;
     const V vm(m), va(alpha), vg(gamma), zero(T(0));
-    auto grad = [&](const V& xv, const V& wv) {
-        const V e = exp_shifted<true>(xv, vm);
+    auto grad = [&](const V& xv, const V& wv) LOGITKIT_LAMBDA_INLINE {
+        const V e = exp_shifted<true, pass_mode<InRange>>(xv, vm);
         if constexpr (Weighted)
             return simd::fma(vg, wv, va * e);
         else
@@ -359,7 +379,7 @@ double hard_pass(const T* x, T* g, const T* w, index_type n, T m, T alpha, T gam
 
 /// Probabilities: a = w * (keep * q + spread); g = alpha * exp(x - m) + beta * a when Store;
 /// returns sum(a * (m - x)) over the classes with a != 0.
-template <class Arch, bool Store, bool Weighted, class T>
+template <class Arch, bool Store, bool Weighted, bool InRange, class T>
 double soft_pass(const T* x, const T* q, T* g, const T* w, index_type n, T m, T alpha, T beta, T keep,
                  T spread) noexcept {
     using V = batch<T, Arch>;
@@ -380,7 +400,7 @@ double soft_pass(const T* x, const T* q, T* g, const T* w, index_type n, T m, T 
         [&](index_type i) {
             const V xv = simd::load<V>(x + i);
             const V a = coefficient(simd::load<V>(q + i), Weighted ? simd::load<V>(w + i) : zero);
-            if constexpr (Store) simd::store(g + i, simd::fma(va, exp_shifted<true>(xv, vm), vb * a));
+            if constexpr (Store) simd::store(g + i, simd::fma(va, exp_shifted<true, pass_mode<InRange>>(xv, vm), vb * a));
             return body(xv, a);
         },
         [&](index_type i, std::size_t rem) {
@@ -614,10 +634,12 @@ double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef
         with_bool(p.grad, [&](auto store) {
             with_bool(smoothing, [&](auto sm) {
                 with_bool(p.weight != nullptr, [&](auto weighted) {
-                    if constexpr (flag<decltype(store)> || flag<decltype(sm)>)
-                        smooth =
-                            row::hard_pass<Arch, flag<decltype(store)>, flag<decltype(sm)>, flag<decltype(weighted)>>(
+                    with_bool(st.in_range, [&](auto in_range) {
+                        if constexpr (flag<decltype(store)> || flag<decltype(sm)>)
+                            smooth = row::hard_pass<Arch, flag<decltype(store)>, flag<decltype(sm)>,
+                                                    flag<decltype(weighted)>, flag<decltype(in_range)>>(
                                 x, g, p.weight, n, st.max, h.alpha, h.gamma);
+                    });
                 });
             });
         });
@@ -636,8 +658,10 @@ double soft_row(const setup<T>& p, const T* x, const T* q, T* g, double coef) {
         const line_stats<T> st = row::stats<Arch>(x, n, target_mass<T, Wt>{q, 0, p.weight});
         const soft_sample<T> s = soft_terms(p, st, coef);
         const double sum_am = with_bool(p.grad, [&](auto store) {
-            return row::soft_pass<Arch, flag<decltype(store)>, Wt>(x, q, g, p.weight, n, st.max, s.alpha, s.beta, keep,
-                                                                   spread);
+            return with_bool(st.in_range, [&](auto in_range) {
+                return row::soft_pass<Arch, flag<decltype(store)>, Wt, flag<decltype(in_range)>>(
+                    x, q, g, p.weight, n, st.max, s.alpha, s.beta, keep, spread);
+            });
         });
         return soft_loss(p, st, s, sum_am);
     });

@@ -233,38 +233,39 @@ row_range<T> reduce_range(const T* x, index_type n) noexcept {
             n > 0 && std::isfinite(total)};
 }
 
-/// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y, with the
-/// subtraction made exact so that y is within the exp bound of the true value. `mode` must be
-/// what exp_mode_for allows for the row (checked always is).
-template <class Arch, bool Store, exp_mode Mode, class T, class In>
+/// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y. Exact (the
+/// default with Store) feeds the rounding of x - m back into the exponential, so that each term
+/// is within the exponential's bound of the true value. `mode` must be what exp_mode_for allows
+/// for the row (checked always is).
+template <class Arch, bool Store, exp_mode Mode, bool Exact = Store, class T, class In>
 double exp_sum(const T* x, T* y, index_type n, T m, In in) noexcept {
     using V = batch<T, Arch>;
     const V vm(m);
     return accumulate<V>(
         n,
         [&](index_type i) LOGITKIT_LAMBDA_INLINE {
-            const V e = exp_shifted<Store, Mode>(in(simd::load<V>(x + i)), vm);
+            const V e = exp_shifted<Exact, Mode>(in(simd::load<V>(x + i)), vm);
             if constexpr (Store) simd::store(y + i, e);
             return e;
         },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             // Padding lanes hold exp(-inf - m) = 0, which only the checked exponential handles.
-            const V e = exp_shifted<Store>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
+            const V e = exp_shifted<Exact>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
             if constexpr (Store) simd::store_partial(y + i, e, rem);
             return e;
         });
 }
-template <class Arch, bool Store, class T, class In>
+template <class Arch, bool Store, bool Exact = Store, class T, class In>
 double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode) noexcept {
     switch (mode) {
         case exp_mode::in_binade:
-            // Without Store the rounding of x - m is not fed back: in_binade is in_range.
-            if constexpr (Store) return exp_sum<Arch, Store, exp_mode::in_binade>(x, y, n, m, in);
-            return exp_sum<Arch, Store, exp_mode::in_range>(x, y, n, m, in);
-        case exp_mode::in_range: return exp_sum<Arch, Store, exp_mode::in_range>(x, y, n, m, in);
+            // Without Exact the rounding of x - m is not fed back: in_binade is in_range.
+            if constexpr (Exact) return exp_sum<Arch, Store, exp_mode::in_binade, Exact>(x, y, n, m, in);
+            return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in);
+        case exp_mode::in_range: return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in);
         case exp_mode::checked: break;
     }
-    return exp_sum<Arch, Store, exp_mode::checked>(x, y, n, m, in);
+    return exp_sum<Arch, Store, exp_mode::checked, Exact>(x, y, n, m, in);
 }
 
 /// y *= s.
