@@ -6,7 +6,8 @@
 //
 // Cases cover the three dispatch paths (contiguous rows, vectorised columns, gathered lines), in
 // place and out of place, float and double, the default SIMD path and scalar_arch, temperatures,
-// special values, argument errors thrown concurrently, and the error-handler accessors.
+// special values, argument errors thrown concurrently, the error-handler accessors, and calls
+// split over a thread_pool shared by all the threads or created inside the call.
 // SPDX-License-Identifier: MIT
 #include <logitkit/logitkit.hpp>
 
@@ -332,6 +333,45 @@ void add_error_cases(std::vector<test_case>& cases) {
                      }});
 }
 
+/// Calls split over executors: one thread_pool shared by every test thread (its run() calls take
+/// turns), and pools created and destroyed inside a call; the outputs must still match.
+void add_pool_cases(std::vector<test_case>& cases, logitkit::thread_pool& shared) {
+    // 300 x 300 elements: enough for the kernels to split the work (pieces of >= 2^15 elements).
+    const logitkit::extents_type<2> shape{300, 300};
+    const auto x = std::make_shared<std::vector<float>>(make_values<float>(90000, 7u, true));
+    const auto dy = std::make_shared<std::vector<float>>(make_values<float>(90000, 8u, false));
+    logitkit::thread_pool* pool = &shared;
+    for (int axis : {-1, 0}) {
+        const std::string where = axis == -1 ? " (rows)" : " (columns)";
+        cases.push_back({"shared thread_pool: softmax" + where, [=] {
+                             std::vector<float> y(x->size());
+                             logitkit::softmax_options o;
+                             o.parallel = pool;
+                             logitkit::softmax(logitkit::tensor_view<const float, 2>(x->data(), shape),
+                                               logitkit::tensor_view<float, 2>(y.data(), shape), axis, o);
+                             return to_bytes(y);
+                         }});
+        cases.push_back({"shared thread_pool: log_softmax_backward" + where, [=] {
+                             std::vector<float> dx(x->size());
+                             logitkit::softmax_options o;
+                             o.parallel = pool;
+                             logitkit::log_softmax_backward(logitkit::tensor_view<const float, 2>(x->data(), shape),
+                                                            logitkit::tensor_view<const float, 2>(dy->data(), shape),
+                                                            logitkit::tensor_view<float, 2>(dx.data(), shape), axis, o);
+                             return to_bytes(dx);
+                         }});
+        cases.push_back({"own thread_pool per call: logsumexp" + where, [=] {
+                             logitkit::thread_pool own(3);
+                             logitkit::extents_type<2> out_shape = shape;
+                             out_shape[axis == -1 ? 1 : 0] = 1;
+                             std::vector<float> out(300);
+                             logitkit::logsumexp(logitkit::tensor_view<const float, 2>(x->data(), shape),
+                                                 logitkit::tensor_view<float, 2>(out.data(), out_shape), axis, &own);
+                             return to_bytes(out);
+                         }});
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -344,6 +384,8 @@ int main(int argc, char** argv) {
     add_all<logitkit::detail::scalar_arch, float>(cases, "scalar");
     add_all<logitkit::detail::scalar_arch, double>(cases, "scalar");
     add_error_cases(cases);
+    logitkit::thread_pool shared_pool(3);
+    add_pool_cases(cases, shared_pool);
 
     // Single-threaded reference outputs.
     std::vector<bytes> expected;
