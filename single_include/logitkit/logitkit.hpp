@@ -520,9 +520,10 @@ void check_distinct_elements(const char* fn, const char* name, const tensor_view
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <stdexcept>
 #include <thread>
 #include <vector>
+
+// #include "error_handler.hpp" (already included above)
 
 namespace logitkit {
 
@@ -542,9 +543,12 @@ public:
 /// from several threads take turns. The pool must outlive the calls that use it.
 class thread_pool final : public executor {
 public:
-    /// threads >= 1 is the number of threads a call runs on, the caller included.
+    /// threads >= 1 is the number of threads a call runs on, the caller included; 0 is an
+    /// std::invalid_argument (or, without exceptions, goes to the error handler).
     explicit thread_pool(std::size_t threads) {
-        if (threads == 0) throw std::invalid_argument("logitkit::thread_pool: threads must be >= 1, got 0");
+        if (threads == 0)
+            detail::raise_error(detail::error_kind::invalid_argument,
+                                "logitkit::thread_pool: threads must be >= 1, got 0");
         workers_.reserve(threads - 1);
         for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
     }
@@ -586,7 +590,9 @@ public:
             task_ = nullptr;
             error = error_;
         }
+#ifndef LOGITKIT_NO_EXCEPTIONS
         if (error) std::rethrow_exception(error);
+#endif
     }
 
 private:
@@ -595,6 +601,7 @@ private:
         for (;;) {
             const std::size_t i = next_.fetch_add(1);
             if (i >= count_) return;
+#ifndef LOGITKIT_NO_EXCEPTIONS
             try {
                 (*task_)(i);
             } catch (...) {
@@ -602,6 +609,9 @@ private:
                 if (!error_) error_ = std::current_exception();
                 next_.store(count_);
             }
+#else
+            (*task_)(i);
+#endif
         }
     }
 

@@ -134,6 +134,10 @@ int main(int argc, char** argv) {
         expect("invalid_argument", "logitkit::tensor_view: shape[1] = -3; expected >= 0");
         const logitkit::tensor_view<float, 2> bad(y, {2, -3});
         (void)bad;
+    } else if (c == "pool") {
+        expect("invalid_argument", "logitkit::thread_pool: threads must be >= 1, got 0");
+        logitkit::thread_pool bad(0);
+        (void)bad;
     } else if (c == "valid") {
         // A valid call must not reach the handler.
         logitkit::softmax(xv, logitkit::tensor_view<float, 2>(y, {2, 3}));

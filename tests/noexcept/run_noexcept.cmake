@@ -14,7 +14,7 @@ endif()
 set(_failures 0)
 set(_axis_message "logitkit::softmax: axis = 2 is out of range for a tensor of rank 2; expected -2 <= axis < 2")
 
-foreach(_case axis shape temperature overlap logsumexp backward null view valid)
+foreach(_case axis shape temperature overlap logsumexp backward null view pool valid)
   execute_process(COMMAND "${EXE}" ${_case} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
   string(STRIP "${_out}${_err}" _all)
   if(_rc STREQUAL "0" AND _out MATCHES "PASSED \\[${_case}\\]")
