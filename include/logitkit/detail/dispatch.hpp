@@ -210,13 +210,14 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
         // depend on the size of the block it is computed in (the stages work lane by lane, and
         // every exp mode gives the same bits on lanes it allows), so any band gives the
         // single-threaded bits; bands narrower than 32 batches are used only to make enough
-        // pieces for the executor.
+        // pieces for the executor, and never narrower than one batch (a band of fewer columns
+        // would send them all down the scalar path, whose exponential rounds differently).
         constexpr index_type W = batch<T, Arch>::size;
         const index_type outer = outer_count<R>(L.shape, dims, count);
         index_type band = W * 32;
         if (ex != nullptr)
             while (band > W && outer * ((width + band - 1) / band) < 2 * static_cast<index_type>(ex->concurrency()))
-                band /= 4;
+                band = std::max(W, band / 4);
         const index_type bands = (width + band - 1) / band;
         run_pieces(ex, outer * bands, std::max<index_type>(1, parallel_grain_elements / (band * std::max<index_type>(n, 1))),
                    [&](index_type b, index_type e) {
