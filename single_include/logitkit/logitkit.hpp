@@ -494,6 +494,7 @@ void check_distinct_elements(const char* fn, const char* name, const tensor_view
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 // ---- begin logitkit/executor.hpp ----
@@ -705,10 +706,12 @@ private:
 #define LOGITKIT_INLINE inline __attribute__((always_inline))
 #define LOGITKIT_LAMBDA_INLINE __attribute__((always_inline))
 #define LOGITKIT_COLD __attribute__((noinline, cold))
+#define LOGITKIT_PREFETCH(p) __builtin_prefetch((p), 0, 2)
 #else
 #define LOGITKIT_INLINE inline
 #define LOGITKIT_LAMBDA_INLINE
 #define LOGITKIT_COLD
+#define LOGITKIT_PREFETCH(p) ((void)(p))
 #endif
 // ---- end logitkit/detail/config.hpp ----
 // #include "tensor_view.hpp" (already included above)
@@ -1216,6 +1219,19 @@ LOGITKIT_INLINE xsimd::batch<T, A> add_exponent_impl(const xsimd::batch<T, A>& y
     return bit_cast<T>(bit_cast<I>(y) + s);
 }
 
+// A store that bypasses the caches, to an address aligned to the batch: a plain store unless an
+// architecture has a non-temporal one. stream_fence orders such stores before later ones.
+template <class A>
+constexpr bool streams_impl(const A&, const xsimd::generic&) noexcept {
+    return false;
+}
+template <class T, class A>
+LOGITKIT_INLINE void store_stream_impl(T* p, const xsimd::batch<T, A>& v, const A&, const xsimd::generic&) noexcept {
+    v.store_aligned(p);
+}
+template <class A>
+LOGITKIT_INLINE void stream_fence_impl(const A&, const xsimd::generic&) noexcept {}
+
 // Loads the first n (< batch size) elements, filling the other lanes with `fill`.
 template <class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> load_partial_impl(const T* p, std::size_t n, T fill, const A&,
@@ -1267,6 +1283,25 @@ LOGITKIT_INLINE xsimd::batch<float, A> exp2_fraction_impl(const xsimd::batch<flo
     } else {
         return exp2_fraction_impl<L>(t, A{}, xsimd::generic{});
     }
+}
+
+// Non-temporal stores: the line is written without first being read for ownership.
+template <class A>
+constexpr bool streams_impl(const A&, const xsimd::avx2&) noexcept {
+    return true;
+}
+template <class A>
+LOGITKIT_INLINE void store_stream_impl(float* p, const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {
+    _mm256_stream_ps(p, v);
+}
+template <class A>
+LOGITKIT_INLINE void store_stream_impl(double* p, const xsimd::batch<double, A>& v, const A&,
+                                       const xsimd::avx2&) noexcept {
+    _mm256_stream_pd(p, v);
+}
+template <class A>
+LOGITKIT_INLINE void stream_fence_impl(const A&, const xsimd::avx2&) noexcept {
+    _mm_sfence();
 }
 
 // Horizontal maximum by halving shuffles; x86 max keeps its second operand when one is NaN.
@@ -1408,6 +1443,26 @@ LOGITKIT_INLINE xsimd::batch<double, A> add_exponent_impl(const xsimd::batch<dou
     return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(y), s));
 }
 
+// Non-temporal stores (xsimd's avx512f tag does not derive from avx2's, hence these again).
+template <class A>
+constexpr bool streams_impl(const A&, const xsimd::avx512f&) noexcept {
+    return true;
+}
+template <class A>
+LOGITKIT_INLINE void stream_fence_impl(const A&, const xsimd::avx512f&) noexcept {
+    _mm_sfence();
+}
+template <class A>
+LOGITKIT_INLINE void store_stream_impl(float* p, const xsimd::batch<float, A>& v, const A&,
+                                       const xsimd::avx512f&) noexcept {
+    _mm512_stream_ps(p, v);
+}
+template <class A>
+LOGITKIT_INLINE void store_stream_impl(double* p, const xsimd::batch<double, A>& v, const A&,
+                                       const xsimd::avx512f&) noexcept {
+    _mm512_stream_pd(p, v);
+}
+
 // Masked loads and stores: a tail costs one instruction, and lanes past n are never touched.
 template <class A>
 LOGITKIT_INLINE xsimd::batch<float, A> load_partial_impl(const float* p, std::size_t n, float fill, const A&,
@@ -1469,6 +1524,18 @@ LOGITKIT_INLINE xsimd::batch<T, A> pow2_from_shifted(const xsimd::batch<T, A>& t
     return pow2_from_shifted_impl(t, A{}, A{});
 }
 template <class T, class A>
+LOGITKIT_INLINE void store_stream(T* p, const xsimd::batch<T, A>& v) noexcept {
+    store_stream_impl(p, v, A{}, A{});
+}
+template <class T, class A>
+LOGITKIT_INLINE void stream_fence(const xsimd::batch<T, A>*) noexcept {
+    stream_fence_impl(A{}, A{});
+}
+template <class T, class A>
+constexpr bool streams_of(const xsimd::batch<T, A>*) noexcept {
+    return streams_impl(A{}, A{});
+}
+template <class T, class A>
 constexpr int exp_table_bits_of(const xsimd::batch<T, A>*) noexcept {
     return exp_table_bits_impl(static_cast<const T*>(nullptr), A{}, A{});
 }
@@ -1485,6 +1552,19 @@ template <class T>
 constexpr int exp_table_bits_of(const scalar_batch<T>*) noexcept {
     return 0;
 }
+template <class T>
+constexpr bool streams_of(const scalar_batch<T>*) noexcept {
+    return false;
+}
+template <class T>
+LOGITKIT_INLINE void stream_fence(const scalar_batch<T>*) noexcept {}
+template <class T>
+LOGITKIT_INLINE void store_stream(T* p, const scalar_batch<T>& v) noexcept {
+    v.store_unaligned(p);
+}
+/// Whether V's architecture has non-temporal stores (simd::store_stream bypasses the caches).
+template <class V>
+constexpr bool streams = streams_of(static_cast<const V*>(nullptr));
 /// The exponential's table size (log2) on V's architecture (see exp.hpp).
 template <class V>
 constexpr int exp_table_bits_of() noexcept {
@@ -1538,267 +1618,29 @@ const char* simd_arch_name() noexcept {
 
 }  // namespace logitkit
 // ---- end logitkit/detail/simd.hpp ----
+// ---- begin logitkit/detail/stages.hpp ----
+// logitkit — the stages every softmax-family kernel is assembled from.
+// SPDX-License-Identifier: MIT
+//
+// Row stages work on n contiguous elements; column stages on `width` contiguous columns that
+// repeat every `stride` elements along the reduced axis, so a non-last axis is vectorised across
+// the contiguous inner dimension instead of being gathered. Each stage is usable, testable and
+// benchmarkable on its own: reduce_max, exp_sum (sum of exp, optionally storing it), scale,
+// shift (x - m - L), and the backward pieces dot, sum, softmax_grad, log_softmax_grad.
+//
+// Sums are accumulated in blocks: four batch accumulators take at most `block_batches` batches
+// each, then the block is added to a compensated (TwoSum) accumulator, and the lanes are finally
+// added in double. The error of a sum of positive terms is then a few ulps whatever n is.
 
-namespace logitkit {
-namespace detail {
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
 
-template <std::size_t N>
-using pointers = std::array<char*, N>;
-
-template <std::size_t R, std::size_t N>
-struct axis_layout {
-    extents_type<R> shape;                   // the inputs' shape
-    std::array<extents_type<R>, N> strides;  // per operand, in elements
-    pointers<N> base;                        // per operand, as bytes
-};
-
-/// The number of indices of the dimensions listed in `dims` (count of them).
-template <std::size_t R>
-index_type outer_count(const extents_type<R>& shape, const std::array<std::size_t, R>& dims, std::size_t count) {
-    index_type total = 1;
-    for (std::size_t k = 0; k < count; ++k) total *= shape[dims[k]];
-    return total;
-}
-
-/// Calls f(offsets) for the indices [begin, end) of the dimensions listed in `dims` (count of
-/// them, the last one varying fastest), where offsets[i] is operand i's element offset.
-template <std::size_t R, std::size_t N, class F>
-void for_each_outer_range(const axis_layout<R, N>& L, const std::array<std::size_t, R>& dims, std::size_t count,
-                          index_type begin, index_type end, F f) {
-    if (begin >= end) return;
-    std::array<index_type, R> idx{};
-    std::array<index_type, N> off{};
-    for (std::size_t k = count, rest = static_cast<std::size_t>(begin); k-- > 0;) {
-        const std::size_t d = dims[k];
-        const auto extent = static_cast<std::size_t>(L.shape[d]);
-        idx[k] = static_cast<index_type>(rest % extent);
-        rest /= extent;
-        for (std::size_t i = 0; i < N; ++i) off[i] += L.strides[i][d] * idx[k];
-    }
-    for (index_type left = end - begin;;) {
-        f(off);
-        if (--left == 0) return;
-        for (std::size_t k = count; k-- > 0;) {
-            const std::size_t d = dims[k];
-            ++idx[k];
-            for (std::size_t i = 0; i < N; ++i) off[i] += L.strides[i][d];
-            if (idx[k] < L.shape[d]) break;
-            for (std::size_t i = 0; i < N; ++i) off[i] -= L.strides[i][d] * idx[k];
-            idx[k] = 0;
-        }
-    }
-}
-
-/// for_each_outer_range over all the indices.
-template <std::size_t R, std::size_t N, class F>
-void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>& dims, std::size_t count, F f) {
-    for_each_outer_range(L, dims, count, 0, outer_count<R>(L.shape, dims, count), f);
-}
-
-/// True when a dimension other than the axis is empty: there is no line to run.
-template <std::size_t R>
-bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
-    for (std::size_t k = 0; k < R; ++k)
-        if (k != axis && shape[k] == 0) return true;
-    return false;
-}
-
-/// The lines along `axis`: every dimension but the axis, in order.
-template <std::size_t R>
-struct line_dims {
-    std::array<std::size_t, R> dims{};
-    std::size_t count = 0;
-    index_type lines = 1;
-    line_dims(const extents_type<R>& shape, std::size_t axis) {
-        for (std::size_t k = 0; k < R; ++k)
-            if (k != axis) dims[count++] = k;
-        lines = outer_count<R>(shape, dims, count);
-    }
-};
-
-/// Calls run(begin, end) on pieces covering the items [0, items): at once on the calling thread
-/// without an executor, else split into about ex->concurrency() pieces of at least `grain` items
-/// (a piece's output must not depend on the split: see executor.hpp).
-template <class F>
-void run_pieces(executor* ex, index_type items, index_type grain, F run) {
-    const index_type most = grain > 0 ? items / grain : items;
-    const index_type pieces = ex == nullptr ? 1 : std::min<index_type>(static_cast<index_type>(ex->concurrency()), most);
-    if (pieces <= 1) {
-        run(index_type(0), items);
-        return;
-    }
-    ex->run(static_cast<std::size_t>(pieces), [&](std::size_t i) {
-        const auto k = static_cast<index_type>(i);
-        run(items * k / pieces, items * (k + 1) / pieces);
-    });
-}
-
-/// Elements a piece of work should hold at least, so that handing it to a thread pays off.
-constexpr index_type parallel_grain_elements = index_type(1) << 15;
-
-/// Lines of n elements per piece.
-inline index_type line_grain(index_type n) noexcept {
-    return std::max<index_type>(1, parallel_grain_elements / std::max<index_type>(n, 1));
-}
-
-/// f(offsets) once per line along the axis, the lines split over `ex` when given.
-template <std::size_t R, std::size_t N, class F>
-void for_each_line(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
-    const line_dims<R> D(L.shape, axis);
-    run_pieces(ex, D.lines, line_grain(L.shape[axis]),
-               [&](index_type b, index_type e) { for_each_outer_range(L, D.dims, D.count, b, e, f); });
-}
-
-/// As for_each_line, with f(offsets, scratch) given a scratch vector of `scratch_size` elements of
-/// T per piece of work.
-template <class T, std::size_t R, std::size_t N, class F>
-void for_each_line_with_scratch(const axis_layout<R, N>& L, std::size_t axis, executor* ex, std::size_t scratch_size,
-                                F f) {
-    const line_dims<R> D(L.shape, axis);
-    run_pieces(ex, D.lines, line_grain(L.shape[axis]), [&](index_type b, index_type e) {
-        std::vector<T> scratch(scratch_size);
-        for_each_outer_range(L, D.dims, D.count, b, e,
-                             [&](const std::array<index_type, N>& off) { f(off, scratch.data()); });
-    });
-}
-
-template <class T, std::size_t N>
-LOGITKIT_INLINE std::array<T*, N> at(const pointers<N>& base, const std::array<index_type, N>& off) noexcept {
-    std::array<T*, N> p;
-    // An empty input (e.g. logsumexp over an axis of extent 0) may have null data: no offset.
-    for (std::size_t i = 0; i < N; ++i) p[i] = base[i] ? reinterpret_cast<T*>(base[i]) + off[i] : nullptr;
-    return p;
-}
-
-template <class Arch, class T, int K, class Op, std::size_t N>
-LOGITKIT_INLINE index_type run_column_blocks(const Op& op, std::array<T*, N> p, const std::array<index_type, N>& s,
-                                             index_type n, index_type width, index_type j) {
-    constexpr index_type W = batch<T, Arch>::size * K;
-    for (; j + W <= width; j += W) {
-        std::array<T*, N> q = p;
-        for (auto& ptr : q) ptr += j;
-        op.template cols<Arch, K>(q, s, n);
-    }
-    return j;
-}
-
-template <class Arch, class T, class Op, std::size_t R, std::size_t N>
-void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, executor* ex = nullptr) {
-    constexpr std::size_t last = N - 1;
-    const index_type n = L.shape[axis];
-    if (has_empty_outer<R>(L.shape, axis)) return;
-    if (n == 0 && !Op::reduces) return;
-
-    auto on_axis = [&](std::size_t i) { return (Op::reduces && i == last) ? index_type(1) : L.strides[i][axis]; };
-    bool rows = true;
-    for (std::size_t i = 0; i < N; ++i) rows = rows && (on_axis(i) == 1 || n <= 1);
-
-    if (rows) {
-        for_each_line(L, axis, ex,
-                      [&](const std::array<index_type, N>& off) { op.template row<Arch>(at<T>(L.base, off), n); });
-        return;
-    }
-
-    // The innermost dimension (other than the axis) along which every operand is contiguous.
-    std::size_t inner = R;
-    for (std::size_t k = R; k-- > 0;) {
-        if (k == axis || L.shape[k] <= 1) continue;
-        bool unit = true;
-        for (std::size_t i = 0; i < N; ++i) unit = unit && L.strides[i][k] == 1;
-        if (unit) {
-            inner = k;
-            break;
-        }
-    }
-    if (inner != R) {
-        std::array<std::size_t, R> dims{};
-        std::size_t count = 0;
-        for (std::size_t k = 0; k < R; ++k)
-            if (k != axis && k != inner) dims[count++] = k;
-        std::array<index_type, N> s;
-        for (std::size_t i = 0; i < N; ++i) s[i] = (Op::reduces && i == last) ? 0 : L.strides[i][axis];
-        const index_type width = L.shape[inner];
-        // Blocks of 32 batches (1 KiB of floats per row) keep the strided walk down the axis
-        // to few pages per element; narrower blocks take the rest. The work items are bands of
-        // columns of one outer index, a multiple of the batch width so that the last
-        // (width mod batch) columns always take the scalar path. A column's result does not
-        // depend on the size of the block it is computed in (the stages work lane by lane, and
-        // every exp mode gives the same bits on lanes it allows), so any band gives the
-        // single-threaded bits; bands narrower than 32 batches are used only to make enough
-        // pieces for the executor.
-        constexpr index_type W = batch<T, Arch>::size;
-        const index_type outer = outer_count<R>(L.shape, dims, count);
-        index_type band = W * 32;
-        if (ex != nullptr)
-            while (band > W && outer * ((width + band - 1) / band) < 2 * static_cast<index_type>(ex->concurrency()))
-                band /= 4;
-        const index_type bands = (width + band - 1) / band;
-        run_pieces(ex, outer * bands, std::max<index_type>(1, parallel_grain_elements / (band * std::max<index_type>(n, 1))),
-                   [&](index_type b, index_type e) {
-                       const index_type o_begin = b / bands, o_end = (e + bands - 1) / bands;
-                       index_type o = o_begin;
-                       for_each_outer_range(L, dims, count, o_begin, o_end, [&](const std::array<index_type, N>& off) {
-                           const auto p = at<T>(L.base, off);
-                           const index_type from = std::max(b, o * bands) - o * bands;
-                           const index_type to = std::min(e, (o + 1) * bands) - o * bands;
-                           const index_type stop = std::min(width, to * band);
-                           index_type j = run_column_blocks<Arch, T, 32>(op, p, s, n, stop, from * band);
-                           j = run_column_blocks<Arch, T, 4>(op, p, s, n, stop, j);
-                           j = run_column_blocks<Arch, T, 1>(op, p, s, n, stop, j);
-                           run_column_blocks<scalar_arch, T, 1>(op, p, s, n, stop, j);
-                           ++o;
-                       });
-                   });
-        return;
-    }
-
-    // Gather: copy each line into contiguous scratch, run the row kernel, scatter the outputs.
-    for_each_line_with_scratch<T>(L, axis, ex, static_cast<std::size_t>(n) * N + 1,
-                                  [&](const std::array<index_type, N>& off, T* scratch) {
-        const auto p = at<T>(L.base, off);
-        std::array<T*, N> q;
-        for (std::size_t i = 0; i < N; ++i) q[i] = scratch + static_cast<std::size_t>(n) * i;
-        for (std::size_t i = 0; i < Op::inputs; ++i)
-            for (index_type r = 0; r < n; ++r) q[i][r] = p[i][r * L.strides[i][axis]];
-        op.template row<Arch>(q, n);
-        for (std::size_t i = Op::inputs; i < N; ++i) {
-            if (Op::reduces && i == last) {
-                *p[i] = *q[i];
-                continue;
-            }
-            for (index_type r = 0; r < n; ++r) p[i][r * L.strides[i][axis]] = q[i][r];
-        }
-    });
-}
-
-/// run_along_axis for operands stored as S (bfloat16, float16) while the operation computes in
-/// T (float): each line is widened into contiguous scratch, processed as a row, and its outputs
-/// are rounded back once.
-template <class Arch, class T, class S, class Op, std::size_t R, std::size_t N>
-void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis, executor* ex = nullptr) {
-    constexpr std::size_t last = N - 1;
-    const index_type n = L.shape[axis];
-    if (has_empty_outer<R>(L.shape, axis)) return;
-    if (n == 0 && !Op::reduces) return;
-    for_each_line_with_scratch<T>(L, axis, ex, static_cast<std::size_t>(n) * N + 1,
-                                  [&](const std::array<index_type, N>& off, T* scratch) {
-        const auto p = at<S>(L.base, off);
-        std::array<T*, N> q;
-        for (std::size_t i = 0; i < N; ++i) q[i] = scratch + static_cast<std::size_t>(n) * i;
-        for (std::size_t i = 0; i < Op::inputs; ++i) widen_line(p[i], L.strides[i][axis], n, q[i]);
-        op.template row<Arch>(q, n);
-        for (std::size_t i = Op::inputs; i < N; ++i) {
-            if (Op::reduces && i == last)
-                *p[i] = narrow<S>(*q[i]);
-            else
-                narrow_line(q[i], n, p[i], L.strides[i][axis]);
-        }
-    });
-}
-
-}  // namespace detail
-}  // namespace logitkit
-// ---- end logitkit/detail/dispatch.hpp ----
+// #include "../tensor_view.hpp" (already included above)
 // ---- begin logitkit/detail/exp.hpp ----
 // logitkit — vector exponential used by every kernel.
 // SPDX-License-Identifier: MIT
@@ -1978,6 +1820,843 @@ LOGITKIT_INLINE V exp_of(const V& d, const V& e) noexcept {
 }  // namespace detail
 }  // namespace logitkit
 // ---- end logitkit/detail/exp.hpp ----
+// #include "simd.hpp" (already included above)
+
+namespace logitkit {
+namespace detail {
+
+/// Input transform of the forward kernels: the identity, or division by the temperature
+/// (PyTorch's softmax(x / T): each quotient is rounded to T's type before the softmax).
+struct identity_input {
+    template <class V>
+    LOGITKIT_INLINE V operator()(const V& v) const noexcept {
+        return v;
+    }
+};
+template <class T>
+struct divide_input {
+    T temperature;
+    template <class V>
+    LOGITKIT_INLINE V operator()(const V& v) const noexcept {
+        return v / V(temperature);
+    }
+};
+
+/// Compensated accumulator of batches: s + c carries the running sum without losing the low bits.
+template <class V>
+struct compensated_sum {
+    V s = V(typename V::value_type(0));
+    V c = V(typename V::value_type(0));
+    LOGITKIT_INLINE void add(const V& v) noexcept {
+        const V t = s + v;
+        const V vp = t - s;
+        const V sp = t - vp;
+        c = c + ((s - sp) + (v - vp));
+        s = t;
+    }
+    /// Per lane s + c, in double; once s is not finite, c holds inf - inf and is left out.
+    void lanes(double* out) const noexcept {
+        typename V::value_type sl[V::size], cl[V::size];
+        simd::store(sl, s);
+        simd::store(cl, c);
+        for (std::size_t i = 0; i < V::size; ++i)
+            out[i] = std::isfinite(sl[i]) ? static_cast<double>(sl[i]) + static_cast<double>(cl[i])
+                                          : static_cast<double>(sl[i]);
+    }
+    /// The sum of s + c over the lanes; c is left out once s is not finite (it holds inf - inf).
+    double total() const noexcept {
+        const double ts = lanes_sum(s);
+        return std::isfinite(ts) ? ts + lanes_sum(c) : ts;
+    }
+    /// Sum of the lanes of v, in double, added pairwise: a chain of log2(lanes) additions rather
+    /// than one per lane, which short rows would wait on.
+    static double lanes_sum(const V& v) noexcept {
+        typename V::value_type l[V::size];
+        simd::store(l, v);
+        double d[V::size];
+        for (std::size_t i = 0; i < V::size; ++i) d[i] = static_cast<double>(l[i]);
+        for (std::size_t w = V::size / 2; w > 0; w /= 2)
+            for (std::size_t i = 0; i < w; ++i) d[i] += d[i + w];
+        return d[0];
+    }
+};
+
+constexpr index_type block_batches = 8;
+
+/// Sums term(i) over the full batches at i = 0, W, 2W, ... and tail(i, rem) for the last rem < W
+/// elements, as described at the top of this file.
+template <class V, class Term, class Tail>
+LOGITKIT_INLINE double accumulate(index_type n, Term term, Tail tail) noexcept {
+    using T = typename V::value_type;
+    constexpr index_type W = V::size;
+    compensated_sum<V> acc;
+    index_type i = 0;
+    while (i + 4 * W <= n) {
+        V a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
+        const index_type end = i + std::min<index_type>((n - i) / (4 * W), block_batches) * 4 * W;
+        for (; i < end; i += 4 * W) {
+            a0 = a0 + term(i);
+            a1 = a1 + term(i + W);
+            a2 = a2 + term(i + 2 * W);
+            a3 = a3 + term(i + 3 * W);
+        }
+        acc.add((a0 + a1) + (a2 + a3));
+    }
+    for (; i + W <= n; i += W) acc.add(term(i));
+    if (i < n) acc.add(tail(i, static_cast<std::size_t>(n - i)));
+    return acc.total();
+}
+
+/// Calls body(i) for each full batch and tail(i, rem) for the remainder.
+template <index_type W, class Body, class Tail>
+LOGITKIT_INLINE void for_each_batch(index_type n, Body body, Tail tail) noexcept {
+    index_type i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        body(i);
+        body(i + W);
+        body(i + 2 * W);
+        body(i + 3 * W);
+    }
+    for (; i + W <= n; i += W) body(i);
+    if (i < n) tail(i, static_cast<std::size_t>(n - i));
+}
+
+/// The inputs of the line after the current one (null: none), which a streamed output stage
+/// prefetches while it writes.
+template <class T>
+struct next_line {
+    const T* a = nullptr;
+    const T* b = nullptr;
+};
+
+/// Writes value(i) (a batch) to y + i for each full batch and tail(i, rem) (a batch holding rem
+/// valid lanes) to the last rem elements. With Stream, the batches at aligned addresses go out
+/// as non-temporal stores: the output is not read again soon, and an ordinary store would first
+/// read each line from memory and evict the next line's input to make room for it. The next
+/// line's inputs are prefetched meanwhile, one batch ahead per batch written, so that its first
+/// pass reads them from cache instead of waiting on memory.
+template <class V, bool Stream, class T, class Value, class Tail>
+LOGITKIT_INLINE void write_row(T* y, index_type n, const next_line<T>& next, Value value, Tail tail) noexcept {
+    constexpr index_type W = V::size;
+    index_type i = 0;
+    if constexpr (Stream && simd::streams<V>) {
+        const auto misalign = reinterpret_cast<std::uintptr_t>(y) % sizeof(V);
+        index_type head = static_cast<index_type>(((sizeof(V) - misalign) % sizeof(V)) / sizeof(T));
+        if (misalign % sizeof(T) != 0) head = n;  // no batch of y is aligned: ordinary stores
+        head = std::min(head, n);
+        if (head > 0) simd::store_partial(y, tail(0, static_cast<std::size_t>(head)), static_cast<std::size_t>(head));
+        for (i = head; i + W <= n; i += W) {
+            if (next.a != nullptr) LOGITKIT_PREFETCH(next.a + i);
+            if (next.b != nullptr) LOGITKIT_PREFETCH(next.b + i);
+            simd::store_stream(y + i, value(i));
+        }
+        if (i < n) simd::store_partial(y + i, tail(i, static_cast<std::size_t>(n - i)), static_cast<std::size_t>(n - i));
+        simd::stream_fence(static_cast<const V*>(nullptr));
+    } else {
+        for (; i + 4 * W <= n; i += 4 * W) {
+            simd::store(y + i, value(i));
+            simd::store(y + i + W, value(i + W));
+            simd::store(y + i + 2 * W, value(i + 2 * W));
+            simd::store(y + i + 3 * W, value(i + 3 * W));
+        }
+        for (; i + W <= n; i += W) simd::store(y + i, value(i));
+        if (i < n) simd::store_partial(y + i, tail(i, static_cast<std::size_t>(n - i)), static_cast<std::size_t>(n - i));
+    }
+}
+
+/// How a row stage evaluates exp(x - m), chosen per row from the row's range (exp_mode_for): the
+/// cheaper modes drop work that the range proves unnecessary, never accuracy.
+enum class exp_mode {
+    checked,    // any input: the exponential tests each batch for lanes out of its fast range
+    in_range,   // every x - m in the fast range (no NaN, no infinity): no test
+    in_binade,  // in range, and no x of a larger exponent than m: Fast2Sum gives x - m's rounding
+};
+
+// exp(xi - m), with the rounding error of the subtraction fed back (see exp.hpp) when Exact.
+template <bool Exact, exp_mode Mode = exp_mode::checked, class V>
+LOGITKIT_INLINE V exp_shifted(const V& xi, const V& m) noexcept {
+    const V d = xi - m;
+    V e(typename V::value_type(0));
+    if constexpr (Exact && Mode == exp_mode::in_binade) {
+        // Fast2Sum of (-m) + xi, exact since |m| has the larger exponent.
+        e = xi - (d + m);
+    } else if constexpr (Exact) {
+        // TwoSum: the exact error of xi + (-m), whatever their magnitudes.
+        const V mm = -m;
+        const V xp = d - mm;
+        const V mp = d - xp;
+        e = (xi - xp) + (mm - mp);
+    }
+    if constexpr (Mode == exp_mode::checked)
+        return exp_of(d, e);
+    else
+        return exp_of_in_range(d, e);
+}
+
+/// A row's largest and smallest element, and whether every element is finite (a NaN or an
+/// infinity, or a sum of the row that overflows, clears it: it only selects a faster path).
+template <class T>
+struct row_range {
+    T max;
+    T min;
+    bool finite;
+};
+
+/// The biased exponent field of v (0 for zero and subnormals, whose exponent is the smallest).
+template <class T>
+int exponent_field(T v) noexcept {
+    using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    U bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    return static_cast<int>((bits >> mantissa) & ((U(1) << (sizeof(T) * 8 - 1 - mantissa)) - 1));
+}
+
+/// The exp_mode a row with this range allows, for exp(in(x) - m) with m = in(max); in() is
+/// monotone, so in(min) - m is the row's smallest exponent argument.
+template <class T, class In>
+exp_mode exp_mode_for(const row_range<T>& r, T m, In in) noexcept {
+    if (!r.finite) return exp_mode::checked;
+    const T lo = in(r.min);
+    if (!(lo - m >= exp_constants<T>::fast_lo)) return exp_mode::checked;
+    if (m != T(0) && exponent_field(lo) <= exponent_field(m)) return exp_mode::in_binade;
+    return exp_mode::in_range;
+}
+
+namespace row {
+
+/// Largest element; -inf for n == 0. A NaN may or may not be returned for a row that holds one:
+/// the later stages propagate it either way.
+template <class Arch, class T>
+T reduce_max(const T* x, index_type n) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    const T lowest = -std::numeric_limits<T>::infinity();
+    V a0(lowest), a1(lowest), a2(lowest), a3(lowest);
+    index_type i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        a0 = simd::max(a0, simd::load<V>(x + i));
+        a1 = simd::max(a1, simd::load<V>(x + i + W));
+        a2 = simd::max(a2, simd::load<V>(x + i + 2 * W));
+        a3 = simd::max(a3, simd::load<V>(x + i + 3 * W));
+    }
+    for (; i + W <= n; i += W) a0 = simd::max(a0, simd::load<V>(x + i));
+    if (i < n) a0 = simd::max(a0, simd::load_partial<V>(x + i, static_cast<std::size_t>(n - i), lowest));
+    return simd::reduce_max(simd::max(simd::max(a0, a1), simd::max(a2, a3)));
+}
+
+/// The row's range (see row_range) in one pass.
+template <class Arch, class T>
+row_range<T> reduce_range(const T* x, index_type n) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    V hi[2] = {V(-inf), V(-inf)}, lo[2] = {V(inf), V(inf)}, sum[2] = {V(T(0)), V(T(0))};
+    index_type i = 0;
+    for (; i + 2 * W <= n; i += 2 * W)
+        for (int k = 0; k < 2; ++k) {
+            const V v = simd::load<V>(x + i + k * W);
+            hi[k] = simd::max(hi[k], v);
+            lo[k] = simd::min(lo[k], v);
+            sum[k] = sum[k] + v;
+        }
+    for (; i + W <= n; i += W) {
+        const V v = simd::load<V>(x + i);
+        hi[0] = simd::max(hi[0], v);
+        lo[0] = simd::min(lo[0], v);
+        sum[0] = sum[0] + v;
+    }
+    if (i < n) {
+        const auto rem = static_cast<std::size_t>(n - i);
+        hi[0] = simd::max(hi[0], simd::load_partial<V>(x + i, rem, -inf));
+        lo[0] = simd::min(lo[0], simd::load_partial<V>(x + i, rem, inf));
+        sum[0] = sum[0] + simd::load_partial<V>(x + i, rem, T(0));
+    }
+    const T total = simd::reduce_add(sum[0] + sum[1]);
+    return {simd::reduce_max(simd::max(hi[0], hi[1])), -simd::reduce_max(-simd::min(lo[0], lo[1])),
+            n > 0 && std::isfinite(total)};
+}
+
+/// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y. Exact (the
+/// default with Store) feeds the rounding of x - m back into the exponential, so that each term
+/// is within the exponential's bound of the true value. `mode` must be what exp_mode_for allows
+/// for the row (checked always is).
+template <class Arch, bool Store, exp_mode Mode, bool Exact = Store, class T, class In>
+double exp_sum(const T* x, T* y, index_type n, T m, In in) noexcept {
+    using V = batch<T, Arch>;
+    const V vm(m);
+    return accumulate<V>(
+        n,
+        [&](index_type i) LOGITKIT_LAMBDA_INLINE {
+            const V e = exp_shifted<Exact, Mode>(in(simd::load<V>(x + i)), vm);
+            if constexpr (Store) simd::store(y + i, e);
+            return e;
+        },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+            // Padding lanes hold exp(-inf - m) = 0, which only the checked exponential handles.
+            const V e = exp_shifted<Exact>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
+            if constexpr (Store) simd::store_partial(y + i, e, rem);
+            return e;
+        });
+}
+template <class Arch, bool Store, bool Exact = Store, class T, class In>
+double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode) noexcept {
+    switch (mode) {
+        case exp_mode::in_binade:
+            // Without Exact the rounding of x - m is not fed back: in_binade is in_range.
+            if constexpr (Exact) return exp_sum<Arch, Store, exp_mode::in_binade, Exact>(x, y, n, m, in);
+            return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in);
+        case exp_mode::in_range: return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in);
+        case exp_mode::checked: break;
+    }
+    return exp_sum<Arch, Store, exp_mode::checked, Exact>(x, y, n, m, in);
+}
+
+// The output stages below take Stream (see write_row) and the next line's inputs to prefetch.
+
+/// y = e * s (e may be y).
+template <class Arch, bool Stream = false, class T>
+void scale(const T* e, T* y, index_type n, T s, const next_line<T>& next = {}) noexcept {
+    using V = batch<T, Arch>;
+    const V vs(s);
+    write_row<V, Stream>(
+        y, n, next, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(e + i) * vs; },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE { return simd::load_partial<V>(e + i, rem, T(0)) * vs; });
+}
+
+/// y = (in(x) - m) - l: log_softmax's output stage (two roundings, so a large m never swamps l).
+template <class Arch, bool Stream = false, class T, class In>
+void shift(const T* x, T* y, index_type n, T m, T l, In in, const next_line<T>& next = {}) noexcept {
+    using V = batch<T, Arch>;
+    const V vm(m), vl(l);
+    write_row<V, Stream>(
+        y, n, next, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return (in(simd::load<V>(x + i)) - vm) - vl; },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+            return (in(simd::load_partial<V>(x + i, rem, T(0))) - vm) - vl;
+        });
+}
+
+/// Sum of a_i * b_i.
+template <class Arch, class T>
+double dot(const T* a, const T* b, index_type n) noexcept {
+    using V = batch<T, Arch>;
+    return accumulate<V>(
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + i) * simd::load<V>(b + i); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+            return simd::load_partial<V>(a + i, rem, T(0)) * simd::load_partial<V>(b + i, rem, T(0));
+        });
+}
+
+/// Sum of a_i.
+template <class Arch, class T>
+double sum(const T* a, index_type n) noexcept {
+    using V = batch<T, Arch>;
+    return accumulate<V>(
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + i); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE { return simd::load_partial<V>(a + i, rem, T(0)); });
+}
+
+/// dx = y * (dy - s).
+template <class Arch, bool Stream = false, class T>
+void softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const next_line<T>& next = {}) noexcept {
+    using V = batch<T, Arch>;
+    const V vs(s);
+    write_row<V, Stream>(
+        dx, n, next,
+        [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(y + i) * (simd::load<V>(dy + i) - vs); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+            return simd::load_partial<V>(y + i, rem, T(0)) * (simd::load_partial<V>(dy + i, rem, T(0)) - vs);
+        });
+}
+
+/// dx = dy - exp(y) * s.
+template <class Arch, bool Stream = false, class T>
+void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const next_line<T>& next = {}) noexcept {
+    using V = batch<T, Arch>;
+    const V vs(T(-s));
+    const V zero(T(0));
+    write_row<V, Stream>(
+        dx, n, next,
+        [&](index_type i) LOGITKIT_LAMBDA_INLINE {
+            return simd::fma(exp_of(simd::load<V>(y + i), zero), vs, simd::load<V>(dy + i));
+        },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+            return simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0)), zero), vs,
+                             simd::load_partial<V>(dy + i, rem, T(0)));
+        });
+}
+
+}  // namespace row
+
+namespace col {
+
+// A column block is K batches of W adjacent columns: element (r, k) of a block lives at
+// p + r * stride + k * W. Per-column results are arrays of K * W values.
+
+template <class V, int K, class Term>
+LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept {
+    using T = typename V::value_type;
+    compensated_sum<V> acc[K];
+    index_type r = 0;
+    while (r < n) {
+        V blk[K];
+        for (int k = 0; k < K; ++k) blk[k] = V(T(0));
+        const index_type end = std::min(n, r + block_batches);
+        for (; r < end; ++r)
+            for (int k = 0; k < K; ++k) blk[k] = blk[k] + term(r, k);
+        for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
+    }
+    for (int k = 0; k < K; ++k) acc[k].lanes(sums + k * V::size);
+}
+
+/// Per column: the largest element m, and the exp_mode (see row::exp_mode_for) that every
+/// column of the block allows for exp(in(x) - in(m)); m is returned as in(m).
+template <class Arch, int K, class T, class In>
+exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    V hi[K], lo[K], sum[K];
+    for (int k = 0; k < K; ++k) {
+        hi[k] = V(-inf);
+        lo[k] = V(inf);
+        sum[k] = V(T(0));
+    }
+    for (index_type r = 0; r < n; ++r)
+        for (int k = 0; k < K; ++k) {
+            const V v = simd::load<V>(x + r * sx + k * W);
+            hi[k] = simd::max(hi[k], v);
+            lo[k] = simd::min(lo[k], v);
+            sum[k] = sum[k] + v;
+        }
+    T l[K * W], t[K * W];
+    for (int k = 0; k < K; ++k) {
+        simd::store(m + k * W, hi[k]);
+        simd::store(l + k * W, lo[k]);
+        simd::store(t + k * W, sum[k]);
+    }
+    exp_mode mode = exp_mode::in_binade;
+    for (index_type j = 0; j < K * W; ++j) {
+        m[j] = in(m[j]);
+        mode = std::min(mode, exp_mode_for(row_range<T>{m[j], l[j], n > 0 && std::isfinite(t[j])}, m[j], in));
+    }
+    return mode;
+}
+
+template <class Arch, int K, bool Store, exp_mode Mode, class T, class In>
+void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, In in,
+             double* sums) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    V vm[K];
+    for (int k = 0; k < K; ++k) vm[k] = simd::load<V>(m + k * W);
+    accumulate<V, K>(
+        n,
+        [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE {
+            const V e = exp_shifted<Store, Mode>(in(simd::load<V>(x + r * sx + k * W)), vm[k]);
+            if constexpr (Store) simd::store(y + r * sy + k * W, e);
+            return e;
+        },
+        sums);
+}
+template <class Arch, int K, bool Store, class T, class In>
+void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, In in, double* sums,
+             exp_mode mode) noexcept {
+    switch (mode) {
+        case exp_mode::in_binade:
+            if constexpr (Store) return exp_sum<Arch, K, Store, exp_mode::in_binade>(x, sx, y, sy, n, m, in, sums);
+            return exp_sum<Arch, K, Store, exp_mode::in_range>(x, sx, y, sy, n, m, in, sums);
+        case exp_mode::in_range: return exp_sum<Arch, K, Store, exp_mode::in_range>(x, sx, y, sy, n, m, in, sums);
+        case exp_mode::checked: break;
+    }
+    exp_sum<Arch, K, Store, exp_mode::checked>(x, sx, y, sy, n, m, in, sums);
+}
+
+template <class Arch, int K, class T>
+void scale(T* y, index_type sy, index_type n, const T* s) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    V vs[K];
+    for (int k = 0; k < K; ++k) vs[k] = simd::load<V>(s + k * W);
+    for (index_type r = 0; r < n; ++r)
+        for (int k = 0; k < K; ++k) {
+            T* p = y + r * sy + k * W;
+            simd::store(p, simd::load<V>(p) * vs[k]);
+        }
+}
+
+template <class Arch, int K, class T, class In>
+void shift(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, const T* l, In in) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    V vm[K], vl[K];
+    for (int k = 0; k < K; ++k) {
+        vm[k] = simd::load<V>(m + k * W);
+        vl[k] = simd::load<V>(l + k * W);
+    }
+    for (index_type r = 0; r < n; ++r)
+        for (int k = 0; k < K; ++k)
+            simd::store(y + r * sy + k * W, (in(simd::load<V>(x + r * sx + k * W)) - vm[k]) - vl[k]);
+}
+
+template <class Arch, int K, class T>
+void dot(const T* a, index_type sa, const T* b, index_type sb, index_type n, double* sums) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    accumulate<V, K>(
+        n, [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + r * sa + k * W) * simd::load<V>(b + r * sb + k * W); },
+        sums);
+}
+
+template <class Arch, int K, class T>
+void sum(const T* a, index_type sa, index_type n, double* sums) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    accumulate<V, K>(n, [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + r * sa + k * W); }, sums);
+}
+
+template <class Arch, int K, class T>
+void softmax_grad(const T* y, index_type sy, const T* dy, index_type sdy, T* dx, index_type sdx, index_type n,
+                  const T* s) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    V vs[K];
+    for (int k = 0; k < K; ++k) vs[k] = simd::load<V>(s + k * W);
+    for (index_type r = 0; r < n; ++r)
+        for (int k = 0; k < K; ++k)
+            simd::store(dx + r * sdx + k * W,
+                        simd::load<V>(y + r * sy + k * W) * (simd::load<V>(dy + r * sdy + k * W) - vs[k]));
+}
+
+template <class Arch, int K, class T>
+void log_softmax_grad(const T* y, index_type sy, const T* dy, index_type sdy, T* dx, index_type sdx, index_type n,
+                      const T* s) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    V vs[K];
+    for (int k = 0; k < K; ++k) vs[k] = -simd::load<V>(s + k * W);
+    const V zero(T(0));
+    for (index_type r = 0; r < n; ++r)
+        for (int k = 0; k < K; ++k)
+            simd::store(dx + r * sdx + k * W, simd::fma(exp_of(simd::load<V>(y + r * sy + k * W), zero), vs[k],
+                                                        simd::load<V>(dy + r * sdy + k * W)));
+}
+
+}  // namespace col
+}  // namespace detail
+}  // namespace logitkit
+// ---- end logitkit/detail/stages.hpp ----
+
+namespace logitkit {
+namespace detail {
+
+template <std::size_t N>
+using pointers = std::array<char*, N>;
+
+template <std::size_t R, std::size_t N>
+struct axis_layout {
+    extents_type<R> shape;                   // the inputs' shape
+    std::array<extents_type<R>, N> strides;  // per operand, in elements
+    pointers<N> base;                        // per operand, as bytes
+};
+
+/// The number of indices of the dimensions listed in `dims` (count of them).
+template <std::size_t R>
+index_type outer_count(const extents_type<R>& shape, const std::array<std::size_t, R>& dims, std::size_t count) {
+    index_type total = 1;
+    for (std::size_t k = 0; k < count; ++k) total *= shape[dims[k]];
+    return total;
+}
+
+/// Calls f(offsets) for the indices [begin, end) of the dimensions listed in `dims` (count of
+/// them, the last one varying fastest), where offsets[i] is operand i's element offset.
+template <std::size_t R, std::size_t N, class F>
+void for_each_outer_range(const axis_layout<R, N>& L, const std::array<std::size_t, R>& dims, std::size_t count,
+                          index_type begin, index_type end, F f) {
+    if (begin >= end) return;
+    std::array<index_type, R> idx{};
+    std::array<index_type, N> off{};
+    for (std::size_t k = count, rest = static_cast<std::size_t>(begin); k-- > 0;) {
+        const std::size_t d = dims[k];
+        const auto extent = static_cast<std::size_t>(L.shape[d]);
+        idx[k] = static_cast<index_type>(rest % extent);
+        rest /= extent;
+        for (std::size_t i = 0; i < N; ++i) off[i] += L.strides[i][d] * idx[k];
+    }
+    for (index_type left = end - begin;;) {
+        f(off);
+        if (--left == 0) return;
+        for (std::size_t k = count; k-- > 0;) {
+            const std::size_t d = dims[k];
+            ++idx[k];
+            for (std::size_t i = 0; i < N; ++i) off[i] += L.strides[i][d];
+            if (idx[k] < L.shape[d]) break;
+            for (std::size_t i = 0; i < N; ++i) off[i] -= L.strides[i][d] * idx[k];
+            idx[k] = 0;
+        }
+    }
+}
+
+/// for_each_outer_range over all the indices.
+template <std::size_t R, std::size_t N, class F>
+void for_each_outer(const axis_layout<R, N>& L, const std::array<std::size_t, R>& dims, std::size_t count, F f) {
+    for_each_outer_range(L, dims, count, 0, outer_count<R>(L.shape, dims, count), f);
+}
+
+/// True when a dimension other than the axis is empty: there is no line to run.
+template <std::size_t R>
+bool has_empty_outer(const extents_type<R>& shape, std::size_t axis) {
+    for (std::size_t k = 0; k < R; ++k)
+        if (k != axis && shape[k] == 0) return true;
+    return false;
+}
+
+/// The lines along `axis`: every dimension but the axis, in order.
+template <std::size_t R>
+struct line_dims {
+    std::array<std::size_t, R> dims{};
+    std::size_t count = 0;
+    index_type lines = 1;
+    line_dims(const extents_type<R>& shape, std::size_t axis) {
+        for (std::size_t k = 0; k < R; ++k)
+            if (k != axis) dims[count++] = k;
+        lines = outer_count<R>(shape, dims, count);
+    }
+};
+
+/// Calls run(begin, end) on pieces covering the items [0, items): at once on the calling thread
+/// without an executor, else split into about ex->concurrency() pieces of at least `grain` items
+/// (a piece's output must not depend on the split: see executor.hpp).
+template <class F>
+void run_pieces(executor* ex, index_type items, index_type grain, F run) {
+    const index_type most = grain > 0 ? items / grain : items;
+    const index_type pieces = ex == nullptr ? 1 : std::min<index_type>(static_cast<index_type>(ex->concurrency()), most);
+    if (pieces <= 1) {
+        run(index_type(0), items);
+        return;
+    }
+    ex->run(static_cast<std::size_t>(pieces), [&](std::size_t i) {
+        const auto k = static_cast<index_type>(i);
+        run(items * k / pieces, items * (k + 1) / pieces);
+    });
+}
+
+/// Elements a piece of work should hold at least, so that handing it to a thread pays off.
+constexpr index_type parallel_grain_elements = index_type(1) << 15;
+
+/// Lines of n elements per piece.
+inline index_type line_grain(index_type n) noexcept {
+    return std::max<index_type>(1, parallel_grain_elements / std::max<index_type>(n, 1));
+}
+
+/// f(offsets) once per line along the axis, the lines split over `ex` when given.
+template <std::size_t R, std::size_t N, class F>
+void for_each_line(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
+    const line_dims<R> D(L.shape, axis);
+    run_pieces(ex, D.lines, line_grain(L.shape[axis]),
+               [&](index_type b, index_type e) { for_each_outer_range(L, D.dims, D.count, b, e, f); });
+}
+
+/// As for_each_line, with f(offsets, scratch) given a scratch vector of `scratch_size` elements of
+/// T per piece of work.
+template <class T, std::size_t R, std::size_t N, class F>
+void for_each_line_with_scratch(const axis_layout<R, N>& L, std::size_t axis, executor* ex, std::size_t scratch_size,
+                                F f) {
+    const line_dims<R> D(L.shape, axis);
+    run_pieces(ex, D.lines, line_grain(L.shape[axis]), [&](index_type b, index_type e) {
+        std::vector<T> scratch(scratch_size);
+        for_each_outer_range(L, D.dims, D.count, b, e,
+                             [&](const std::array<index_type, N>& off) { f(off, scratch.data()); });
+    });
+}
+
+template <class T, std::size_t N>
+LOGITKIT_INLINE std::array<T*, N> at(const pointers<N>& base, const std::array<index_type, N>& off) noexcept {
+    std::array<T*, N> p;
+    // An empty input (e.g. logsumexp over an axis of extent 0) may have null data: no offset.
+    for (std::size_t i = 0; i < N; ++i) p[i] = base[i] ? reinterpret_cast<T*>(base[i]) + off[i] : nullptr;
+    return p;
+}
+
+template <class Arch, class T, int K, class Op, std::size_t N>
+LOGITKIT_INLINE index_type run_column_blocks(const Op& op, std::array<T*, N> p, const std::array<index_type, N>& s,
+                                             index_type n, index_type width, index_type j) {
+    constexpr index_type W = batch<T, Arch>::size * K;
+    for (; j + W <= width; j += W) {
+        std::array<T*, N> q = p;
+        for (auto& ptr : q) ptr += j;
+        op.template cols<Arch, K>(q, s, n);
+    }
+    return j;
+}
+
+/// Whether Op can stream its output (see ops.hpp): it declares stream_scratch.
+template <class Op, class = void>
+struct streams_output : std::false_type {};
+template <class Op>
+struct streams_output<Op, std::void_t<decltype(Op::stream_scratch)>> : std::true_type {};
+
+/// Outputs of at least this many bytes, in lines of at least stream_min_line elements, are
+/// written with non-temporal stores: far larger than any cache, they would only evict the
+/// input. Tests lower them to reach the streamed path on small tensors.
+inline std::size_t stream_min_bytes = std::size_t(64) << 20;
+inline index_type stream_min_line = 2048;
+
+template <class Arch, class T, class Op, std::size_t R, std::size_t N>
+bool stream_rows(const axis_layout<R, N>& L, std::size_t axis, index_type lines) {
+    if constexpr (!simd::streams<batch<T, Arch>>) {
+        return false;
+    } else {
+        const index_type n = L.shape[axis];
+        if (n < stream_min_line || static_cast<std::size_t>(lines) * static_cast<std::size_t>(n) * sizeof(T) < stream_min_bytes)
+            return false;
+        // In place the output's lines are in cache already (and are read as they are written).
+        for (std::size_t i = 0; i < Op::inputs; ++i)
+            if (L.base[i] == L.base[N - 1]) return false;
+        return true;
+    }
+}
+
+template <class Arch, class T, class Op, std::size_t R, std::size_t N>
+void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, executor* ex = nullptr) {
+    constexpr std::size_t last = N - 1;
+    const index_type n = L.shape[axis];
+    if (has_empty_outer<R>(L.shape, axis)) return;
+    if (n == 0 && !Op::reduces) return;
+
+    auto on_axis = [&](std::size_t i) { return (Op::reduces && i == last) ? index_type(1) : L.strides[i][axis]; };
+    bool rows = true;
+    for (std::size_t i = 0; i < N; ++i) rows = rows && (on_axis(i) == 1 || n <= 1);
+
+    if (rows) {
+        if constexpr (streams_output<Op>::value && !Op::reduces) {
+            const line_dims<R> D(L.shape, axis);
+            if (stream_rows<Arch, T, Op>(L, axis, D.lines)) {
+                // The next line along the fastest outer dimension: where a contiguous tensor's
+                // next line starts (past the last line, the prefetch is of nothing useful).
+                std::array<index_type, N> step{};
+                if (D.count > 0)
+                    for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][D.dims[D.count - 1]];
+                for_each_line_with_scratch<T>(L, axis, ex, Op::stream_scratch * static_cast<std::size_t>(n),
+                                              [&](const std::array<index_type, N>& off, T* scratch) {
+                    const auto p = at<T>(L.base, off);
+                    next_line<T> next;
+                    if (D.count > 0) {
+                        next.a = p[0] + step[0];
+                        if (Op::inputs > 1) next.b = p[1] + step[1];
+                    }
+                    op.template row<Arch, true>(p, n, scratch, next);
+                });
+                return;
+            }
+        }
+        for_each_line(L, axis, ex,
+                      [&](const std::array<index_type, N>& off) { op.template row<Arch>(at<T>(L.base, off), n); });
+        return;
+    }
+
+    // The innermost dimension (other than the axis) along which every operand is contiguous.
+    std::size_t inner = R;
+    for (std::size_t k = R; k-- > 0;) {
+        if (k == axis || L.shape[k] <= 1) continue;
+        bool unit = true;
+        for (std::size_t i = 0; i < N; ++i) unit = unit && L.strides[i][k] == 1;
+        if (unit) {
+            inner = k;
+            break;
+        }
+    }
+    if (inner != R) {
+        std::array<std::size_t, R> dims{};
+        std::size_t count = 0;
+        for (std::size_t k = 0; k < R; ++k)
+            if (k != axis && k != inner) dims[count++] = k;
+        std::array<index_type, N> s;
+        for (std::size_t i = 0; i < N; ++i) s[i] = (Op::reduces && i == last) ? 0 : L.strides[i][axis];
+        const index_type width = L.shape[inner];
+        // Blocks of 32 batches (1 KiB of floats per row) keep the strided walk down the axis
+        // to few pages per element; narrower blocks take the rest. The work items are bands of
+        // columns of one outer index, a multiple of the batch width so that the last
+        // (width mod batch) columns always take the scalar path. A column's result does not
+        // depend on the size of the block it is computed in (the stages work lane by lane, and
+        // every exp mode gives the same bits on lanes it allows), so any band gives the
+        // single-threaded bits; bands narrower than 32 batches are used only to make enough
+        // pieces for the executor, and never narrower than one batch (a band of fewer columns
+        // would send them all down the scalar path, whose exponential rounds differently).
+        constexpr index_type W = batch<T, Arch>::size;
+        const index_type outer = outer_count<R>(L.shape, dims, count);
+        index_type band = W * 32;
+        if (ex != nullptr)
+            while (band > W && outer * ((width + band - 1) / band) < 2 * static_cast<index_type>(ex->concurrency()))
+                band = std::max(W, band / 4);
+        const index_type bands = (width + band - 1) / band;
+        run_pieces(ex, outer * bands, std::max<index_type>(1, parallel_grain_elements / (band * std::max<index_type>(n, 1))),
+                   [&](index_type b, index_type e) {
+                       const index_type o_begin = b / bands, o_end = (e + bands - 1) / bands;
+                       index_type o = o_begin;
+                       for_each_outer_range(L, dims, count, o_begin, o_end, [&](const std::array<index_type, N>& off) {
+                           const auto p = at<T>(L.base, off);
+                           const index_type from = std::max(b, o * bands) - o * bands;
+                           const index_type to = std::min(e, (o + 1) * bands) - o * bands;
+                           const index_type stop = std::min(width, to * band);
+                           index_type j = run_column_blocks<Arch, T, 32>(op, p, s, n, stop, from * band);
+                           j = run_column_blocks<Arch, T, 4>(op, p, s, n, stop, j);
+                           j = run_column_blocks<Arch, T, 1>(op, p, s, n, stop, j);
+                           run_column_blocks<scalar_arch, T, 1>(op, p, s, n, stop, j);
+                           ++o;
+                       });
+                   });
+        return;
+    }
+
+    // Gather: copy each line into contiguous scratch, run the row kernel, scatter the outputs.
+    for_each_line_with_scratch<T>(L, axis, ex, static_cast<std::size_t>(n) * N + 1,
+                                  [&](const std::array<index_type, N>& off, T* scratch) {
+        const auto p = at<T>(L.base, off);
+        std::array<T*, N> q;
+        for (std::size_t i = 0; i < N; ++i) q[i] = scratch + static_cast<std::size_t>(n) * i;
+        for (std::size_t i = 0; i < Op::inputs; ++i)
+            for (index_type r = 0; r < n; ++r) q[i][r] = p[i][r * L.strides[i][axis]];
+        op.template row<Arch>(q, n);
+        for (std::size_t i = Op::inputs; i < N; ++i) {
+            if (Op::reduces && i == last) {
+                *p[i] = *q[i];
+                continue;
+            }
+            for (index_type r = 0; r < n; ++r) p[i][r * L.strides[i][axis]] = q[i][r];
+        }
+    });
+}
+
+/// run_along_axis for operands stored as S (bfloat16, float16) while the operation computes in
+/// T (float): each line is widened into contiguous scratch, processed as a row, and its outputs
+/// are rounded back once.
+template <class Arch, class T, class S, class Op, std::size_t R, std::size_t N>
+void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis, executor* ex = nullptr) {
+    constexpr std::size_t last = N - 1;
+    const index_type n = L.shape[axis];
+    if (has_empty_outer<R>(L.shape, axis)) return;
+    if (n == 0 && !Op::reduces) return;
+    for_each_line_with_scratch<T>(L, axis, ex, static_cast<std::size_t>(n) * N + 1,
+                                  [&](const std::array<index_type, N>& off, T* scratch) {
+        const auto p = at<S>(L.base, off);
+        std::array<T*, N> q;
+        for (std::size_t i = 0; i < N; ++i) q[i] = scratch + static_cast<std::size_t>(n) * i;
+        for (std::size_t i = 0; i < Op::inputs; ++i) widen_line(p[i], L.strides[i][axis], n, q[i]);
+        op.template row<Arch>(q, n);
+        for (std::size_t i = Op::inputs; i < N; ++i) {
+            if (Op::reduces && i == last)
+                *p[i] = narrow<S>(*q[i]);
+            else
+                narrow_line(q[i], n, p[i], L.strides[i][axis]);
+        }
+    });
+}
+
+}  // namespace detail
+}  // namespace logitkit
+// ---- end logitkit/detail/dispatch.hpp ----
+// #include "exp.hpp" (already included above)
 // ---- begin logitkit/detail/loss_common.hpp ----
 // logitkit — pieces shared by the loss functions (nll_loss, cross_entropy): argument checks,
 // target validation and sample iteration.
@@ -2190,514 +2869,7 @@ char* byte_pointer(T* p) noexcept {
 }  // namespace logitkit
 // ---- end logitkit/detail/loss_common.hpp ----
 // #include "simd.hpp" (already included above)
-// ---- begin logitkit/detail/stages.hpp ----
-// logitkit — the stages every softmax-family kernel is assembled from.
-// SPDX-License-Identifier: MIT
-//
-// Row stages work on n contiguous elements; column stages on `width` contiguous columns that
-// repeat every `stride` elements along the reduced axis, so a non-last axis is vectorised across
-// the contiguous inner dimension instead of being gathered. Each stage is usable, testable and
-// benchmarkable on its own: reduce_max, exp_sum (sum of exp, optionally storing it), scale,
-// shift (x - m - L), and the backward pieces dot, sum, softmax_grad, log_softmax_grad.
-//
-// Sums are accumulated in blocks: four batch accumulators take at most `block_batches` batches
-// each, then the block is added to a compensated (TwoSum) accumulator, and the lanes are finally
-// added in double. The error of a sum of positive terms is then a few ulps whatever n is.
-
-#include <algorithm>
-#include <cmath>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <limits>
-#include <type_traits>
-
-// #include "../tensor_view.hpp" (already included above)
-// #include "exp.hpp" (already included above)
-// #include "simd.hpp" (already included above)
-
-namespace logitkit {
-namespace detail {
-
-/// Input transform of the forward kernels: the identity, or division by the temperature
-/// (PyTorch's softmax(x / T): each quotient is rounded to T's type before the softmax).
-struct identity_input {
-    template <class V>
-    LOGITKIT_INLINE V operator()(const V& v) const noexcept {
-        return v;
-    }
-};
-template <class T>
-struct divide_input {
-    T temperature;
-    template <class V>
-    LOGITKIT_INLINE V operator()(const V& v) const noexcept {
-        return v / V(temperature);
-    }
-};
-
-/// Compensated accumulator of batches: s + c carries the running sum without losing the low bits.
-template <class V>
-struct compensated_sum {
-    V s = V(typename V::value_type(0));
-    V c = V(typename V::value_type(0));
-    LOGITKIT_INLINE void add(const V& v) noexcept {
-        const V t = s + v;
-        const V vp = t - s;
-        const V sp = t - vp;
-        c = c + ((s - sp) + (v - vp));
-        s = t;
-    }
-    /// Per lane s + c, in double; once s is not finite, c holds inf - inf and is left out.
-    void lanes(double* out) const noexcept {
-        typename V::value_type sl[V::size], cl[V::size];
-        simd::store(sl, s);
-        simd::store(cl, c);
-        for (std::size_t i = 0; i < V::size; ++i)
-            out[i] = std::isfinite(sl[i]) ? static_cast<double>(sl[i]) + static_cast<double>(cl[i])
-                                          : static_cast<double>(sl[i]);
-    }
-    /// The sum of s + c over the lanes; c is left out once s is not finite (it holds inf - inf).
-    double total() const noexcept {
-        const double ts = lanes_sum(s);
-        return std::isfinite(ts) ? ts + lanes_sum(c) : ts;
-    }
-    /// Sum of the lanes of v, in double, added pairwise: a chain of log2(lanes) additions rather
-    /// than one per lane, which short rows would wait on.
-    static double lanes_sum(const V& v) noexcept {
-        typename V::value_type l[V::size];
-        simd::store(l, v);
-        double d[V::size];
-        for (std::size_t i = 0; i < V::size; ++i) d[i] = static_cast<double>(l[i]);
-        for (std::size_t w = V::size / 2; w > 0; w /= 2)
-            for (std::size_t i = 0; i < w; ++i) d[i] += d[i + w];
-        return d[0];
-    }
-};
-
-constexpr index_type block_batches = 8;
-
-/// Sums term(i) over the full batches at i = 0, W, 2W, ... and tail(i, rem) for the last rem < W
-/// elements, as described at the top of this file.
-template <class V, class Term, class Tail>
-LOGITKIT_INLINE double accumulate(index_type n, Term term, Tail tail) noexcept {
-    using T = typename V::value_type;
-    constexpr index_type W = V::size;
-    compensated_sum<V> acc;
-    index_type i = 0;
-    while (i + 4 * W <= n) {
-        V a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
-        const index_type end = i + std::min<index_type>((n - i) / (4 * W), block_batches) * 4 * W;
-        for (; i < end; i += 4 * W) {
-            a0 = a0 + term(i);
-            a1 = a1 + term(i + W);
-            a2 = a2 + term(i + 2 * W);
-            a3 = a3 + term(i + 3 * W);
-        }
-        acc.add((a0 + a1) + (a2 + a3));
-    }
-    for (; i + W <= n; i += W) acc.add(term(i));
-    if (i < n) acc.add(tail(i, static_cast<std::size_t>(n - i)));
-    return acc.total();
-}
-
-/// Calls body(i) for each full batch and tail(i, rem) for the remainder.
-template <index_type W, class Body, class Tail>
-LOGITKIT_INLINE void for_each_batch(index_type n, Body body, Tail tail) noexcept {
-    index_type i = 0;
-    for (; i + 4 * W <= n; i += 4 * W) {
-        body(i);
-        body(i + W);
-        body(i + 2 * W);
-        body(i + 3 * W);
-    }
-    for (; i + W <= n; i += W) body(i);
-    if (i < n) tail(i, static_cast<std::size_t>(n - i));
-}
-
-/// How a row stage evaluates exp(x - m), chosen per row from the row's range (exp_mode_for): the
-/// cheaper modes drop work that the range proves unnecessary, never accuracy.
-enum class exp_mode {
-    checked,    // any input: the exponential tests each batch for lanes out of its fast range
-    in_range,   // every x - m in the fast range (no NaN, no infinity): no test
-    in_binade,  // in range, and no x of a larger exponent than m: Fast2Sum gives x - m's rounding
-};
-
-// exp(xi - m), with the rounding error of the subtraction fed back (see exp.hpp) when Exact.
-template <bool Exact, exp_mode Mode = exp_mode::checked, class V>
-LOGITKIT_INLINE V exp_shifted(const V& xi, const V& m) noexcept {
-    const V d = xi - m;
-    V e(typename V::value_type(0));
-    if constexpr (Exact && Mode == exp_mode::in_binade) {
-        // Fast2Sum of (-m) + xi, exact since |m| has the larger exponent.
-        e = xi - (d + m);
-    } else if constexpr (Exact) {
-        // TwoSum: the exact error of xi + (-m), whatever their magnitudes.
-        const V mm = -m;
-        const V xp = d - mm;
-        const V mp = d - xp;
-        e = (xi - xp) + (mm - mp);
-    }
-    if constexpr (Mode == exp_mode::checked)
-        return exp_of(d, e);
-    else
-        return exp_of_in_range(d, e);
-}
-
-/// A row's largest and smallest element, and whether every element is finite (a NaN or an
-/// infinity, or a sum of the row that overflows, clears it: it only selects a faster path).
-template <class T>
-struct row_range {
-    T max;
-    T min;
-    bool finite;
-};
-
-/// The biased exponent field of v (0 for zero and subnormals, whose exponent is the smallest).
-template <class T>
-int exponent_field(T v) noexcept {
-    using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-    U bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
-    return static_cast<int>((bits >> mantissa) & ((U(1) << (sizeof(T) * 8 - 1 - mantissa)) - 1));
-}
-
-/// The exp_mode a row with this range allows, for exp(in(x) - m) with m = in(max); in() is
-/// monotone, so in(min) - m is the row's smallest exponent argument.
-template <class T, class In>
-exp_mode exp_mode_for(const row_range<T>& r, T m, In in) noexcept {
-    if (!r.finite) return exp_mode::checked;
-    const T lo = in(r.min);
-    if (!(lo - m >= exp_constants<T>::fast_lo)) return exp_mode::checked;
-    if (m != T(0) && exponent_field(lo) <= exponent_field(m)) return exp_mode::in_binade;
-    return exp_mode::in_range;
-}
-
-namespace row {
-
-/// Largest element; -inf for n == 0. A NaN may or may not be returned for a row that holds one:
-/// the later stages propagate it either way.
-template <class Arch, class T>
-T reduce_max(const T* x, index_type n) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    const T lowest = -std::numeric_limits<T>::infinity();
-    V a0(lowest), a1(lowest), a2(lowest), a3(lowest);
-    index_type i = 0;
-    for (; i + 4 * W <= n; i += 4 * W) {
-        a0 = simd::max(a0, simd::load<V>(x + i));
-        a1 = simd::max(a1, simd::load<V>(x + i + W));
-        a2 = simd::max(a2, simd::load<V>(x + i + 2 * W));
-        a3 = simd::max(a3, simd::load<V>(x + i + 3 * W));
-    }
-    for (; i + W <= n; i += W) a0 = simd::max(a0, simd::load<V>(x + i));
-    if (i < n) a0 = simd::max(a0, simd::load_partial<V>(x + i, static_cast<std::size_t>(n - i), lowest));
-    return simd::reduce_max(simd::max(simd::max(a0, a1), simd::max(a2, a3)));
-}
-
-/// The row's range (see row_range) in one pass.
-template <class Arch, class T>
-row_range<T> reduce_range(const T* x, index_type n) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    constexpr T inf = std::numeric_limits<T>::infinity();
-    V hi[2] = {V(-inf), V(-inf)}, lo[2] = {V(inf), V(inf)}, sum[2] = {V(T(0)), V(T(0))};
-    index_type i = 0;
-    for (; i + 2 * W <= n; i += 2 * W)
-        for (int k = 0; k < 2; ++k) {
-            const V v = simd::load<V>(x + i + k * W);
-            hi[k] = simd::max(hi[k], v);
-            lo[k] = simd::min(lo[k], v);
-            sum[k] = sum[k] + v;
-        }
-    for (; i + W <= n; i += W) {
-        const V v = simd::load<V>(x + i);
-        hi[0] = simd::max(hi[0], v);
-        lo[0] = simd::min(lo[0], v);
-        sum[0] = sum[0] + v;
-    }
-    if (i < n) {
-        const auto rem = static_cast<std::size_t>(n - i);
-        hi[0] = simd::max(hi[0], simd::load_partial<V>(x + i, rem, -inf));
-        lo[0] = simd::min(lo[0], simd::load_partial<V>(x + i, rem, inf));
-        sum[0] = sum[0] + simd::load_partial<V>(x + i, rem, T(0));
-    }
-    const T total = simd::reduce_add(sum[0] + sum[1]);
-    return {simd::reduce_max(simd::max(hi[0], hi[1])), -simd::reduce_max(-simd::min(lo[0], lo[1])),
-            n > 0 && std::isfinite(total)};
-}
-
-/// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y. Exact (the
-/// default with Store) feeds the rounding of x - m back into the exponential, so that each term
-/// is within the exponential's bound of the true value. `mode` must be what exp_mode_for allows
-/// for the row (checked always is).
-template <class Arch, bool Store, exp_mode Mode, bool Exact = Store, class T, class In>
-double exp_sum(const T* x, T* y, index_type n, T m, In in) noexcept {
-    using V = batch<T, Arch>;
-    const V vm(m);
-    return accumulate<V>(
-        n,
-        [&](index_type i) LOGITKIT_LAMBDA_INLINE {
-            const V e = exp_shifted<Exact, Mode>(in(simd::load<V>(x + i)), vm);
-            if constexpr (Store) simd::store(y + i, e);
-            return e;
-        },
-        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            // Padding lanes hold exp(-inf - m) = 0, which only the checked exponential handles.
-            const V e = exp_shifted<Exact>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
-            if constexpr (Store) simd::store_partial(y + i, e, rem);
-            return e;
-        });
-}
-template <class Arch, bool Store, bool Exact = Store, class T, class In>
-double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode) noexcept {
-    switch (mode) {
-        case exp_mode::in_binade:
-            // Without Exact the rounding of x - m is not fed back: in_binade is in_range.
-            if constexpr (Exact) return exp_sum<Arch, Store, exp_mode::in_binade, Exact>(x, y, n, m, in);
-            return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in);
-        case exp_mode::in_range: return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in);
-        case exp_mode::checked: break;
-    }
-    return exp_sum<Arch, Store, exp_mode::checked, Exact>(x, y, n, m, in);
-}
-
-/// y *= s.
-template <class Arch, class T>
-void scale(T* y, index_type n, T s) noexcept {
-    using V = batch<T, Arch>;
-    const V vs(s);
-    for_each_batch<V::size>(
-        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(y + i, simd::load<V>(y + i) * vs); },
-        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            simd::store_partial(y + i, simd::load_partial<V>(y + i, rem, T(0)) * vs, rem);
-        });
-}
-
-/// y = (in(x) - m) - l: log_softmax's output stage (two roundings, so a large m never swamps l).
-template <class Arch, class T, class In>
-void shift(const T* x, T* y, index_type n, T m, T l, In in) noexcept {
-    using V = batch<T, Arch>;
-    const V vm(m), vl(l);
-    for_each_batch<V::size>(
-        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(y + i, (in(simd::load<V>(x + i)) - vm) - vl); },
-        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            simd::store_partial(y + i, (in(simd::load_partial<V>(x + i, rem, T(0))) - vm) - vl, rem);
-        });
-}
-
-/// Sum of a_i * b_i.
-template <class Arch, class T>
-double dot(const T* a, const T* b, index_type n) noexcept {
-    using V = batch<T, Arch>;
-    return accumulate<V>(
-        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + i) * simd::load<V>(b + i); },
-        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            return simd::load_partial<V>(a + i, rem, T(0)) * simd::load_partial<V>(b + i, rem, T(0));
-        });
-}
-
-/// Sum of a_i.
-template <class Arch, class T>
-double sum(const T* a, index_type n) noexcept {
-    using V = batch<T, Arch>;
-    return accumulate<V>(
-        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + i); },
-        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE { return simd::load_partial<V>(a + i, rem, T(0)); });
-}
-
-/// dx = y * (dy - s).
-template <class Arch, class T>
-void softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s) noexcept {
-    using V = batch<T, Arch>;
-    const V vs(s);
-    for_each_batch<V::size>(
-        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(dx + i, simd::load<V>(y + i) * (simd::load<V>(dy + i) - vs)); },
-        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            simd::store_partial(
-                dx + i, simd::load_partial<V>(y + i, rem, T(0)) * (simd::load_partial<V>(dy + i, rem, T(0)) - vs),
-                rem);
-        });
-}
-
-/// dx = dy - exp(y) * s.
-template <class Arch, class T>
-void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s) noexcept {
-    using V = batch<T, Arch>;
-    const V vs(T(-s));
-    const V zero(T(0));
-    for_each_batch<V::size>(
-        n,
-        [&](index_type i) LOGITKIT_LAMBDA_INLINE {
-            simd::store(dx + i, simd::fma(exp_of(simd::load<V>(y + i), zero), vs, simd::load<V>(dy + i)));
-        },
-        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            const V e = exp_of(simd::load_partial<V>(y + i, rem, T(0)), zero);
-            simd::store_partial(dx + i, simd::fma(e, vs, simd::load_partial<V>(dy + i, rem, T(0))), rem);
-        });
-}
-
-}  // namespace row
-
-namespace col {
-
-// A column block is K batches of W adjacent columns: element (r, k) of a block lives at
-// p + r * stride + k * W. Per-column results are arrays of K * W values.
-
-template <class V, int K, class Term>
-LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept {
-    using T = typename V::value_type;
-    compensated_sum<V> acc[K];
-    index_type r = 0;
-    while (r < n) {
-        V blk[K];
-        for (int k = 0; k < K; ++k) blk[k] = V(T(0));
-        const index_type end = std::min(n, r + block_batches);
-        for (; r < end; ++r)
-            for (int k = 0; k < K; ++k) blk[k] = blk[k] + term(r, k);
-        for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
-    }
-    for (int k = 0; k < K; ++k) acc[k].lanes(sums + k * V::size);
-}
-
-/// Per column: the largest element m, and the exp_mode (see row::exp_mode_for) that every
-/// column of the block allows for exp(in(x) - in(m)); m is returned as in(m).
-template <class Arch, int K, class T, class In>
-exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    constexpr T inf = std::numeric_limits<T>::infinity();
-    V hi[K], lo[K], sum[K];
-    for (int k = 0; k < K; ++k) {
-        hi[k] = V(-inf);
-        lo[k] = V(inf);
-        sum[k] = V(T(0));
-    }
-    for (index_type r = 0; r < n; ++r)
-        for (int k = 0; k < K; ++k) {
-            const V v = simd::load<V>(x + r * sx + k * W);
-            hi[k] = simd::max(hi[k], v);
-            lo[k] = simd::min(lo[k], v);
-            sum[k] = sum[k] + v;
-        }
-    T l[K * W], t[K * W];
-    for (int k = 0; k < K; ++k) {
-        simd::store(m + k * W, hi[k]);
-        simd::store(l + k * W, lo[k]);
-        simd::store(t + k * W, sum[k]);
-    }
-    exp_mode mode = exp_mode::in_binade;
-    for (index_type j = 0; j < K * W; ++j) {
-        m[j] = in(m[j]);
-        mode = std::min(mode, exp_mode_for(row_range<T>{m[j], l[j], n > 0 && std::isfinite(t[j])}, m[j], in));
-    }
-    return mode;
-}
-
-template <class Arch, int K, bool Store, exp_mode Mode, class T, class In>
-void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, In in,
-             double* sums) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    V vm[K];
-    for (int k = 0; k < K; ++k) vm[k] = simd::load<V>(m + k * W);
-    accumulate<V, K>(
-        n,
-        [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE {
-            const V e = exp_shifted<Store, Mode>(in(simd::load<V>(x + r * sx + k * W)), vm[k]);
-            if constexpr (Store) simd::store(y + r * sy + k * W, e);
-            return e;
-        },
-        sums);
-}
-template <class Arch, int K, bool Store, class T, class In>
-void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, In in, double* sums,
-             exp_mode mode) noexcept {
-    switch (mode) {
-        case exp_mode::in_binade:
-            if constexpr (Store) return exp_sum<Arch, K, Store, exp_mode::in_binade>(x, sx, y, sy, n, m, in, sums);
-            return exp_sum<Arch, K, Store, exp_mode::in_range>(x, sx, y, sy, n, m, in, sums);
-        case exp_mode::in_range: return exp_sum<Arch, K, Store, exp_mode::in_range>(x, sx, y, sy, n, m, in, sums);
-        case exp_mode::checked: break;
-    }
-    exp_sum<Arch, K, Store, exp_mode::checked>(x, sx, y, sy, n, m, in, sums);
-}
-
-template <class Arch, int K, class T>
-void scale(T* y, index_type sy, index_type n, const T* s) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    V vs[K];
-    for (int k = 0; k < K; ++k) vs[k] = simd::load<V>(s + k * W);
-    for (index_type r = 0; r < n; ++r)
-        for (int k = 0; k < K; ++k) {
-            T* p = y + r * sy + k * W;
-            simd::store(p, simd::load<V>(p) * vs[k]);
-        }
-}
-
-template <class Arch, int K, class T, class In>
-void shift(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, const T* l, In in) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    V vm[K], vl[K];
-    for (int k = 0; k < K; ++k) {
-        vm[k] = simd::load<V>(m + k * W);
-        vl[k] = simd::load<V>(l + k * W);
-    }
-    for (index_type r = 0; r < n; ++r)
-        for (int k = 0; k < K; ++k)
-            simd::store(y + r * sy + k * W, (in(simd::load<V>(x + r * sx + k * W)) - vm[k]) - vl[k]);
-}
-
-template <class Arch, int K, class T>
-void dot(const T* a, index_type sa, const T* b, index_type sb, index_type n, double* sums) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    accumulate<V, K>(
-        n, [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + r * sa + k * W) * simd::load<V>(b + r * sb + k * W); },
-        sums);
-}
-
-template <class Arch, int K, class T>
-void sum(const T* a, index_type sa, index_type n, double* sums) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    accumulate<V, K>(n, [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(a + r * sa + k * W); }, sums);
-}
-
-template <class Arch, int K, class T>
-void softmax_grad(const T* y, index_type sy, const T* dy, index_type sdy, T* dx, index_type sdx, index_type n,
-                  const T* s) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    V vs[K];
-    for (int k = 0; k < K; ++k) vs[k] = simd::load<V>(s + k * W);
-    for (index_type r = 0; r < n; ++r)
-        for (int k = 0; k < K; ++k)
-            simd::store(dx + r * sdx + k * W,
-                        simd::load<V>(y + r * sy + k * W) * (simd::load<V>(dy + r * sdy + k * W) - vs[k]));
-}
-
-template <class Arch, int K, class T>
-void log_softmax_grad(const T* y, index_type sy, const T* dy, index_type sdy, T* dx, index_type sdx, index_type n,
-                      const T* s) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    V vs[K];
-    for (int k = 0; k < K; ++k) vs[k] = -simd::load<V>(s + k * W);
-    const V zero(T(0));
-    for (index_type r = 0; r < n; ++r)
-        for (int k = 0; k < K; ++k)
-            simd::store(dx + r * sdx + k * W, simd::fma(exp_of(simd::load<V>(y + r * sy + k * W), zero), vs[k],
-                                                        simd::load<V>(dy + r * sdy + k * W)));
-}
-
-}  // namespace col
-}  // namespace detail
-}  // namespace logitkit
-// ---- end logitkit/detail/stages.hpp ----
+// #include "stages.hpp" (already included above)
 
 namespace logitkit {
 namespace detail {
@@ -4430,20 +4602,27 @@ namespace detail {
 template <class T, class Arch, int K>
 constexpr std::size_t block_lanes = batch<T, Arch>::size * K;
 
-/// softmax: max, then exp and its sum (storing exp), then scale by 1 / sum.
+// An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
+// its output with non-temporal stores (see row::write_row) given `stream_scratch` elements of
+// scratch per element of the line; the dispatcher uses it for outputs far larger than the cache.
+
+/// softmax: max, then exp and its sum (storing exp), then scale by 1 / sum. Streamed, exp goes to
+/// the scratch line, so that y is written once.
 template <class T, class In>
 struct softmax_op {
     static constexpr std::size_t inputs = 1;
     static constexpr bool reduces = false;
     static constexpr T masked_value = T(0);
+    static constexpr std::size_t stream_scratch = 1;
     In in;
 
-    template <class Arch>
-    void row(const std::array<T*, 2>& p, index_type n) const {
+    template <class Arch, bool Stream = false>
+    void row(const std::array<T*, 2>& p, index_type n, T* scratch = nullptr, const next_line<T>& next = {}) const {
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = in(r.max);
-        const double s = row::exp_sum<Arch, true>(p[0], p[1], n, m, in, exp_mode_for(r, m, in));
-        row::scale<Arch>(p[1], n, static_cast<T>(1.0 / s));
+        T* e = Stream ? scratch : p[1];
+        const double s = row::exp_sum<Arch, true>(p[0], e, n, m, in, exp_mode_for(r, m, in));
+        row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -4463,14 +4642,15 @@ struct log_softmax_op {
     static constexpr std::size_t inputs = 1;
     static constexpr bool reduces = false;
     static constexpr T masked_value = -std::numeric_limits<T>::infinity();
+    static constexpr std::size_t stream_scratch = 0;
     In in;
 
-    template <class Arch>
-    void row(const std::array<T*, 2>& p, index_type n) const {
+    template <class Arch, bool Stream = false>
+    void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = in(r.max);
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in, exp_mode_for(r, m, in));
-        row::shift<Arch>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in);
+        row::shift<Arch, Stream>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in, next);
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -4533,11 +4713,12 @@ struct softmax_backward_op {
     static constexpr std::size_t inputs = 2;
     static constexpr bool reduces = false;
     static constexpr T masked_value = T(0);  // y at a masked element
+    static constexpr std::size_t stream_scratch = 0;
 
-    template <class Arch>
-    void row(const std::array<T*, 3>& p, index_type n) const {
+    template <class Arch, bool Stream = false>
+    void row(const std::array<T*, 3>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         const double s = row::dot<Arch>(p[0], p[1], n);
-        row::softmax_grad<Arch>(p[0], p[1], p[2], n, static_cast<T>(s));
+        row::softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {
@@ -4556,11 +4737,12 @@ struct log_softmax_backward_op {
     static constexpr std::size_t inputs = 2;
     static constexpr bool reduces = false;
     static constexpr T masked_value = -std::numeric_limits<T>::infinity();  // y at a masked element
+    static constexpr std::size_t stream_scratch = 0;
 
-    template <class Arch>
-    void row(const std::array<T*, 3>& p, index_type n) const {
+    template <class Arch, bool Stream = false>
+    void row(const std::array<T*, 3>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         const double s = row::sum<Arch>(p[1], n);
-        row::log_softmax_grad<Arch>(p[0], p[1], p[2], n, static_cast<T>(s));
+        row::log_softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {

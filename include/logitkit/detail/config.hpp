@@ -36,8 +36,10 @@
 #define LOGITKIT_INLINE inline __attribute__((always_inline))
 #define LOGITKIT_LAMBDA_INLINE __attribute__((always_inline))
 #define LOGITKIT_COLD __attribute__((noinline, cold))
+#define LOGITKIT_PREFETCH(p) __builtin_prefetch((p), 0, 2)
 #else
 #define LOGITKIT_INLINE inline
 #define LOGITKIT_LAMBDA_INLINE
 #define LOGITKIT_COLD
+#define LOGITKIT_PREFETCH(p) ((void)(p))
 #endif

@@ -17,12 +17,14 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "../executor.hpp"
 #include "../reduced_precision.hpp"
 #include "../tensor_view.hpp"
 #include "simd.hpp"
+#include "stages.hpp"
 
 namespace logitkit {
 namespace detail {
@@ -167,6 +169,33 @@ LOGITKIT_INLINE index_type run_column_blocks(const Op& op, std::array<T*, N> p, 
     return j;
 }
 
+/// Whether Op can stream its output (see ops.hpp): it declares stream_scratch.
+template <class Op, class = void>
+struct streams_output : std::false_type {};
+template <class Op>
+struct streams_output<Op, std::void_t<decltype(Op::stream_scratch)>> : std::true_type {};
+
+/// Outputs of at least this many bytes, in lines of at least stream_min_line elements, are
+/// written with non-temporal stores: far larger than any cache, they would only evict the
+/// input. Tests lower them to reach the streamed path on small tensors.
+inline std::size_t stream_min_bytes = std::size_t(64) << 20;
+inline index_type stream_min_line = 2048;
+
+template <class Arch, class T, class Op, std::size_t R, std::size_t N>
+bool stream_rows(const axis_layout<R, N>& L, std::size_t axis, index_type lines) {
+    if constexpr (!simd::streams<batch<T, Arch>>) {
+        return false;
+    } else {
+        const index_type n = L.shape[axis];
+        if (n < stream_min_line || static_cast<std::size_t>(lines) * static_cast<std::size_t>(n) * sizeof(T) < stream_min_bytes)
+            return false;
+        // In place the output's lines are in cache already (and are read as they are written).
+        for (std::size_t i = 0; i < Op::inputs; ++i)
+            if (L.base[i] == L.base[N - 1]) return false;
+        return true;
+    }
+}
+
 template <class Arch, class T, class Op, std::size_t R, std::size_t N>
 void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, executor* ex = nullptr) {
     constexpr std::size_t last = N - 1;
@@ -179,6 +208,27 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
     for (std::size_t i = 0; i < N; ++i) rows = rows && (on_axis(i) == 1 || n <= 1);
 
     if (rows) {
+        if constexpr (streams_output<Op>::value && !Op::reduces) {
+            const line_dims<R> D(L.shape, axis);
+            if (stream_rows<Arch, T, Op>(L, axis, D.lines)) {
+                // The next line along the fastest outer dimension: where a contiguous tensor's
+                // next line starts (past the last line, the prefetch is of nothing useful).
+                std::array<index_type, N> step{};
+                if (D.count > 0)
+                    for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][D.dims[D.count - 1]];
+                for_each_line_with_scratch<T>(L, axis, ex, Op::stream_scratch * static_cast<std::size_t>(n),
+                                              [&](const std::array<index_type, N>& off, T* scratch) {
+                    const auto p = at<T>(L.base, off);
+                    next_line<T> next;
+                    if (D.count > 0) {
+                        next.a = p[0] + step[0];
+                        if (Op::inputs > 1) next.b = p[1] + step[1];
+                    }
+                    op.template row<Arch, true>(p, n, scratch, next);
+                });
+                return;
+            }
+        }
         for_each_line(L, axis, ex,
                       [&](const std::array<index_type, N>& off) { op.template row<Arch>(at<T>(L.base, off), n); });
         return;

@@ -15,20 +15,27 @@ namespace detail {
 template <class T, class Arch, int K>
 constexpr std::size_t block_lanes = batch<T, Arch>::size * K;
 
-/// softmax: max, then exp and its sum (storing exp), then scale by 1 / sum.
+// An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
+// its output with non-temporal stores (see row::write_row) given `stream_scratch` elements of
+// scratch per element of the line; the dispatcher uses it for outputs far larger than the cache.
+
+/// softmax: max, then exp and its sum (storing exp), then scale by 1 / sum. Streamed, exp goes to
+/// the scratch line, so that y is written once.
 template <class T, class In>
 struct softmax_op {
     static constexpr std::size_t inputs = 1;
     static constexpr bool reduces = false;
     static constexpr T masked_value = T(0);
+    static constexpr std::size_t stream_scratch = 1;
     In in;
 
-    template <class Arch>
-    void row(const std::array<T*, 2>& p, index_type n) const {
+    template <class Arch, bool Stream = false>
+    void row(const std::array<T*, 2>& p, index_type n, T* scratch = nullptr, const next_line<T>& next = {}) const {
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = in(r.max);
-        const double s = row::exp_sum<Arch, true>(p[0], p[1], n, m, in, exp_mode_for(r, m, in));
-        row::scale<Arch>(p[1], n, static_cast<T>(1.0 / s));
+        T* e = Stream ? scratch : p[1];
+        const double s = row::exp_sum<Arch, true>(p[0], e, n, m, in, exp_mode_for(r, m, in));
+        row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -48,14 +55,15 @@ struct log_softmax_op {
     static constexpr std::size_t inputs = 1;
     static constexpr bool reduces = false;
     static constexpr T masked_value = -std::numeric_limits<T>::infinity();
+    static constexpr std::size_t stream_scratch = 0;
     In in;
 
-    template <class Arch>
-    void row(const std::array<T*, 2>& p, index_type n) const {
+    template <class Arch, bool Stream = false>
+    void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = in(r.max);
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in, exp_mode_for(r, m, in));
-        row::shift<Arch>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in);
+        row::shift<Arch, Stream>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in, next);
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -118,11 +126,12 @@ struct softmax_backward_op {
     static constexpr std::size_t inputs = 2;
     static constexpr bool reduces = false;
     static constexpr T masked_value = T(0);  // y at a masked element
+    static constexpr std::size_t stream_scratch = 0;
 
-    template <class Arch>
-    void row(const std::array<T*, 3>& p, index_type n) const {
+    template <class Arch, bool Stream = false>
+    void row(const std::array<T*, 3>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         const double s = row::dot<Arch>(p[0], p[1], n);
-        row::softmax_grad<Arch>(p[0], p[1], p[2], n, static_cast<T>(s));
+        row::softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {
@@ -141,11 +150,12 @@ struct log_softmax_backward_op {
     static constexpr std::size_t inputs = 2;
     static constexpr bool reduces = false;
     static constexpr T masked_value = -std::numeric_limits<T>::infinity();  // y at a masked element
+    static constexpr std::size_t stream_scratch = 0;
 
-    template <class Arch>
-    void row(const std::array<T*, 3>& p, index_type n) const {
+    template <class Arch, bool Stream = false>
+    void row(const std::array<T*, 3>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         const double s = row::sum<Arch>(p[1], n);
-        row::log_softmax_grad<Arch>(p[0], p[1], p[2], n, static_cast<T>(s));
+        row::log_softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {

@@ -56,6 +56,18 @@ LOGITKIT_INLINE xsimd::batch<T, A> pow2_from_shifted(const xsimd::batch<T, A>& t
     return pow2_from_shifted_impl(t, A{}, A{});
 }
 template <class T, class A>
+LOGITKIT_INLINE void store_stream(T* p, const xsimd::batch<T, A>& v) noexcept {
+    store_stream_impl(p, v, A{}, A{});
+}
+template <class T, class A>
+LOGITKIT_INLINE void stream_fence(const xsimd::batch<T, A>*) noexcept {
+    stream_fence_impl(A{}, A{});
+}
+template <class T, class A>
+constexpr bool streams_of(const xsimd::batch<T, A>*) noexcept {
+    return streams_impl(A{}, A{});
+}
+template <class T, class A>
 constexpr int exp_table_bits_of(const xsimd::batch<T, A>*) noexcept {
     return exp_table_bits_impl(static_cast<const T*>(nullptr), A{}, A{});
 }
@@ -72,6 +84,19 @@ template <class T>
 constexpr int exp_table_bits_of(const scalar_batch<T>*) noexcept {
     return 0;
 }
+template <class T>
+constexpr bool streams_of(const scalar_batch<T>*) noexcept {
+    return false;
+}
+template <class T>
+LOGITKIT_INLINE void stream_fence(const scalar_batch<T>*) noexcept {}
+template <class T>
+LOGITKIT_INLINE void store_stream(T* p, const scalar_batch<T>& v) noexcept {
+    v.store_unaligned(p);
+}
+/// Whether V's architecture has non-temporal stores (simd::store_stream bypasses the caches).
+template <class V>
+constexpr bool streams = streams_of(static_cast<const V*>(nullptr));
 /// The exponential's table size (log2) on V's architecture (see exp.hpp).
 template <class V>
 constexpr int exp_table_bits_of() noexcept {

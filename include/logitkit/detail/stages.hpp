@@ -123,6 +123,49 @@ LOGITKIT_INLINE void for_each_batch(index_type n, Body body, Tail tail) noexcept
     if (i < n) tail(i, static_cast<std::size_t>(n - i));
 }
 
+/// The inputs of the line after the current one (null: none), which a streamed output stage
+/// prefetches while it writes.
+template <class T>
+struct next_line {
+    const T* a = nullptr;
+    const T* b = nullptr;
+};
+
+/// Writes value(i) (a batch) to y + i for each full batch and tail(i, rem) (a batch holding rem
+/// valid lanes) to the last rem elements. With Stream, the batches at aligned addresses go out
+/// as non-temporal stores: the output is not read again soon, and an ordinary store would first
+/// read each line from memory and evict the next line's input to make room for it. The next
+/// line's inputs are prefetched meanwhile, one batch ahead per batch written, so that its first
+/// pass reads them from cache instead of waiting on memory.
+template <class V, bool Stream, class T, class Value, class Tail>
+LOGITKIT_INLINE void write_row(T* y, index_type n, const next_line<T>& next, Value value, Tail tail) noexcept {
+    constexpr index_type W = V::size;
+    index_type i = 0;
+    if constexpr (Stream && simd::streams<V>) {
+        const auto misalign = reinterpret_cast<std::uintptr_t>(y) % sizeof(V);
+        index_type head = static_cast<index_type>(((sizeof(V) - misalign) % sizeof(V)) / sizeof(T));
+        if (misalign % sizeof(T) != 0) head = n;  // no batch of y is aligned: ordinary stores
+        head = std::min(head, n);
+        if (head > 0) simd::store_partial(y, tail(0, static_cast<std::size_t>(head)), static_cast<std::size_t>(head));
+        for (i = head; i + W <= n; i += W) {
+            if (next.a != nullptr) LOGITKIT_PREFETCH(next.a + i);
+            if (next.b != nullptr) LOGITKIT_PREFETCH(next.b + i);
+            simd::store_stream(y + i, value(i));
+        }
+        if (i < n) simd::store_partial(y + i, tail(i, static_cast<std::size_t>(n - i)), static_cast<std::size_t>(n - i));
+        simd::stream_fence(static_cast<const V*>(nullptr));
+    } else {
+        for (; i + 4 * W <= n; i += 4 * W) {
+            simd::store(y + i, value(i));
+            simd::store(y + i + W, value(i + W));
+            simd::store(y + i + 2 * W, value(i + 2 * W));
+            simd::store(y + i + 3 * W, value(i + 3 * W));
+        }
+        for (; i + W <= n; i += W) simd::store(y + i, value(i));
+        if (i < n) simd::store_partial(y + i, tail(i, static_cast<std::size_t>(n - i)), static_cast<std::size_t>(n - i));
+    }
+}
+
 /// How a row stage evaluates exp(x - m), chosen per row from the row's range (exp_mode_for): the
 /// cheaper modes drop work that the range proves unnecessary, never accuracy.
 enum class exp_mode {
@@ -271,27 +314,27 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode) noexce
     return exp_sum<Arch, Store, exp_mode::checked, Exact>(x, y, n, m, in);
 }
 
-/// y *= s.
-template <class Arch, class T>
-void scale(T* y, index_type n, T s) noexcept {
+// The output stages below take Stream (see write_row) and the next line's inputs to prefetch.
+
+/// y = e * s (e may be y).
+template <class Arch, bool Stream = false, class T>
+void scale(const T* e, T* y, index_type n, T s, const next_line<T>& next = {}) noexcept {
     using V = batch<T, Arch>;
     const V vs(s);
-    for_each_batch<V::size>(
-        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(y + i, simd::load<V>(y + i) * vs); },
-        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            simd::store_partial(y + i, simd::load_partial<V>(y + i, rem, T(0)) * vs, rem);
-        });
+    write_row<V, Stream>(
+        y, n, next, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(e + i) * vs; },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE { return simd::load_partial<V>(e + i, rem, T(0)) * vs; });
 }
 
 /// y = (in(x) - m) - l: log_softmax's output stage (two roundings, so a large m never swamps l).
-template <class Arch, class T, class In>
-void shift(const T* x, T* y, index_type n, T m, T l, In in) noexcept {
+template <class Arch, bool Stream = false, class T, class In>
+void shift(const T* x, T* y, index_type n, T m, T l, In in, const next_line<T>& next = {}) noexcept {
     using V = batch<T, Arch>;
     const V vm(m), vl(l);
-    for_each_batch<V::size>(
-        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(y + i, (in(simd::load<V>(x + i)) - vm) - vl); },
+    write_row<V, Stream>(
+        y, n, next, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return (in(simd::load<V>(x + i)) - vm) - vl; },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            simd::store_partial(y + i, (in(simd::load_partial<V>(x + i, rem, T(0))) - vm) - vl, rem);
+            return (in(simd::load_partial<V>(x + i, rem, T(0))) - vm) - vl;
         });
 }
 
@@ -316,33 +359,32 @@ double sum(const T* a, index_type n) noexcept {
 }
 
 /// dx = y * (dy - s).
-template <class Arch, class T>
-void softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s) noexcept {
+template <class Arch, bool Stream = false, class T>
+void softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const next_line<T>& next = {}) noexcept {
     using V = batch<T, Arch>;
     const V vs(s);
-    for_each_batch<V::size>(
-        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { simd::store(dx + i, simd::load<V>(y + i) * (simd::load<V>(dy + i) - vs)); },
+    write_row<V, Stream>(
+        dx, n, next,
+        [&](index_type i) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(y + i) * (simd::load<V>(dy + i) - vs); },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            simd::store_partial(
-                dx + i, simd::load_partial<V>(y + i, rem, T(0)) * (simd::load_partial<V>(dy + i, rem, T(0)) - vs),
-                rem);
+            return simd::load_partial<V>(y + i, rem, T(0)) * (simd::load_partial<V>(dy + i, rem, T(0)) - vs);
         });
 }
 
 /// dx = dy - exp(y) * s.
-template <class Arch, class T>
-void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s) noexcept {
+template <class Arch, bool Stream = false, class T>
+void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const next_line<T>& next = {}) noexcept {
     using V = batch<T, Arch>;
     const V vs(T(-s));
     const V zero(T(0));
-    for_each_batch<V::size>(
-        n,
+    write_row<V, Stream>(
+        dx, n, next,
         [&](index_type i) LOGITKIT_LAMBDA_INLINE {
-            simd::store(dx + i, simd::fma(exp_of(simd::load<V>(y + i), zero), vs, simd::load<V>(dy + i)));
+            return simd::fma(exp_of(simd::load<V>(y + i), zero), vs, simd::load<V>(dy + i));
         },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            const V e = exp_of(simd::load_partial<V>(y + i, rem, T(0)), zero);
-            simd::store_partial(dx + i, simd::fma(e, vs, simd::load_partial<V>(dy + i, rem, T(0))), rem);
+            return simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0)), zero), vs,
+                             simd::load_partial<V>(dy + i, rem, T(0)));
         });
 }
 

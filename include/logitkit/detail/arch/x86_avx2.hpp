@@ -31,6 +31,25 @@ LOGITKIT_INLINE xsimd::batch<float, A> exp2_fraction_impl(const xsimd::batch<flo
     }
 }
 
+// Non-temporal stores: the line is written without first being read for ownership.
+template <class A>
+constexpr bool streams_impl(const A&, const xsimd::avx2&) noexcept {
+    return true;
+}
+template <class A>
+LOGITKIT_INLINE void store_stream_impl(float* p, const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {
+    _mm256_stream_ps(p, v);
+}
+template <class A>
+LOGITKIT_INLINE void store_stream_impl(double* p, const xsimd::batch<double, A>& v, const A&,
+                                       const xsimd::avx2&) noexcept {
+    _mm256_stream_pd(p, v);
+}
+template <class A>
+LOGITKIT_INLINE void stream_fence_impl(const A&, const xsimd::avx2&) noexcept {
+    _mm_sfence();
+}
+
 // Horizontal maximum by halving shuffles; x86 max keeps its second operand when one is NaN.
 template <class A>
 LOGITKIT_INLINE float reduce_max_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {

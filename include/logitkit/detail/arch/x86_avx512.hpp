@@ -82,6 +82,26 @@ LOGITKIT_INLINE xsimd::batch<double, A> add_exponent_impl(const xsimd::batch<dou
     return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(y), s));
 }
 
+// Non-temporal stores (xsimd's avx512f tag does not derive from avx2's, hence these again).
+template <class A>
+constexpr bool streams_impl(const A&, const xsimd::avx512f&) noexcept {
+    return true;
+}
+template <class A>
+LOGITKIT_INLINE void stream_fence_impl(const A&, const xsimd::avx512f&) noexcept {
+    _mm_sfence();
+}
+template <class A>
+LOGITKIT_INLINE void store_stream_impl(float* p, const xsimd::batch<float, A>& v, const A&,
+                                       const xsimd::avx512f&) noexcept {
+    _mm512_stream_ps(p, v);
+}
+template <class A>
+LOGITKIT_INLINE void store_stream_impl(double* p, const xsimd::batch<double, A>& v, const A&,
+                                       const xsimd::avx512f&) noexcept {
+    _mm512_stream_pd(p, v);
+}
+
 // Masked loads and stores: a tail costs one instruction, and lanes past n are never touched.
 template <class A>
 LOGITKIT_INLINE xsimd::batch<float, A> load_partial_impl(const float* p, std::size_t n, float fill, const A&,

@@ -116,6 +116,19 @@ LOGITKIT_INLINE xsimd::batch<T, A> add_exponent_impl(const xsimd::batch<T, A>& y
     return bit_cast<T>(bit_cast<I>(y) + s);
 }
 
+// A store that bypasses the caches, to an address aligned to the batch: a plain store unless an
+// architecture has a non-temporal one. stream_fence orders such stores before later ones.
+template <class A>
+constexpr bool streams_impl(const A&, const xsimd::generic&) noexcept {
+    return false;
+}
+template <class T, class A>
+LOGITKIT_INLINE void store_stream_impl(T* p, const xsimd::batch<T, A>& v, const A&, const xsimd::generic&) noexcept {
+    v.store_aligned(p);
+}
+template <class A>
+LOGITKIT_INLINE void stream_fence_impl(const A&, const xsimd::generic&) noexcept {}
+
 // Loads the first n (< batch size) elements, filling the other lanes with `fill`.
 template <class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> load_partial_impl(const T* p, std::size_t n, T fill, const A&,

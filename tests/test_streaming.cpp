@@ -1,0 +1,180 @@
+// Streamed output (dispatch.hpp, row::write_row): outputs far larger than the cache are written
+// with non-temporal stores while the next line's inputs are prefetched. The streamed path must
+// give the ordinary path's bits exactly, for every aligned or misaligned start of the output
+// line, every tail length, special values (a NaN may differ in sign), and in place (where it
+// must not stream); the thresholds are lowered here so that small tensors take it.
+#include "test_support.hpp"
+
+namespace {
+
+namespace lk = logitkit;
+namespace lkd = logitkit::detail;
+using lk_test::rng;
+
+// Sets the streaming thresholds for the lifetime of the object.
+struct stream_thresholds {
+    std::size_t bytes = lkd::stream_min_bytes;
+    lk::index_type line = lkd::stream_min_line;
+    stream_thresholds(std::size_t b, lk::index_type l) {
+        lkd::stream_min_bytes = b;
+        lkd::stream_min_line = l;
+    }
+    ~stream_thresholds() {
+        lkd::stream_min_bytes = bytes;
+        lkd::stream_min_line = line;
+    }
+};
+
+// Equal bits, but any NaN matches any NaN: which operand's NaN an operation returns (its sign and
+// payload) depends on the order the compiler gave a commutative operation's operands.
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0 && !(std::isnan(a[i]) && std::isnan(b[i]))) return false;
+    return true;
+}
+
+// Values in [-8, 8), with NaN, +-inf, huge and subnormal values sprinkled in when `special`.
+template <class T>
+std::vector<T> values(std::size_t n, std::uint64_t seed, bool special) {
+    rng r(seed);
+    std::vector<T> v(n);
+    const T pick[] = {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                      -std::numeric_limits<T>::infinity(), T(1e30), T(-1e30), std::numeric_limits<T>::denorm_min()};
+    for (auto& e : v) e = special && r.chance(0.02) ? pick[r.below(6)] : static_cast<T>(r.uniform(-8.0, 8.0));
+    return v;
+}
+
+// A [rows, n] operand whose lines start `pad` elements apart beyond n and whose data starts
+// `shift` elements into its buffer, so that lines start at every alignment.
+template <class T>
+struct operand {
+    std::vector<T> buf;
+    lk::index_type rows, n, pad, shift;
+    operand(lk::index_type r, lk::index_type c, lk::index_type p, lk::index_type s)
+        : buf(static_cast<std::size_t>(r * (c + p) + s + 1)), rows(r), n(c), pad(p), shift(s) {}
+    lk::tensor_view<T, 2> view() { return {buf.data() + shift, {rows, n}, {n + pad, 1}}; }
+    lk::tensor_view<const T, 2> cview() const { return {buf.data() + shift, {rows, n}, {n + pad, 1}}; }
+};
+
+enum class kernel { softmax, log_softmax, softmax_backward, log_softmax_backward };
+
+const char* name(kernel k) {
+    switch (k) {
+        case kernel::softmax: return "softmax";
+        case kernel::log_softmax: return "log_softmax";
+        case kernel::softmax_backward: return "softmax_backward";
+        case kernel::log_softmax_backward: return "log_softmax_backward";
+    }
+    return "?";
+}
+
+// Runs kernel k on x (and dy) into a fresh output of the same layout, under the current
+// thresholds; returns the output's whole buffer (padding included: it must stay untouched).
+template <class T>
+std::vector<T> run(kernel k, const operand<T>& x, const operand<T>& dy, lk::index_type out_shift,
+                   lk::executor* ex = nullptr) {
+    operand<T> out(x.rows, x.n, x.pad, out_shift);
+    std::fill(out.buf.begin(), out.buf.end(), T(-7));
+    lk::softmax_options o;
+    o.parallel = ex;
+    switch (k) {
+        case kernel::softmax: lk::softmax(x.cview(), out.view(), -1, o); break;
+        case kernel::log_softmax: lk::log_softmax(x.cview(), out.view(), -1, o); break;
+        case kernel::softmax_backward: lk::softmax_backward(x.cview(), dy.cview(), out.view(), -1, o); break;
+        case kernel::log_softmax_backward: lk::log_softmax_backward(x.cview(), dy.cview(), out.view(), -1, o); break;
+    }
+    return out.buf;
+}
+
+const kernel kernels[] = {kernel::softmax, kernel::log_softmax, kernel::softmax_backward,
+                          kernel::log_softmax_backward};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("streamed output gives the ordinary path's bits", "[streaming]", float, double) {
+    using T = TestType;
+    const lk::index_type lengths[] = {1, 2, 7, 15, 16, 17, 31, 33, 100, 1000, 4097};
+    std::uint64_t seed = 1;
+    for (const kernel k : kernels)
+        for (const lk::index_type n : lengths)
+            for (const lk::index_type pad : {0, 1, 3})
+                for (const lk::index_type shift : {0, 1, 5})
+                    for (const bool special : {false, true}) {
+                        INFO(name(k) << " on [3, " << n << "], pad " << pad << ", output shift " << shift
+                                     << (special ? ", special values" : ""));
+                        operand<T> x(3, n, pad, 2), dy(3, n, pad, 0);
+                        x.buf = values<T>(x.buf.size(), ++seed, special);
+                        dy.buf = values<T>(dy.buf.size(), ++seed, false);
+                        std::vector<T> plain, streamed;
+                        {
+                            const stream_thresholds off(std::numeric_limits<std::size_t>::max(), 1);
+                            plain = run(k, x, dy, shift);
+                        }
+                        {
+                            const stream_thresholds on(0, 1);
+                            streamed = run(k, x, dy, shift);
+                        }
+                        CHECK(same_bits(streamed, plain));
+                    }
+}
+
+TEST_CASE("streamed output with an executor gives the single-threaded bits", "[streaming][parallel]") {
+    operand<float> x(64, 3000, 0, 0), dy(64, 3000, 0, 0);
+    x.buf = values<float>(x.buf.size(), 11, false);
+    dy.buf = values<float>(dy.buf.size(), 12, false);
+    lk::thread_pool pool(3);
+    for (const kernel k : kernels) {
+        INFO(name(k));
+        const auto plain = run(k, x, dy, 0);
+        const stream_thresholds on(0, 1);
+        CHECK(same_bits(run(k, x, dy, 0, &pool), plain));
+    }
+}
+
+TEST_CASE("the dispatcher streams only long lines of large outputs, never in place", "[streaming]") {
+    using op = lkd::softmax_op<float, lkd::identity_input>;
+    using A = lkd::default_arch;
+    constexpr bool can = lkd::simd::streams<lkd::batch<float, A>>;
+    std::vector<float> a(4096 * 4), b(4096 * 4);
+    const lk::tensor_view<const float, 2> x(a.data(), {4, 4096});
+    const lk::tensor_view<float, 2> y(b.data(), {4, 4096}), same(a.data(), {4, 4096});
+    const auto layout = lkd::make_layout(x.shape(), x, y);
+    const auto in_place = lkd::make_layout(x.shape(), x, same);
+    {
+        const stream_thresholds t(4 * 4096 * sizeof(float), 4096);
+        CHECK(lkd::stream_rows<A, float, op>(layout, 1, 4) == can);
+        CHECK_FALSE(lkd::stream_rows<A, float, op>(in_place, 1, 4));
+    }
+    {
+        const stream_thresholds t(4 * 4096 * sizeof(float) + 1, 4096);  // output too small
+        CHECK_FALSE(lkd::stream_rows<A, float, op>(layout, 1, 4));
+    }
+    {
+        const stream_thresholds t(0, 4097);  // lines too short
+        CHECK_FALSE(lkd::stream_rows<A, float, op>(layout, 1, 4));
+    }
+    // The defaults: a 131 MB output of 32000-long lines streams, a 512 KB one does not.
+    CHECK(lkd::stream_min_bytes > (std::size_t(1) << 20));
+    CHECK(lkd::stream_min_bytes <= std::size_t(1024) * 32000 * sizeof(float));
+    CHECK(lkd::stream_min_line <= 32000);
+}
+
+TEST_CASE("streamed softmax in place equals the copy", "[streaming]") {
+    operand<float> x(5, 2049, 1, 3);
+    x.buf = values<float>(x.buf.size(), 21, true);
+    const operand<float> dy(5, 2049, 1, 0);
+    const stream_thresholds on(0, 1);
+    const auto copy = run(kernel::softmax, x, dy, 3);
+    lk::softmax(x.cview(), x.view(), -1);
+    // The lines only: the padding of x holds its own values.
+    bool same = true;
+    for (lk::index_type r = 0; r < x.rows; ++r)
+        for (lk::index_type j = 0; j < x.n; ++j) {
+            const auto at = static_cast<std::size_t>(x.shift + r * (x.n + x.pad) + j);
+            same = same && (std::memcmp(&copy[at], &x.buf[at], sizeof(float)) == 0 ||
+                            (std::isnan(copy[at]) && std::isnan(x.buf[at])));
+        }
+    CHECK(same);
+}
