@@ -1046,6 +1046,8 @@ template <class T>
 LOGITKIT_INLINE T reduce_add(scalar_batch<T> a) noexcept { return a.v; }
 template <class T>
 LOGITKIT_INLINE T reduce_max(scalar_batch<T> a) noexcept { return a.v; }
+template <class T>
+LOGITKIT_INLINE double lanes_sum(scalar_batch<T> a) noexcept { return static_cast<double>(a.v); }
 
 // Reinterprets the low bits of a "shifter" float/double as an exponent field: 2^n from
 // t = 1.5*2^p + bias + n (see exp.hpp).
@@ -1075,6 +1077,20 @@ LOGITKIT_INLINE scalar_batch<T> exp2_fraction(scalar_batch<T> t) noexcept {
     scalar_bits_t<T> bits;
     std::memcpy(&bits, &t.v, sizeof bits);
     return exp2_fraction_table<T>::template entry<L>(bits);
+}
+
+// 2^((k mod 2^L) / 2^L) * 2^(k >> L) when normal (see exp2_scaled_impl in xsimd_generic.hpp).
+template <int L, class T>
+LOGITKIT_INLINE scalar_batch<T> exp2_scaled(scalar_batch<T> t) noexcept {
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    scalar_bits_t<T> tb, fb;
+    std::memcpy(&tb, &t.v, sizeof tb);
+    const T f = exp2_fraction_table<T>::template entry<L>(tb);
+    std::memcpy(&fb, &f, sizeof fb);
+    fb += (tb << (mantissa - L)) - ((tb & ((scalar_bits_t<T>(1) << L) - 1)) << (mantissa - L));
+    T r;
+    std::memcpy(&r, &fb, sizeof r);
+    return r;
 }
 
 // y * 2^(k >> L) for a normal result, by an integer add to the exponent field.
@@ -1160,6 +1176,21 @@ LOGITKIT_INLINE T reduce_add_impl(const xsimd::batch<T, A>& v, const A&, const x
 #endif
 }
 
+// The lanes of v widened to double and added pairwise, lane i to lane i + w for w = size / 2,
+// size / 4, ..., 1: a chain of log2(lanes) additions rather than one per lane, which short rows
+// would wait on. Architectures with double vectors do the same additions in registers.
+template <class T, class A>
+LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<T, A>& v, const A&, const xsimd::generic&) noexcept {
+    constexpr std::size_t size = xsimd::batch<T, A>::size;
+    alignas(A::alignment()) T l[size];
+    v.store_aligned(l);
+    double d[size];
+    for (std::size_t i = 0; i < size; ++i) d[i] = static_cast<double>(l[i]);
+    for (std::size_t w = size / 2; w > 0; w /= 2)
+        for (std::size_t i = 0; i < w; ++i) d[i] += d[i + w];
+    return d[0];
+}
+
 // xsimd 8 has no reduce_max; a store and a short loop is enough for a once-per-row reduction.
 template <class T, class A>
 LOGITKIT_INLINE T reduce_max_impl(const xsimd::batch<T, A>& v, const A&, const xsimd::generic&) noexcept {
@@ -1206,6 +1237,32 @@ LOGITKIT_INLINE xsimd::batch<T, A> exp2_fraction_impl(const xsimd::batch<T, A>& 
     bit_cast<I>(t).store_aligned(k);
     for (std::size_t i = 0; i < xsimd::batch<T, A>::size; ++i) f[i] = exp2_fraction_table<T>::template entry<L>(k[i]);
     return xsimd::batch<T, A>::load_aligned(f);
+}
+
+// 2^((k mod 2^L) / 2^L) * 2^(k >> L) for the k in the low bits of t = round_shifter + k, when
+// normal. t shifted by (mantissa - L) holds (k >> L) in the exponent field and (k mod 2^L) just
+// below it; the table entry's bits minus the latter, plus the shifted t, is the scaled entry.
+// An architecture with a register-wide permute subtracts the index bits from the table once,
+// outside the loops.
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> exp2_scaled_impl(const xsimd::batch<T, A>& t, const A&,
+                                                   const xsimd::generic&) noexcept {
+    using I = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    const xsimd::batch<I, A> shifted = bit_cast<I>(t) << (mantissa - L);
+    if constexpr (L == 0) {
+        return bit_cast<T>(bit_cast<I>(xsimd::batch<T, A>(T(1))) + shifted);
+    } else {
+        alignas(A::alignment()) I k[xsimd::batch<T, A>::size];
+        bit_cast<I>(t).store_aligned(k);
+        for (std::size_t i = 0; i < xsimd::batch<T, A>::size; ++i) {
+            const T entry = exp2_fraction_table<T>::template entry<L>(k[i]);
+            I f;
+            std::memcpy(&f, &entry, sizeof f);
+            k[i] = f - static_cast<I>((k[i] & ((I(1) << L) - 1)) << (mantissa - L));
+        }
+        return bit_cast<T>(xsimd::batch<I, A>::load_aligned(k) + shifted);
+    }
 }
 
 // y * 2^(k >> L) for a normal result, by an integer add to the exponent field.
@@ -1304,6 +1361,35 @@ LOGITKIT_INLINE void stream_fence_impl(const A&, const xsimd::avx2&) noexcept {
     _mm_sfence();
 }
 
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<float, A> exp2_scaled_impl(const xsimd::batch<float, A>& t, const A&,
+                                                       const xsimd::avx2&) noexcept {
+    if constexpr (L == 3) {
+        const float* e = exp2_fraction_table<float>::value;
+        const __m256i table = _mm256_sub_epi32(
+            _mm256_castps_si256(_mm256_setr_ps(e[0], e[2], e[4], e[6], e[8], e[10], e[12], e[14])),
+            _mm256_setr_epi32(0, 1 << 20, 2 << 20, 3 << 20, 4 << 20, 5 << 20, 6 << 20, 7 << 20));
+        const __m256i k = _mm256_castps_si256(t);
+        return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_permutevar8x32_epi32(table, k), _mm256_slli_epi32(k, 20)));
+    } else {
+        return exp2_scaled_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+
+// The pairwise double sum of the lanes (see lanes_sum_impl in xsimd_generic.hpp) in registers.
+LOGITKIT_INLINE double lanes_sum_pd(__m256d d) noexcept {
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+template <class A>
+LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {
+    return lanes_sum_pd(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+template <class A>
+LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx2&) noexcept {
+    return lanes_sum_pd(v);
+}
+
 // Horizontal maximum by halving shuffles; x86 max keeps its second operand when one is NaN.
 template <class A>
 LOGITKIT_INLINE float reduce_max_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {
@@ -1363,6 +1449,7 @@ LOGITKIT_INLINE void store_partial_impl(double* p, const xsimd::batch<double, A>
 // logitkit — AVX-512 overrides of the generic primitives.
 // SPDX-License-Identifier: MIT
 
+// #include "x86_avx2.hpp"  // lanes_sum_pd (AVX-512F implies AVX2) (already included above)
 // #include "xsimd_generic.hpp" (already included above)
 
 #if defined(__AVX512F__)
@@ -1379,6 +1466,18 @@ LOGITKIT_INLINE float reduce_max_impl(const xsimd::batch<float, A>& v, const A&,
 template <class A>
 LOGITKIT_INLINE double reduce_max_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx512f&) noexcept {
     return _mm512_reduce_max_pd(v);
+}
+
+// The pairwise double sum of the lanes (see lanes_sum_impl in xsimd_generic.hpp) in registers.
+template <class A>
+LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx512f&) noexcept {
+    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)));
+}
+template <class A>
+LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx512f&) noexcept {
+    const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    const __m512d d = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(high));
+    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(d), _mm512_extractf64x4_pd(d, 1)));
 }
 
 // The zero-masked shift avoids the unmasked form, whose GCC 12 header trips
@@ -1423,6 +1522,36 @@ LOGITKIT_INLINE xsimd::batch<double, A> exp2_fraction_impl(const xsimd::batch<do
         return _mm512_permutexvar_pd(_mm512_castpd_si512(t), table);
     } else {
         return exp2_fraction_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<float, A> exp2_scaled_impl(const xsimd::batch<float, A>& t, const A&,
+                                                       const xsimd::avx512f&) noexcept {
+    if constexpr (L == 4) {
+        const __m512i table = _mm512_sub_epi32(
+            _mm512_castps_si512(_mm512_load_ps(exp2_fraction_table<float>::value)),
+            _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 19));
+        const __m512i k = _mm512_castps_si512(t);
+        return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_permutexvar_epi32(k, table),
+                                                    _mm512_maskz_slli_epi32(__mmask16(0xFFFF), k, 19)));
+    } else {
+        return exp2_scaled_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<double, A> exp2_scaled_impl(const xsimd::batch<double, A>& t, const A&,
+                                                        const xsimd::avx512f&) noexcept {
+    if constexpr (L == 3) {
+        const double* e = exp2_fraction_table<double>::value;
+        const __m512i table =
+            _mm512_sub_epi64(_mm512_castpd_si512(_mm512_setr_pd(e[0], e[2], e[4], e[6], e[8], e[10], e[12], e[14])),
+                             _mm512_slli_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), 49));
+        const __m512i k = _mm512_castpd_si512(t);
+        return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_permutexvar_epi64(k, table),
+                                                    _mm512_maskz_slli_epi64(__mmask8(0xFF), k, 49)));
+    } else {
+        return exp2_scaled_impl<L>(t, A{}, xsimd::generic{});
     }
 }
 
@@ -1520,6 +1649,10 @@ LOGITKIT_INLINE T reduce_max(const xsimd::batch<T, A>& v) noexcept {
     return reduce_max_impl(v, A{}, A{});
 }
 template <class T, class A>
+LOGITKIT_INLINE double lanes_sum(const xsimd::batch<T, A>& v) noexcept {
+    return lanes_sum_impl(v, A{}, A{});
+}
+template <class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> pow2_from_shifted(const xsimd::batch<T, A>& t) noexcept {
     return pow2_from_shifted_impl(t, A{}, A{});
 }
@@ -1542,6 +1675,10 @@ constexpr int exp_table_bits_of(const xsimd::batch<T, A>*) noexcept {
 template <int L, class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> exp2_fraction(const xsimd::batch<T, A>& t) noexcept {
     return exp2_fraction_impl<L>(t, A{}, A{});
+}
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> exp2_scaled(const xsimd::batch<T, A>& t) noexcept {
+    return exp2_scaled_impl<L>(t, A{}, A{});
 }
 template <int L, class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> add_exponent(const xsimd::batch<T, A>& y, const xsimd::batch<T, A>& t) noexcept {
@@ -1659,7 +1796,8 @@ const char* simd_arch_name() noexcept {
 // exp(d) = 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r): the middle factor comes from a table of
 // 2^L entries (L = 0: no table), exp(r) - 1 from its Taylor polynomial, of the lowest degree
 // whose truncation error on |r| is below 1/20 ulp (table below), and 2^(k >> L) is added to the
-// exponent field as an integer. An architecture with a register-wide permute (AVX2: 8 float
+// exponent field of the table entry as an integer, before the last multiply-add (the result is
+// the same: scaling by a power of 2 commutes with the rounding while everything is normal). An architecture with a register-wide permute (AVX2: 8 float
 // entries, AVX-512: 16 float / 8 double entries) picks a table and so a shorter polynomial; the
 // others use L = 0. Lanes whose result rounds to 0 are set to 0. Lanes whose 2^(k >> L) is not a
 // normal number take a second, clamped path that scales in two steps so the result is rounded
@@ -1753,10 +1891,9 @@ LOGITKIT_INLINE V expm1_taylor(const V& r) noexcept {
 template <class V>
 constexpr int exp_table_bits = simd::exp_table_bits_of<V>();
 
-/// 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r) for d = (k / 2^L) ln2 + r - e; t = round_shifter + k.
-/// The exponent factor is left out: the caller adds it with simd::add_exponent<L>(y, t).
+/// exp(r) - 1 for d = (k / 2^L) ln2 + r - e, and t = round_shifter + k.
 template <int L, class V>
-LOGITKIT_INLINE V exp_mantissa(const V& d, const V& e, V& t) noexcept {
+LOGITKIT_INLINE V exp_reduced(const V& d, const V& e, V& t) noexcept {
     using T = typename V::value_type;
     using C = exp_constants<T>;
     constexpr T scale = T(1 << L);
@@ -1764,7 +1901,15 @@ LOGITKIT_INLINE V exp_mantissa(const V& d, const V& e, V& t) noexcept {
     const V n = t - V(C::round_shifter);
     // The low part of n ln2 / 2^L and the correction e are combined beside the high part's fma.
     const V r = simd::fma(n, V(-C::ln2_hi / scale), d) + simd::fma(n, V(-C::ln2_lo / scale), e);
-    const V q = expm1_taylor<C::degree_for_table(L)>(r);
+    return expm1_taylor<C::degree_for_table(L)>(r);
+}
+
+/// 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r) for d = (k / 2^L) ln2 + r - e; t = round_shifter + k.
+/// The exponent factor is left out: the caller adds it with simd::add_exponent<L>(y, t).
+template <int L, class V>
+LOGITKIT_INLINE V exp_mantissa(const V& d, const V& e, V& t) noexcept {
+    using T = typename V::value_type;
+    const V q = exp_reduced<L>(d, e, t);
     if constexpr (L == 0) {
         return q + V(T(1));
     } else {
@@ -1800,7 +1945,11 @@ LOGITKIT_COLD V exp_of_wide_range(V d, V e) noexcept {
 template <class V, int L = exp_table_bits<V>>
 LOGITKIT_INLINE V exp_of_in_range(const V& d, const V& e) noexcept {
     V t;
-    return simd::add_exponent<L>(exp_mantissa<L>(d, e, t), t);
+    const V q = exp_reduced<L>(d, e, t);
+    // f 2^(k >> L), normal in this range, scaled before the last fma rather than after it: the
+    // table lookup and the exponent shift then cost one integer add (see exp2_scaled).
+    const V f = simd::exp2_scaled<L>(t);
+    return simd::fma(f, q, f);
 }
 
 /// exp(d + e); see the contract at the top of this file. L is the table size (log2); the
@@ -1868,17 +2017,8 @@ struct compensated_sum {
         const double ts = lanes_sum(s);
         return std::isfinite(ts) ? ts + lanes_sum(c) : ts;
     }
-    /// Sum of the lanes of v, in double, added pairwise: a chain of log2(lanes) additions rather
-    /// than one per lane, which short rows would wait on.
-    static double lanes_sum(const V& v) noexcept {
-        typename V::value_type l[V::size];
-        simd::store(l, v);
-        double d[V::size];
-        for (std::size_t i = 0; i < V::size; ++i) d[i] = static_cast<double>(l[i]);
-        for (std::size_t w = V::size / 2; w > 0; w /= 2)
-            for (std::size_t i = 0; i < w; ++i) d[i] += d[i + w];
-        return d[0];
-    }
+    /// Sum of the lanes of v, in double, added pairwise (see simd::lanes_sum).
+    static double lanes_sum(const V& v) noexcept { return simd::lanes_sum(v); }
 };
 
 constexpr index_type block_batches = 8;

@@ -15,7 +15,8 @@
 // exp(d) = 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r): the middle factor comes from a table of
 // 2^L entries (L = 0: no table), exp(r) - 1 from its Taylor polynomial, of the lowest degree
 // whose truncation error on |r| is below 1/20 ulp (table below), and 2^(k >> L) is added to the
-// exponent field as an integer. An architecture with a register-wide permute (AVX2: 8 float
+// exponent field of the table entry as an integer, before the last multiply-add (the result is
+// the same: scaling by a power of 2 commutes with the rounding while everything is normal). An architecture with a register-wide permute (AVX2: 8 float
 // entries, AVX-512: 16 float / 8 double entries) picks a table and so a shorter polynomial; the
 // others use L = 0. Lanes whose result rounds to 0 are set to 0. Lanes whose 2^(k >> L) is not a
 // normal number take a second, clamped path that scales in two steps so the result is rounded
@@ -110,10 +111,9 @@ LOGITKIT_INLINE V expm1_taylor(const V& r) noexcept {
 template <class V>
 constexpr int exp_table_bits = simd::exp_table_bits_of<V>();
 
-/// 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r) for d = (k / 2^L) ln2 + r - e; t = round_shifter + k.
-/// The exponent factor is left out: the caller adds it with simd::add_exponent<L>(y, t).
+/// exp(r) - 1 for d = (k / 2^L) ln2 + r - e, and t = round_shifter + k.
 template <int L, class V>
-LOGITKIT_INLINE V exp_mantissa(const V& d, const V& e, V& t) noexcept {
+LOGITKIT_INLINE V exp_reduced(const V& d, const V& e, V& t) noexcept {
     using T = typename V::value_type;
     using C = exp_constants<T>;
     constexpr T scale = T(1 << L);
@@ -121,7 +121,15 @@ LOGITKIT_INLINE V exp_mantissa(const V& d, const V& e, V& t) noexcept {
     const V n = t - V(C::round_shifter);
     // The low part of n ln2 / 2^L and the correction e are combined beside the high part's fma.
     const V r = simd::fma(n, V(-C::ln2_hi / scale), d) + simd::fma(n, V(-C::ln2_lo / scale), e);
-    const V q = expm1_taylor<C::degree_for_table(L)>(r);
+    return expm1_taylor<C::degree_for_table(L)>(r);
+}
+
+/// 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r) for d = (k / 2^L) ln2 + r - e; t = round_shifter + k.
+/// The exponent factor is left out: the caller adds it with simd::add_exponent<L>(y, t).
+template <int L, class V>
+LOGITKIT_INLINE V exp_mantissa(const V& d, const V& e, V& t) noexcept {
+    using T = typename V::value_type;
+    const V q = exp_reduced<L>(d, e, t);
     if constexpr (L == 0) {
         return q + V(T(1));
     } else {
@@ -157,7 +165,11 @@ LOGITKIT_COLD V exp_of_wide_range(V d, V e) noexcept {
 template <class V, int L = exp_table_bits<V>>
 LOGITKIT_INLINE V exp_of_in_range(const V& d, const V& e) noexcept {
     V t;
-    return simd::add_exponent<L>(exp_mantissa<L>(d, e, t), t);
+    const V q = exp_reduced<L>(d, e, t);
+    // f 2^(k >> L), normal in this range, scaled before the last fma rather than after it: the
+    // table lookup and the exponent shift then cost one integer add (see exp2_scaled).
+    const V f = simd::exp2_scaled<L>(t);
+    return simd::fma(f, q, f);
 }
 
 /// exp(d + e); see the contract at the top of this file. L is the table size (log2); the

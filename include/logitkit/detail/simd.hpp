@@ -52,6 +52,10 @@ LOGITKIT_INLINE T reduce_max(const xsimd::batch<T, A>& v) noexcept {
     return reduce_max_impl(v, A{}, A{});
 }
 template <class T, class A>
+LOGITKIT_INLINE double lanes_sum(const xsimd::batch<T, A>& v) noexcept {
+    return lanes_sum_impl(v, A{}, A{});
+}
+template <class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> pow2_from_shifted(const xsimd::batch<T, A>& t) noexcept {
     return pow2_from_shifted_impl(t, A{}, A{});
 }
@@ -74,6 +78,10 @@ constexpr int exp_table_bits_of(const xsimd::batch<T, A>*) noexcept {
 template <int L, class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> exp2_fraction(const xsimd::batch<T, A>& t) noexcept {
     return exp2_fraction_impl<L>(t, A{}, A{});
+}
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> exp2_scaled(const xsimd::batch<T, A>& t) noexcept {
+    return exp2_scaled_impl<L>(t, A{}, A{});
 }
 template <int L, class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> add_exponent(const xsimd::batch<T, A>& y, const xsimd::batch<T, A>& t) noexcept {

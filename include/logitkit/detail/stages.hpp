@@ -70,17 +70,8 @@ struct compensated_sum {
         const double ts = lanes_sum(s);
         return std::isfinite(ts) ? ts + lanes_sum(c) : ts;
     }
-    /// Sum of the lanes of v, in double, added pairwise: a chain of log2(lanes) additions rather
-    /// than one per lane, which short rows would wait on.
-    static double lanes_sum(const V& v) noexcept {
-        typename V::value_type l[V::size];
-        simd::store(l, v);
-        double d[V::size];
-        for (std::size_t i = 0; i < V::size; ++i) d[i] = static_cast<double>(l[i]);
-        for (std::size_t w = V::size / 2; w > 0; w /= 2)
-            for (std::size_t i = 0; i < w; ++i) d[i] += d[i + w];
-        return d[0];
-    }
+    /// Sum of the lanes of v, in double, added pairwise (see simd::lanes_sum).
+    static double lanes_sum(const V& v) noexcept { return simd::lanes_sum(v); }
 };
 
 constexpr index_type block_batches = 8;

@@ -82,6 +82,8 @@ template <class T>
 LOGITKIT_INLINE T reduce_add(scalar_batch<T> a) noexcept { return a.v; }
 template <class T>
 LOGITKIT_INLINE T reduce_max(scalar_batch<T> a) noexcept { return a.v; }
+template <class T>
+LOGITKIT_INLINE double lanes_sum(scalar_batch<T> a) noexcept { return static_cast<double>(a.v); }
 
 // Reinterprets the low bits of a "shifter" float/double as an exponent field: 2^n from
 // t = 1.5*2^p + bias + n (see exp.hpp).
@@ -111,6 +113,20 @@ LOGITKIT_INLINE scalar_batch<T> exp2_fraction(scalar_batch<T> t) noexcept {
     scalar_bits_t<T> bits;
     std::memcpy(&bits, &t.v, sizeof bits);
     return exp2_fraction_table<T>::template entry<L>(bits);
+}
+
+// 2^((k mod 2^L) / 2^L) * 2^(k >> L) when normal (see exp2_scaled_impl in xsimd_generic.hpp).
+template <int L, class T>
+LOGITKIT_INLINE scalar_batch<T> exp2_scaled(scalar_batch<T> t) noexcept {
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    scalar_bits_t<T> tb, fb;
+    std::memcpy(&tb, &t.v, sizeof tb);
+    const T f = exp2_fraction_table<T>::template entry<L>(tb);
+    std::memcpy(&fb, &f, sizeof fb);
+    fb += (tb << (mantissa - L)) - ((tb & ((scalar_bits_t<T>(1) << L) - 1)) << (mantissa - L));
+    T r;
+    std::memcpy(&r, &fb, sizeof r);
+    return r;
 }
 
 // y * 2^(k >> L) for a normal result, by an integer add to the exponent field.

@@ -50,6 +50,35 @@ LOGITKIT_INLINE void stream_fence_impl(const A&, const xsimd::avx2&) noexcept {
     _mm_sfence();
 }
 
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<float, A> exp2_scaled_impl(const xsimd::batch<float, A>& t, const A&,
+                                                       const xsimd::avx2&) noexcept {
+    if constexpr (L == 3) {
+        const float* e = exp2_fraction_table<float>::value;
+        const __m256i table = _mm256_sub_epi32(
+            _mm256_castps_si256(_mm256_setr_ps(e[0], e[2], e[4], e[6], e[8], e[10], e[12], e[14])),
+            _mm256_setr_epi32(0, 1 << 20, 2 << 20, 3 << 20, 4 << 20, 5 << 20, 6 << 20, 7 << 20));
+        const __m256i k = _mm256_castps_si256(t);
+        return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_permutevar8x32_epi32(table, k), _mm256_slli_epi32(k, 20)));
+    } else {
+        return exp2_scaled_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+
+// The pairwise double sum of the lanes (see lanes_sum_impl in xsimd_generic.hpp) in registers.
+LOGITKIT_INLINE double lanes_sum_pd(__m256d d) noexcept {
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+template <class A>
+LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {
+    return lanes_sum_pd(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+template <class A>
+LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx2&) noexcept {
+    return lanes_sum_pd(v);
+}
+
 // Horizontal maximum by halving shuffles; x86 max keeps its second operand when one is NaN.
 template <class A>
 LOGITKIT_INLINE float reduce_max_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {

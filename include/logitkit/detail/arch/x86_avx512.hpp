@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "x86_avx2.hpp"  // lanes_sum_pd (AVX-512F implies AVX2)
 #include "xsimd_generic.hpp"
 
 #if defined(__AVX512F__)
@@ -18,6 +19,18 @@ LOGITKIT_INLINE float reduce_max_impl(const xsimd::batch<float, A>& v, const A&,
 template <class A>
 LOGITKIT_INLINE double reduce_max_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx512f&) noexcept {
     return _mm512_reduce_max_pd(v);
+}
+
+// The pairwise double sum of the lanes (see lanes_sum_impl in xsimd_generic.hpp) in registers.
+template <class A>
+LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx512f&) noexcept {
+    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)));
+}
+template <class A>
+LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx512f&) noexcept {
+    const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    const __m512d d = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(high));
+    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(d), _mm512_extractf64x4_pd(d, 1)));
 }
 
 // The zero-masked shift avoids the unmasked form, whose GCC 12 header trips
@@ -62,6 +75,36 @@ LOGITKIT_INLINE xsimd::batch<double, A> exp2_fraction_impl(const xsimd::batch<do
         return _mm512_permutexvar_pd(_mm512_castpd_si512(t), table);
     } else {
         return exp2_fraction_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<float, A> exp2_scaled_impl(const xsimd::batch<float, A>& t, const A&,
+                                                       const xsimd::avx512f&) noexcept {
+    if constexpr (L == 4) {
+        const __m512i table = _mm512_sub_epi32(
+            _mm512_castps_si512(_mm512_load_ps(exp2_fraction_table<float>::value)),
+            _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 19));
+        const __m512i k = _mm512_castps_si512(t);
+        return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_permutexvar_epi32(k, table),
+                                                    _mm512_maskz_slli_epi32(__mmask16(0xFFFF), k, 19)));
+    } else {
+        return exp2_scaled_impl<L>(t, A{}, xsimd::generic{});
+    }
+}
+template <int L, class A>
+LOGITKIT_INLINE xsimd::batch<double, A> exp2_scaled_impl(const xsimd::batch<double, A>& t, const A&,
+                                                        const xsimd::avx512f&) noexcept {
+    if constexpr (L == 3) {
+        const double* e = exp2_fraction_table<double>::value;
+        const __m512i table =
+            _mm512_sub_epi64(_mm512_castpd_si512(_mm512_setr_pd(e[0], e[2], e[4], e[6], e[8], e[10], e[12], e[14])),
+                             _mm512_slli_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), 49));
+        const __m512i k = _mm512_castpd_si512(t);
+        return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_permutexvar_epi64(k, table),
+                                                    _mm512_maskz_slli_epi64(__mmask8(0xFF), k, 49)));
+    } else {
+        return exp2_scaled_impl<L>(t, A{}, xsimd::generic{});
     }
 }
 

@@ -57,6 +57,21 @@ LOGITKIT_INLINE T reduce_add_impl(const xsimd::batch<T, A>& v, const A&, const x
 #endif
 }
 
+// The lanes of v widened to double and added pairwise, lane i to lane i + w for w = size / 2,
+// size / 4, ..., 1: a chain of log2(lanes) additions rather than one per lane, which short rows
+// would wait on. Architectures with double vectors do the same additions in registers.
+template <class T, class A>
+LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<T, A>& v, const A&, const xsimd::generic&) noexcept {
+    constexpr std::size_t size = xsimd::batch<T, A>::size;
+    alignas(A::alignment()) T l[size];
+    v.store_aligned(l);
+    double d[size];
+    for (std::size_t i = 0; i < size; ++i) d[i] = static_cast<double>(l[i]);
+    for (std::size_t w = size / 2; w > 0; w /= 2)
+        for (std::size_t i = 0; i < w; ++i) d[i] += d[i + w];
+    return d[0];
+}
+
 // xsimd 8 has no reduce_max; a store and a short loop is enough for a once-per-row reduction.
 template <class T, class A>
 LOGITKIT_INLINE T reduce_max_impl(const xsimd::batch<T, A>& v, const A&, const xsimd::generic&) noexcept {
@@ -103,6 +118,32 @@ LOGITKIT_INLINE xsimd::batch<T, A> exp2_fraction_impl(const xsimd::batch<T, A>& 
     bit_cast<I>(t).store_aligned(k);
     for (std::size_t i = 0; i < xsimd::batch<T, A>::size; ++i) f[i] = exp2_fraction_table<T>::template entry<L>(k[i]);
     return xsimd::batch<T, A>::load_aligned(f);
+}
+
+// 2^((k mod 2^L) / 2^L) * 2^(k >> L) for the k in the low bits of t = round_shifter + k, when
+// normal. t shifted by (mantissa - L) holds (k >> L) in the exponent field and (k mod 2^L) just
+// below it; the table entry's bits minus the latter, plus the shifted t, is the scaled entry.
+// An architecture with a register-wide permute subtracts the index bits from the table once,
+// outside the loops.
+template <int L, class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> exp2_scaled_impl(const xsimd::batch<T, A>& t, const A&,
+                                                   const xsimd::generic&) noexcept {
+    using I = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    const xsimd::batch<I, A> shifted = bit_cast<I>(t) << (mantissa - L);
+    if constexpr (L == 0) {
+        return bit_cast<T>(bit_cast<I>(xsimd::batch<T, A>(T(1))) + shifted);
+    } else {
+        alignas(A::alignment()) I k[xsimd::batch<T, A>::size];
+        bit_cast<I>(t).store_aligned(k);
+        for (std::size_t i = 0; i < xsimd::batch<T, A>::size; ++i) {
+            const T entry = exp2_fraction_table<T>::template entry<L>(k[i]);
+            I f;
+            std::memcpy(&f, &entry, sizeof f);
+            k[i] = f - static_cast<I>((k[i] & ((I(1) << L) - 1)) << (mantissa - L));
+        }
+        return bit_cast<T>(xsimd::batch<I, A>::load_aligned(k) + shifted);
+    }
 }
 
 // y * 2^(k >> L) for a normal result, by an integer add to the exponent field.
