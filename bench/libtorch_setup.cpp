@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <string>
 
 namespace logitkit_bench {
@@ -13,6 +14,8 @@ void setup_libtorch() {
     at::set_num_threads(1);
     benchmark::AddCustomContext("libtorch_version", TORCH_VERSION);
     benchmark::AddCustomContext("libtorch_threads", std::to_string(at::get_num_threads()));
+    const char* capability = std::getenv("ATEN_CPU_CAPABILITY");
+    benchmark::AddCustomContext("libtorch_cpu_capability", capability != nullptr ? capability : "default");
 }
 
 }  // namespace logitkit_bench

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarises a bench_softmax JSON file (--benchmark_out) as Markdown tables, and plots its sweep.
+"""Summarises a logitkit benchmark JSON file (--benchmark_out) as Markdown tables, and plots its sweep.
 
 For every kernel benchmark it shows its throughput (GB/s of bytes read + written), nanoseconds
 per element, and its ratio to the memcpy baseline that moves the same bytes: the memcpy/...
@@ -108,7 +108,8 @@ def describe(context, rows):
     if context.get("num_cpus"):
         info.append("%s CPUs @ %s MHz" % (context["num_cpus"], context.get("mhz_per_cpu", "?")))
     for key, label in (("logitkit_simd_arch", "logitkit SIMD"), ("libtorch_version", "libtorch"),
-                       ("libtorch_threads", "libtorch threads"), ("onednn_version", "oneDNN")):
+                       ("libtorch_threads", "libtorch threads"),
+                       ("libtorch_cpu_capability", "ATEN_CPU_CAPABILITY"), ("onednn_version", "oneDNN")):
         if key in context:
             info.append("%s: %s" % (label, context[key]))
     reps = rows[0]["repetitions"]
@@ -117,7 +118,8 @@ def describe(context, rows):
                 if stat != "single run" else "single run")
     if context.get("library_build_type") == "debug":
         info.append("the Google Benchmark library itself is a debug build")
-    return "bench_softmax: " + "; ".join(info) + "."
+    name = context.get("executable", "bench_softmax").rsplit("/", 1)[-1]
+    return name + ": " + "; ".join(info) + "."
 
 
 def kernel_table(rows):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds bench_softmax (Release, -O3 -march=native) and runs it with 5 repetitions, then prints a
 # Markdown table of GB/s, the ratio of each kernel to a memcpy moving the same bytes and the
-# speed-ups over the peers built in, and the row-length sweep.
+# speed-ups over the peers built in, and the row-length sweep. Installs what it needs first
+# (scripts/deps.sh, plus the peers' Debian packages when they are asked for).
 #
 #   bench/run_bench.sh [options] [-- extra Google Benchmark flags]
 #
@@ -9,12 +10,14 @@
 #   -o, --out FILE        JSON results (default: DIR/bench_softmax.json)
 #   -f, --filter REGEX    run only the matching benchmarks (--benchmark_filter)
 #   -r, --repetitions N   repetitions per benchmark (default 5)
-#       --libtorch        also time libtorch (-DLOGITKIT_BENCH_LIBTORCH=ON; needs libtorch-dev)
-#       --onednn          also time oneDNN (-DLOGITKIT_BENCH_ONEDNN=ON; needs libdnnl-dev)
+#       --libtorch        also time libtorch (-DLOGITKIT_BENCH_LIBTORCH=ON; libtorch-dev), with
+#                         ATEN_CPU_CAPABILITY=avx512 on a CPU with AVX-512 unless it is set
+#       --onednn          also time oneDNN (-DLOGITKIT_BENCH_ONEDNN=ON; libdnnl-dev)
+#       --losses          also run bench_cross_entropy and bench_gumbel (JSON beside --out)
 #       --docs            write the tables to docs/benchmarks.md and the sweep's plot to
-#                         docs/benchmarks-sweep.png (needs python3-matplotlib)
+#                         docs/benchmarks-sweep.png (python3-matplotlib)
 #       --no-native       build without -march=native (-DLOGITKIT_BENCH_NATIVE=OFF)
-#       --no-build        run the existing binary
+#       --no-build        run the existing binaries
 #
 # Example: bench/run_bench.sh -f 'softmax/128x1000|memcpy/128x1000' -- --benchmark_min_time=1
 set -euo pipefail
@@ -28,11 +31,12 @@ repetitions=5
 libtorch=OFF
 onednn=OFF
 docs=0
+losses=0
 native=ON
 build=1
 extra=()
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 need_arg() { [[ $# -ge 2 ]] || { echo "run_bench.sh: $1 needs a value" >&2; exit 2; }; }
 
 while [[ $# -gt 0 ]]; do
@@ -43,6 +47,7 @@ while [[ $# -gt 0 ]]; do
         -r|--repetitions) need_arg "$@"; repetitions="$2"; shift 2 ;;
         --libtorch) libtorch=ON; shift ;;
         --onednn) onednn=ON; shift ;;
+        --losses) losses=1; shift ;;
         --docs) docs=1; shift ;;
         --no-native) native=OFF; shift ;;
         --no-build) build=0; shift ;;
@@ -53,7 +58,16 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$out" ]] || out="$build_dir/bench_softmax.json"
 
+benches=(bench_softmax)
+[[ $losses -eq 0 ]] || benches+=(bench_cross_entropy bench_gumbel)
+
 if [[ $build -eq 1 ]]; then
+    peers=()
+    # oneDNN's CMake package looks for OpenCL (Debian builds it with its OpenCL runtime).
+    [[ $onednn == OFF ]] || peers+=(libdnnl-dev ocl-icd-opencl-dev opencl-c-headers)
+    [[ $libtorch == OFF ]] || peers+=(libtorch-dev)
+    [[ $docs -eq 0 ]] || peers+=(python3-matplotlib)
+    bash "$root/scripts/deps.sh" ${peers[@]+"${peers[@]}"}
     cmake -S "$root" -B "$build_dir" \
         -DCMAKE_BUILD_TYPE=Release \
         -DLOGITKIT_BUILD_BENCH=ON \
@@ -62,23 +76,34 @@ if [[ $build -eq 1 ]]; then
         -DLOGITKIT_BENCH_NATIVE="$native" \
         -DLOGITKIT_BENCH_LIBTORCH="$libtorch" \
         -DLOGITKIT_BENCH_ONEDNN="$onednn" >/dev/null
-    cmake --build "$build_dir" --target bench_softmax -j "$(nproc 2>/dev/null || echo 2)"
+    cmake --build "$build_dir" --target "${benches[@]}" -j "$(nproc 2>/dev/null || echo 2)"
 fi
 
-bench="$build_dir/bench/bench_softmax"
-[[ -x "$bench" ]] || { echo "run_bench.sh: $bench not found (build it first)" >&2; exit 1; }
+# libtorch 1.13 picks its AVX2 kernels unless told: time its best ones.
+if [[ $libtorch == ON && -z "${ATEN_CPU_CAPABILITY:-}" ]] && grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+    export ATEN_CPU_CAPABILITY=avx512
+fi
 
-args=(--benchmark_repetitions="$repetitions"
-      --benchmark_report_aggregates_only=true
-      --benchmark_out="$out"
-      --benchmark_out_format=json)
-[[ -z "$filter" ]] || args+=(--benchmark_filter="$filter")
+# The JSON of each benchmark binary: --out for bench_softmax, <name>.json beside it for the others.
+json_of() { [[ $1 == bench_softmax ]] && echo "$out" || echo "$(dirname "$out")/$1.json"; }
 
 mkdir -p "$(dirname "$out")"
-"$bench" "${args[@]}" ${extra[@]+"${extra[@]}"}
+for b in "${benches[@]}"; do
+    bench="$build_dir/bench/$b"
+    [[ -x "$bench" ]] || { echo "run_bench.sh: $bench not found (build it first)" >&2; exit 1; }
+    args=(--benchmark_repetitions="$repetitions"
+          --benchmark_report_aggregates_only=true
+          --benchmark_out="$(json_of "$b")"
+          --benchmark_out_format=json)
+    [[ -z "$filter" ]] || args+=(--benchmark_filter="$filter")
+    "$bench" "${args[@]}" ${extra[@]+"${extra[@]}"}
+done
 
 echo
-python3 "$root/bench/report.py" "$out"
+for b in "${benches[@]}"; do
+    python3 "$root/bench/report.py" "$(json_of "$b")"
+    echo
+done
 if [[ $docs -eq 1 ]]; then
     # Debian's python3 has matplotlib (python3-matplotlib); another python3 first on PATH may not.
     py=python3
@@ -90,12 +115,16 @@ if [[ $docs -eq 1 ]]; then
         echo "Every ratio compares two benchmarks of the same run of the same binary."
         echo
         echo "![ns per element against row length](benchmarks-sweep.png)"
-        echo
-        "$py" "$root/bench/report.py" "$out"
+        for b in "${benches[@]}"; do
+            echo
+            echo "## $b"
+            echo
+            "$py" "$root/bench/report.py" "$(json_of "$b")"
+        done
     } > "$root/docs/benchmarks.md"
     "$py" "$root/bench/report.py" "$out" --plot "$root/docs/benchmarks-sweep.png" \
         --title "softmax along rows, float, 1 thread ($(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["context"].get("logitkit_simd_arch", "?"))' "$out"))"
     echo "wrote docs/benchmarks.md and docs/benchmarks-sweep.png"
 fi
 echo
-echo "(raw results: $out)"
+for b in "${benches[@]}"; do echo "(raw results: $(json_of "$b"))"; done

@@ -2,7 +2,8 @@
 // with non-temporal stores while the next line's inputs are prefetched. The streamed path must
 // give the ordinary path's bits exactly, for every aligned or misaligned start of the output
 // line, every tail length, special values (a NaN may differ in sign), and in place (where it
-// must not stream); the thresholds are lowered here so that small tensors take it.
+// must not stream), for the softmax family, logsumexp (which only prefetches) and
+// cross_entropy's gradient; the thresholds are lowered here so that small tensors take it.
 #include "test_support.hpp"
 
 namespace {
@@ -118,6 +119,77 @@ TEMPLATE_TEST_CASE("streamed output gives the ordinary path's bits", "[streaming
                         }
                         CHECK(same_bits(streamed, plain));
                     }
+}
+
+TEMPLATE_TEST_CASE("logsumexp's streamed path (prefetching the next line) gives the ordinary bits", "[streaming]",
+                   float, double) {
+    using T = TestType;
+    std::uint64_t seed = 100;
+    for (const lk::index_type n : {1, 7, 16, 17, 33, 1000, 4097})
+        for (const lk::index_type pad : {0, 1, 3})
+            for (const bool special : {false, true}) {
+                INFO("[4, " << n << "], pad " << pad << (special ? ", special values" : ""));
+                operand<T> x(4, n, pad, 1);
+                x.buf = values<T>(x.buf.size(), ++seed, special);
+                auto run_lse = [&] {
+                    std::vector<T> out(4, T(-7));
+                    lk::logsumexp(x.cview(), lk::tensor_view<T, 2>(out.data(), {4, 1}), -1);
+                    return out;
+                };
+                std::vector<T> plain, streamed;
+                {
+                    const stream_thresholds off(std::numeric_limits<std::size_t>::max(), 1);
+                    plain = run_lse();
+                }
+                {
+                    const stream_thresholds on(0, 1);
+                    streamed = run_lse();
+                }
+                CHECK(same_bits(streamed, plain));
+            }
+}
+
+TEMPLATE_TEST_CASE("cross_entropy's streamed gradient gives the ordinary bits", "[streaming]", float, double) {
+    using T = TestType;
+    std::uint64_t seed = 200;
+    for (const lk::index_type n : {2, 7, 17, 33, 1000, 4097})
+        for (const lk::index_type pad : {0, 3})
+            for (const bool weighted : {false, true})
+                for (const bool special : {false, true}) {
+                    INFO("[5, " << n << "], pad " << pad << (weighted ? ", weighted" : "")
+                                << (special ? ", special values" : ""));
+                    operand<T> x(5, n, pad, 2);
+                    x.buf = values<T>(x.buf.size(), ++seed, special);
+                    rng r(++seed);
+                    std::vector<std::int64_t> t(5);
+                    for (auto& v : t) v = static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(n)));
+                    t[3] = -100;  // ignored: its gradient line is zeroed
+                    std::vector<T> w(static_cast<std::size_t>(n));
+                    for (auto& v : w) v = static_cast<T>(r.uniform(0.0, 2.0));
+                    auto run_ce = [&](std::vector<T>& losses) {
+                        operand<T> g(5, n, pad, 1);
+                        std::fill(g.buf.begin(), g.buf.end(), T(-7));
+                        lk::cross_entropy_options<T> o;
+                        if (weighted) o.weight = lk::tensor_view<const T, 1>(w.data(), {n});
+                        o.reduction = lk::reduction::none;
+                        lk::loss_outputs<T, 2> out;
+                        out.grad = g.view();
+                        out.losses = lk::tensor_view<T, 1>(losses.data(), {5});
+                        lk::cross_entropy(x.cview(), lk::tensor_view<const std::int64_t, 1>(t.data(), {5}), o, out);
+                        return g.buf;
+                    };
+                    std::vector<T> plain_losses(5), streamed_losses(5), plain, streamed;
+                    {
+                        const stream_thresholds off(std::numeric_limits<std::size_t>::max(), 1);
+                        plain = run_ce(plain_losses);
+                    }
+                    {
+                        const stream_thresholds on(0, 1);
+                        streamed = run_ce(streamed_losses);
+                    }
+                    CHECK(same_bits(streamed, plain));
+                    CHECK(same_bits(streamed_losses, plain_losses));
+                }
 }
 
 TEST_CASE("streamed output with an executor gives the single-threaded bits", "[streaming][parallel]") {

@@ -192,8 +192,11 @@ struct target_mass {
 // ---------------------------------------------------------------------------------------------
 namespace row {
 
+/// A non-null `next` (the next line's logits) is prefetched by the exact-sum pass. A non-null
+/// `exps` receives exp(x - max) when the line is in range (the result's in_range).
 template <class Arch, class T, class Extra>
-line_stats<T> stats(const T* x, index_type n, const Extra& extra) noexcept {
+line_stats<T> stats(const T* x, index_type n, const Extra& extra, const T* next = nullptr,
+                    T* exps = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     const V zero(T(0));
@@ -203,8 +206,11 @@ line_stats<T> stats(const T* x, index_type n, const Extra& extra) noexcept {
     const row_range<T> range = detail::row::reduce_range<Arch>(x, n);
     const exp_mode mode = exp_mode_for(range, range.max, identity_input{});
     if (mode != exp_mode::checked) {
-        const double sum = detail::row::exp_sum<Arch, false, true>(x, static_cast<T*>(nullptr), n, range.max,
-                                                                    identity_input{}, mode);
+        const double sum =
+            exps != nullptr
+                ? detail::row::exp_sum<Arch, true, true>(x, exps, n, range.max, identity_input{}, mode, next)
+                : detail::row::exp_sum<Arch, false, true>(x, static_cast<T*>(nullptr), n, range.max,
+                                                          identity_input{}, mode, next);
         double e = 0;
         if constexpr (Extra::active)
             e = accumulate<V>(
@@ -375,6 +381,30 @@ double hard_pass(const T* x, T* g, const T* w, index_type n, T m, T alpha, T gam
             });
         return finite + infs.total();
     }
+}
+
+/// hard_pass's gradient (without smoothing) from the exponentials the stats pass stored:
+/// g = alpha * e + gamma * w, the same operations on the same values; with Stream written by
+/// write_row's streamed path.
+template <class Arch, bool Weighted, bool Stream, class T>
+void hard_grad(const T* e, T* g, const T* w, index_type n, T alpha, T gamma) noexcept {
+    using V = batch<T, Arch>;
+    const V va(alpha), vg(gamma);
+    auto grad = [&](const V& ev, const V& wv) LOGITKIT_LAMBDA_INLINE {
+        if constexpr (Weighted)
+            return simd::fma(vg, wv, va * ev);
+        else
+            return simd::fma(va, ev, vg);
+    };
+    write_row<V, Stream>(
+        g, n, next_line<T>{},
+        [&](index_type i) LOGITKIT_LAMBDA_INLINE {
+            return grad(simd::load<V>(e + i), Weighted ? simd::load<V>(w + i) : V(T(0)));
+        },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+            return grad(simd::load_partial<V>(e + i, rem, T(0)),
+                        Weighted ? simd::load_partial<V>(w + i, rem, T(0)) : V(T(0)));
+        });
 }
 
 /// Probabilities: a = w * (keep * q + spread); g = alpha * exp(x - m) + beta * a when Store;
@@ -622,15 +652,27 @@ LOGITKIT_INLINE decltype(auto) with_bool(bool b, F&& f) {
 // ---------------------------------------------------------------------------------------------
 
 /// One sample with class index t (not ignored); g is null without a gradient. Returns its loss.
+/// Given `exps` (scratch for the line), a gradient without smoothing reuses the stats pass's
+/// exponentials instead of computing them again. A `large` problem (see stream_lines) prefetches
+/// the next line, and streams that gradient unless it is written over the logits.
 template <class Arch, class T>
-double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef) {
+double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef, T* exps = nullptr,
+                bool large = false, const next_line<T>& next = {}) {
     const index_type n = p.classes;
-    const line_stats<T> st = row::stats<Arch>(x, n, no_extra{});
+    const bool smoothing = p.smoothing != 0;
+    const bool reuse = exps != nullptr && p.grad && !smoothing;
+    const line_stats<T> st = row::stats<Arch>(x, n, no_extra{}, large ? next.a : nullptr, reuse ? exps : nullptr);
     const T xt = x[t];  // read before an in-place gradient overwrites it
     const hard_sample<T> h = hard_terms(p, st, xt, t, coef);
     double smooth = 0;
-    const bool smoothing = p.smoothing != 0;
-    if (p.grad || smoothing) {
+    if (reuse && st.in_range) {
+        with_bool(p.weight != nullptr, [&](auto weighted) {
+            with_bool(large && g != x, [&](auto stream) {
+                row::hard_grad<Arch, flag<decltype(weighted)>, flag<decltype(stream)>>(exps, g, p.weight, n, h.alpha,
+                                                                                        h.gamma);
+            });
+        });
+    } else if (p.grad || smoothing) {
         with_bool(p.grad, [&](auto store) {
             with_bool(smoothing, [&](auto sm) {
                 with_bool(p.weight != nullptr, [&](auto weighted) {
@@ -801,6 +843,11 @@ double run(const problem<T, R>& P) {
     if (rows) {
         for (std::size_t k = 0; k < R; ++k)
             if (k != a) dims[count++] = k;
+        // Logits far larger than the cache (see stream_lines): the next sample's logits, along
+        // the fastest outer dimension, are prefetched, and the gradient streamed (hard_row).
+        const bool large = !Soft && n > 1 && stream_lines<Arch, T>(outer_count<R>(L.shape, dims, count), n);
+        std::vector<T> exps(!Soft && grad && P.p.smoothing == 0 ? static_cast<std::size_t>(n) : 0);
+        const index_type next_step = count > 0 ? L.strides[0][dims[count - 1]] : 0;
         for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
             const T* x = operand<const T>(L.base, 0, off[0]);
             T* g = grad ? operand<T>(L.base, 1, off[1]) : nullptr;
@@ -813,7 +860,9 @@ double run(const problem<T, R>& P) {
                 if (t == P.p.ignore_index) {
                     if (grad) zero_line(g, 1);
                 } else {
-                    loss = hard_row<Arch>(P.p, x, g, t, coef);
+                    next_line<T> next;
+                    if (count > 0) next.a = x + next_step;
+                    loss = hard_row<Arch>(P.p, x, g, t, coef, exps.empty() ? nullptr : exps.data(), large, next);
                 }
             }
             emit(loss, operand<T>(L.base, 3, off[3]));

@@ -87,17 +87,19 @@ T finish_logsumexp(T m, double s, HasNan has_nan) {
     return static_cast<T>(static_cast<double>(m) + std::log(s));
 }
 
+/// logsumexp; streamed (it writes one element per line), it prefetches the next line.
 template <class T>
 struct logsumexp_op {
     static constexpr std::size_t inputs = 1;
     static constexpr bool reduces = true;
+    static constexpr std::size_t stream_scratch = 0;
 
-    template <class Arch>
-    void row(const std::array<T*, 2>& p, index_type n) const {
+    template <class Arch, bool Stream = false>
+    void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = r.max;
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
-                                                   exp_mode_for(r, m, identity_input{}));
+                                                   exp_mode_for(r, m, identity_input{}), next.a);
         *p[1] = finish_logsumexp(m, s, [&] {
             for (index_type i = 0; i < n; ++i)
                 if (std::isnan(p[0][i])) return true;

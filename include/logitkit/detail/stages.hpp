@@ -273,14 +273,16 @@ row_range<T> reduce_range(const T* x, index_type n) noexcept {
 /// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y. Exact (the
 /// default with Store) feeds the rounding of x - m back into the exponential, so that each term
 /// is within the exponential's bound of the true value. `mode` must be what exp_mode_for allows
-/// for the row (checked always is).
+/// for the row (checked always is). A non-null `next` (the next line's input) is prefetched, a
+/// batch per batch, for callers whose lines do not fit in the cache together.
 template <class Arch, bool Store, exp_mode Mode, bool Exact = Store, class T, class In>
-double exp_sum(const T* x, T* y, index_type n, T m, In in) noexcept {
+double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullptr) noexcept {
     using V = batch<T, Arch>;
     const V vm(m);
     return accumulate<V>(
         n,
         [&](index_type i) LOGITKIT_LAMBDA_INLINE {
+            if (next != nullptr) LOGITKIT_PREFETCH(next + i);
             const V e = exp_shifted<Exact, Mode>(in(simd::load<V>(x + i)), vm);
             if constexpr (Store) simd::store(y + i, e);
             return e;
@@ -293,16 +295,16 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in) noexcept {
         });
 }
 template <class Arch, bool Store, bool Exact = Store, class T, class In>
-double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode) noexcept {
+double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode, const T* next = nullptr) noexcept {
     switch (mode) {
         case exp_mode::in_binade:
             // Without Exact the rounding of x - m is not fed back: in_binade is in_range.
-            if constexpr (Exact) return exp_sum<Arch, Store, exp_mode::in_binade, Exact>(x, y, n, m, in);
-            return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in);
-        case exp_mode::in_range: return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in);
+            if constexpr (Exact) return exp_sum<Arch, Store, exp_mode::in_binade, Exact>(x, y, n, m, in, next);
+            return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in, next);
+        case exp_mode::in_range: return exp_sum<Arch, Store, exp_mode::in_range, Exact>(x, y, n, m, in, next);
         case exp_mode::checked: break;
     }
-    return exp_sum<Arch, Store, exp_mode::checked, Exact>(x, y, n, m, in);
+    return exp_sum<Arch, Store, exp_mode::checked, Exact>(x, y, n, m, in, next);
 }
 
 // The output stages below take Stream (see write_row) and the next line's inputs to prefetch.
