@@ -183,10 +183,16 @@ void register_all() {
         }
     }
 
-    // Opt-in threads (executor.hpp) on the out-of-cache shape and the non-last axis, on a pool
-    // of 2 threads (this library's CI machine has 2 cores); compare with the single-thread rows.
-    for (const shape& s : {shape{1024, 32000, 1}, shape{1000, 1024, 0}}) {
-        for (kernel k : {kernel::softmax, kernel::log_softmax, kernel::softmax_backward})
+    // Opt-in threads (executor.hpp) on the out-of-cache shape, the non-last axis and one long row
+    // (split into pieces), on a pool of 2 threads (this library's CI machine has 2 cores);
+    // compare with the single-thread rows.
+    const shape long_row{1, std::ptrdiff_t(1) << 22, 1};
+    add_memcpy("memcpy/" + long_row.dims(), traffic<float>(kernel::softmax, long_row), long_row.elements());
+    add_kernel<float>(kernel::softmax, long_row, "", "/" + long_row.name());
+    add_memcpy("memcpy/" + long_row.dims() + "/lse", traffic<float>(kernel::logsumexp, long_row), long_row.elements());
+    add_kernel<float>(kernel::logsumexp, long_row, "", "/" + long_row.name());
+    for (const shape& s : {shape{1024, 32000, 1}, shape{1000, 1024, 0}, long_row}) {
+        for (kernel k : {kernel::softmax, kernel::log_softmax, kernel::softmax_backward, kernel::logsumexp})
             add_kernel<float>(k, s, "", "/" + s.name() + "/threads:2", &pool(2));
     }
 

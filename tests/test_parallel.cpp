@@ -1,8 +1,8 @@
 // Opt-in parallelism (executor.hpp): every kernel that takes an executor gives, bit for bit, the
 // single-threaded result whatever the executor — the built-in pool at several sizes, and
 // executors of one's own that run the pieces in reverse order or on std::async threads — on
-// rows, columns (non-last axes), gathered strided lines, masks, causal rows, bfloat16 and the
-// backward kernels; and it does split the work. The pool's own contract: errors, exceptions.
+// rows, long rows split into pieces, columns (non-last axes), gathered strided lines, masks,
+// causal rows, bfloat16 and the backward kernels; and it does split the work. The pool's own contract: errors, exceptions.
 #include "test_support.hpp"
 
 #include <atomic>
@@ -84,11 +84,15 @@ const layout_case cases[] = {
     {999, 131, 0, false, 1},    // columns with a tail band
     {700, 500, -1, true, 1},    // transposed: the axis has stride 'rows', the other is contiguous
     {400, 300, 1, false, 2},    // gather: nothing contiguous
+    {1, 300001, -1, false, 1},  // one long row: its pieces are split over the executor
+    {2, 140001, 1, false, 1},   // fewer long rows than threads
 };
 
 // Calls kernel(x, y, executor*) with no executor, then with each executor, and checks the bits.
+// `splits_one_line`: whether the kernel's runner splits a single long row into pieces (the masked
+// and converted runners, and a backward call with a temperature, split lines only).
 template <class T, class Kernel>
-void check_all_executors(const layout_case& c, Kernel kernel) {
+void check_all_executors(const layout_case& c, Kernel kernel, bool splits_one_line = true) {
     INFO("shape [" << c.rows << ", " << c.cols << "], axis " << c.axis << (c.transposed ? ", transposed" : "")
                    << ", spread " << c.spread);
     view2<T> x(c.rows, c.cols, c.transposed, c.spread);
@@ -107,9 +111,14 @@ void check_all_executors(const layout_case& c, Kernel kernel) {
     CHECK(same_bits(run(&three), expected));
     CHECK(same_bits(run(&async), expected));
     CHECK(same_bits(run(&reverse), expected));
-    // Every case holds at least 2 * 2^15 elements: the work is split.
-    CHECK(reverse.calls == 1);
-    CHECK(reverse.pieces > 1);
+    // Every case holds at least 2 * 2^15 elements: the work is split (one call, or for a split
+    // long row one call per pass over it), but a single row only by a runner that splits rows.
+    if (c.rows == 1 && !splits_one_line) {
+        CHECK(reverse.calls == 0);
+        return;
+    }
+    CHECK(reverse.calls >= 1);
+    CHECK(reverse.pieces > reverse.calls);
 }
 
 }  // namespace
@@ -151,7 +160,7 @@ TEMPLATE_TEST_CASE("the backward kernels with an executor equal the single-threa
             o.parallel = ex;
             o.temperature = 2.5;  // the masked/converted runner
             lk::log_softmax_backward(x.cview(), dy.cview(), dx.view(), c.axis, o);
-        });
+        }, false);
     }
 }
 
@@ -181,19 +190,52 @@ TEST_CASE("masked, causal and bfloat16 calls with an executor equal the single-t
             lk::softmax_options o;
             o.parallel = ex;
             lk::softmax(x.cview(), y.view(), mask, c.axis, o);
-        });
+        }, false);
         check_all_executors<float>(c, [&](view2<float>& x, view2<float>& y, lk::executor* ex) {
             lk::softmax_options o;
             o.parallel = ex;
             o.causal = true;
             o.causal_offset = c.cols - c.rows;
             lk::log_softmax(x.cview(), y.view(), c.axis, o);
-        });
+        }, false);
         check_all_executors<lk::bfloat16>(c, [&](view2<lk::bfloat16>& x, view2<lk::bfloat16>& y, lk::executor* ex) {
             lk::softmax_options o;
             o.parallel = ex;
             lk::softmax(x.cview(), y.view(), c.axis, o);
-        });
+        }, false);
+    }
+}
+
+TEMPLATE_TEST_CASE("a row of many pieces keeps the stated bounds, split or not", "[parallel]", float, double) {
+    using T = TestType;
+    const lk::index_type n = 4 * 65536 + 33;
+    const auto x = random_values<T>(static_cast<std::size_t>(n), 77);
+    long double mx = x[0];
+    for (const T v : x) mx = std::max<long double>(mx, v);
+    long double sum = 0;
+    for (const T v : x) sum += std::exp(static_cast<long double>(v) - mx);
+    const long double lse = mx + std::log(sum);
+    const lk::tensor_view<const T, 1> xv(x.data(), {n});
+    lk::thread_pool pool(3);
+    for (lk::executor* ex : {static_cast<lk::executor*>(nullptr), static_cast<lk::executor*>(&pool)}) {
+        INFO((ex ? "split over 3 threads" : "one thread"));
+        lk::softmax_options o;
+        o.parallel = ex;
+        std::vector<T> y(x.size()), l(x.size());
+        T out = 0;
+        lk::softmax(xv, lk::tensor_view<T, 1>(y.data(), {n}), -1, o);
+        lk::log_softmax(xv, lk::tensor_view<T, 1>(l.data(), {n}), -1, o);
+        lk::logsumexp(xv, lk::tensor_view<T, 1>(&out, {1}), -1, ex);
+        long double worst_y = 0, worst_l = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            const long double ref = std::exp(static_cast<long double>(x[i]) - lse);
+            worst_y = std::max(worst_y, std::fabs(y[i] - ref) / ref);
+            worst_l = std::max(worst_l, std::fabs(l[i] - (static_cast<long double>(x[i]) - lse)) /
+                                            std::max<long double>(1, std::fabs(x[i] - lse)));
+        }
+        CHECK(worst_y <= lk_test::bounds<T>::softmax_rel);
+        CHECK(worst_l <= lk_test::bounds<T>::log_coef);
+        CHECK(std::fabs(out - lse) <= lk_test::bounds<T>::log_coef * std::max<long double>(1, std::fabs(lse)));
     }
 }
 

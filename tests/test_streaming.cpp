@@ -227,6 +227,16 @@ TEST_CASE("the dispatcher streams only long lines of large outputs, never in pla
         const stream_thresholds t(0, 4097);  // lines too short
         CHECK_FALSE(lkd::stream_rows<A, float, op>(layout, 1, 4));
     }
+    {
+        // softmax streams through a scratch line, so not for lines too long to stay in cache.
+        const stream_thresholds t(0, 1);
+        std::vector<float> c(std::size_t(lkd::stream_max_scratch_line) + 1), d(c.size());
+        const lk::tensor_view<const float, 1> lx(c.data(), {lkd::stream_max_scratch_line + 1});
+        const lk::tensor_view<float, 1> ly(d.data(), {lkd::stream_max_scratch_line + 1});
+        CHECK_FALSE(lkd::stream_rows<A, float, op>(lkd::make_layout(lx.shape(), lx, ly), 0, 1));
+        using lop = lkd::log_softmax_op<float, lkd::identity_input>;
+        CHECK(lkd::stream_rows<A, float, lop>(lkd::make_layout(lx.shape(), lx, ly), 0, 1) == can);
+    }
     // The defaults: a 131 MB output of 32000-long lines streams, a 512 KB one does not.
     CHECK(lkd::stream_min_bytes > (std::size_t(1) << 20));
     CHECK(lkd::stream_min_bytes <= std::size_t(1024) * 32000 * sizeof(float));

@@ -2023,28 +2023,40 @@ struct compensated_sum {
 
 constexpr index_type block_batches = 8;
 
+/// A line longer than this is summed in pieces of this many elements whose totals are added in
+/// order: an executor can then take the pieces of one long line (dispatch.hpp) and give the bits
+/// of the single-threaded sum. A multiple of every batch width, so only the last piece has a tail.
+constexpr index_type line_piece = index_type(1) << 16;
+
 /// Sums term(i) over the full batches at i = 0, W, 2W, ... and tail(i, rem) for the last rem < W
-/// elements, as described at the top of this file.
+/// elements, as described at the top of this file, piece by piece (line_piece).
 template <class V, class Term, class Tail>
 LOGITKIT_INLINE double accumulate(index_type n, Term term, Tail tail) noexcept {
     using T = typename V::value_type;
     constexpr index_type W = V::size;
-    compensated_sum<V> acc;
-    index_type i = 0;
-    while (i + 4 * W <= n) {
-        V a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
-        const index_type end = i + std::min<index_type>((n - i) / (4 * W), block_batches) * 4 * W;
-        for (; i < end; i += 4 * W) {
-            a0 = a0 + term(i);
-            a1 = a1 + term(i + W);
-            a2 = a2 + term(i + 2 * W);
-            a3 = a3 + term(i + 3 * W);
+    double total = 0;
+    for (index_type begin = 0;;) {
+        const index_type stop = n - begin <= line_piece ? n : begin + line_piece;
+        compensated_sum<V> acc;
+        index_type i = begin;
+        while (i + 4 * W <= stop) {
+            V a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
+            const index_type end = i + std::min<index_type>((stop - i) / (4 * W), block_batches) * 4 * W;
+            for (; i < end; i += 4 * W) {
+                a0 = a0 + term(i);
+                a1 = a1 + term(i + W);
+                a2 = a2 + term(i + 2 * W);
+                a3 = a3 + term(i + 3 * W);
+            }
+            acc.add((a0 + a1) + (a2 + a3));
         }
-        acc.add((a0 + a1) + (a2 + a3));
+        for (; i + W <= stop; i += W) acc.add(term(i));
+        if (i < stop) acc.add(tail(i, static_cast<std::size_t>(stop - i)));
+        if (begin == 0 && stop == n) return acc.total();
+        total += acc.total();
+        if (stop == n) return total;
+        begin = stop;
     }
-    for (; i + W <= n; i += W) acc.add(term(i));
-    if (i < n) acc.add(tail(i, static_cast<std::size_t>(n - i)));
-    return acc.total();
 }
 
 /// Calls body(i) for each full batch and tail(i, rem) for the remainder.
@@ -2632,6 +2644,12 @@ LOGITKIT_INLINE index_type run_column_blocks(const Op& op, std::array<T*, N> p, 
     return j;
 }
 
+/// Whether Op can split one line over an executor (see ops.hpp): it declares splits_lines.
+template <class Op, class = void>
+struct splits_lines : std::false_type {};
+template <class Op>
+struct splits_lines<Op, std::void_t<decltype(Op::splits_lines)>> : std::true_type {};
+
 /// Whether Op can stream its output (see ops.hpp): it declares stream_scratch.
 template <class Op, class = void>
 struct streams_output : std::false_type {};
@@ -2646,6 +2664,9 @@ struct streams_output<Op, std::void_t<decltype(Op::stream_scratch)>> : std::true
 /// the streamed path on small tensors.
 inline std::size_t stream_min_bytes = std::size_t(16) << 20;
 inline index_type stream_min_line = 2048;
+/// An operation that streams through a scratch line (softmax) does so only for lines up to this
+/// long: a longer scratch line would not stay in cache, and would cost a write and a read more.
+constexpr index_type stream_max_scratch_line = index_type(1) << 18;
 
 /// Whether `lines` lines of n elements of T are large enough for the streamed path.
 template <class Arch, class T>
@@ -2657,6 +2678,7 @@ bool stream_lines(index_type lines, index_type n) {
 template <class Arch, class T, class Op, std::size_t R, std::size_t N>
 bool stream_rows(const axis_layout<R, N>& L, std::size_t axis, index_type lines) {
     if (!stream_lines<Arch, T>(lines, L.shape[axis])) return false;
+    if (Op::stream_scratch > 0 && L.shape[axis] > stream_max_scratch_line) return false;
     // In place the output's lines are in cache already (and are read as they are written).
     if (!Op::reduces)
         for (std::size_t i = 0; i < Op::inputs; ++i)
@@ -2676,6 +2698,16 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
     for (std::size_t i = 0; i < N; ++i) rows = rows && (on_axis(i) == 1 || n <= 1);
 
     if (rows) {
+        if constexpr (splits_lines<Op>::value) {
+            // Fewer lines than threads, and long ones: each line's pieces go to the executor.
+            const line_dims<R> D(L.shape, axis);
+            if (ex != nullptr && n >= 2 * line_piece && D.lines < static_cast<index_type>(ex->concurrency())) {
+                for_each_outer(L, D.dims, D.count, [&](const std::array<index_type, N>& off) {
+                    op.template row_split<Arch>(at<T>(L.base, off), n, *ex);
+                });
+                return;
+            }
+        }
         if constexpr (streams_output<Op>::value) {
             const line_dims<R> D(L.shape, axis);
             if (stream_rows<Arch, T, Op>(L, axis, D.lines)) {
@@ -4788,6 +4820,7 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <vector>
 
 // #include "dispatch.hpp" (already included above)
 // #include "stages.hpp" (already included above)
@@ -4797,6 +4830,49 @@ namespace detail {
 
 template <class T, class Arch, int K>
 constexpr std::size_t block_lanes = batch<T, Arch>::size * K;
+
+// One long line on an executor: its pieces (line_piece elements, the pieces that accumulate sums
+// separately) run as tasks, and their results combine exactly as the single-threaded pass
+// combines them, so the line's bits do not depend on the executor. An operation with
+// `splits_lines` has row_split<Arch>(p, n, ex), built from these.
+
+inline index_type piece_count(index_type n) noexcept { return (n + line_piece - 1) / line_piece; }
+
+/// f(begin, end) for each piece of a line of n elements, on ex.
+template <class F>
+void for_each_piece(executor& ex, index_type n, F f) {
+    ex.run(static_cast<std::size_t>(piece_count(n)), [&](std::size_t k) {
+        const index_type begin = static_cast<index_type>(k) * line_piece;
+        f(begin, std::min(n, begin + line_piece));
+    });
+}
+
+/// The line's sum as accumulate forms it: the pieces' totals (piece_sum(begin, end)) added in order.
+template <class F>
+double sum_of_pieces(executor& ex, index_type n, F piece_sum) {
+    std::vector<double> totals(static_cast<std::size_t>(piece_count(n)));
+    for_each_piece(ex, n, [&](index_type b, index_type e) { totals[static_cast<std::size_t>(b / line_piece)] = piece_sum(b, e); });
+    double total = 0;
+    for (const double t : totals) total += t;
+    return total;
+}
+
+/// The line's range from its pieces' ranges: the same maximum and minimum (a NaN, which either
+/// may drop, makes the line non-finite), and finite when every piece is.
+template <class Arch, class T>
+row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
+    std::vector<row_range<T>> r(static_cast<std::size_t>(piece_count(n)));
+    for_each_piece(ex, n, [&](index_type b, index_type e) {
+        r[static_cast<std::size_t>(b / line_piece)] = row::reduce_range<Arch>(x + b, e - b);
+    });
+    row_range<T> all = r[0];
+    for (const auto& p : r) {
+        all.max = p.max > all.max ? p.max : all.max;
+        all.min = p.min < all.min ? p.min : all.min;
+        all.finite = all.finite && p.finite;
+    }
+    return all;
+}
 
 // An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
 // its output with non-temporal stores (see row::write_row) given `stream_scratch` elements of
@@ -4819,6 +4895,18 @@ struct softmax_op {
         T* e = Stream ? scratch : p[1];
         const double s = row::exp_sum<Arch, true>(p[0], e, n, m, in, exp_mode_for(r, m, in));
         row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
+    }
+    static constexpr bool splits_lines = true;
+    template <class Arch>
+    void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
+        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
+        const T m = in(r.max);
+        const exp_mode mode = exp_mode_for(r, m, in);
+        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+            return row::exp_sum<Arch, true>(p[0] + b, p[1] + b, e - b, m, in, mode);
+        });
+        const T inv = static_cast<T>(1.0 / s);
+        for_each_piece(ex, n, [&](index_type b, index_type e) { row::scale<Arch>(p[1] + b, p[1] + b, e - b, inv); });
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -4847,6 +4935,18 @@ struct log_softmax_op {
         const T m = in(r.max);
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in, exp_mode_for(r, m, in));
         row::shift<Arch, Stream>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in, next);
+    }
+    static constexpr bool splits_lines = true;
+    template <class Arch>
+    void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
+        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
+        const T m = in(r.max);
+        const exp_mode mode = exp_mode_for(r, m, in);
+        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+            return row::exp_sum<Arch, false>(p[0] + b, static_cast<T*>(nullptr), e - b, m, in, mode);
+        });
+        const T l = static_cast<T>(std::log(s));
+        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, m, l, in); });
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -4883,11 +4983,23 @@ struct logsumexp_op {
         const T m = r.max;
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
                                                    exp_mode_for(r, m, identity_input{}), next.a);
-        *p[1] = finish_logsumexp(m, s, [&] {
-            for (index_type i = 0; i < n; ++i)
-                if (std::isnan(p[0][i])) return true;
-            return false;
+        *p[1] = finish_logsumexp(m, s, [&] { return has_nan(p[0], n); });
+    }
+    static constexpr bool splits_lines = true;
+    template <class Arch>
+    void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
+        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
+        const T m = r.max;
+        const exp_mode mode = exp_mode_for(r, m, identity_input{});
+        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+            return row::exp_sum<Arch, false>(p[0] + b, static_cast<T*>(nullptr), e - b, m, identity_input{}, mode);
         });
+        *p[1] = finish_logsumexp(m, s, [&] { return has_nan(p[0], n); });
+    }
+    static bool has_nan(const T* x, index_type n) {
+        for (index_type i = 0; i < n; ++i)
+            if (std::isnan(x[i])) return true;
+        return false;
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -4918,6 +5030,15 @@ struct softmax_backward_op {
         const double s = row::dot<Arch>(p[0], p[1], n);
         row::softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
     }
+    static constexpr bool splits_lines = true;
+    template <class Arch>
+    void row_split(const std::array<T*, 3>& p, index_type n, executor& ex) const {
+        const T s = static_cast<T>(
+            sum_of_pieces(ex, n, [&](index_type b, index_type e) { return row::dot<Arch>(p[0] + b, p[1] + b, e - b); }));
+        for_each_piece(ex, n, [&](index_type b, index_type e) {
+            row::softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
+        });
+    }
     template <class Arch, int K>
     void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
@@ -4941,6 +5062,15 @@ struct log_softmax_backward_op {
     void row(const std::array<T*, 3>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         const double s = row::sum<Arch>(p[1], n);
         row::log_softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
+    }
+    static constexpr bool splits_lines = true;
+    template <class Arch>
+    void row_split(const std::array<T*, 3>& p, index_type n, executor& ex) const {
+        const T s = static_cast<T>(
+            sum_of_pieces(ex, n, [&](index_type b, index_type e) { return row::sum<Arch>(p[1] + b, e - b); }));
+        for_each_piece(ex, n, [&](index_type b, index_type e) {
+            row::log_softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
+        });
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {

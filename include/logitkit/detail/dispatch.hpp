@@ -169,6 +169,12 @@ LOGITKIT_INLINE index_type run_column_blocks(const Op& op, std::array<T*, N> p, 
     return j;
 }
 
+/// Whether Op can split one line over an executor (see ops.hpp): it declares splits_lines.
+template <class Op, class = void>
+struct splits_lines : std::false_type {};
+template <class Op>
+struct splits_lines<Op, std::void_t<decltype(Op::splits_lines)>> : std::true_type {};
+
 /// Whether Op can stream its output (see ops.hpp): it declares stream_scratch.
 template <class Op, class = void>
 struct streams_output : std::false_type {};
@@ -183,6 +189,9 @@ struct streams_output<Op, std::void_t<decltype(Op::stream_scratch)>> : std::true
 /// the streamed path on small tensors.
 inline std::size_t stream_min_bytes = std::size_t(16) << 20;
 inline index_type stream_min_line = 2048;
+/// An operation that streams through a scratch line (softmax) does so only for lines up to this
+/// long: a longer scratch line would not stay in cache, and would cost a write and a read more.
+constexpr index_type stream_max_scratch_line = index_type(1) << 18;
 
 /// Whether `lines` lines of n elements of T are large enough for the streamed path.
 template <class Arch, class T>
@@ -194,6 +203,7 @@ bool stream_lines(index_type lines, index_type n) {
 template <class Arch, class T, class Op, std::size_t R, std::size_t N>
 bool stream_rows(const axis_layout<R, N>& L, std::size_t axis, index_type lines) {
     if (!stream_lines<Arch, T>(lines, L.shape[axis])) return false;
+    if (Op::stream_scratch > 0 && L.shape[axis] > stream_max_scratch_line) return false;
     // In place the output's lines are in cache already (and are read as they are written).
     if (!Op::reduces)
         for (std::size_t i = 0; i < Op::inputs; ++i)
@@ -213,6 +223,16 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
     for (std::size_t i = 0; i < N; ++i) rows = rows && (on_axis(i) == 1 || n <= 1);
 
     if (rows) {
+        if constexpr (splits_lines<Op>::value) {
+            // Fewer lines than threads, and long ones: each line's pieces go to the executor.
+            const line_dims<R> D(L.shape, axis);
+            if (ex != nullptr && n >= 2 * line_piece && D.lines < static_cast<index_type>(ex->concurrency())) {
+                for_each_outer(L, D.dims, D.count, [&](const std::array<index_type, N>& off) {
+                    op.template row_split<Arch>(at<T>(L.base, off), n, *ex);
+                });
+                return;
+            }
+        }
         if constexpr (streams_output<Op>::value) {
             const line_dims<R> D(L.shape, axis);
             if (stream_rows<Arch, T, Op>(L, axis, D.lines)) {

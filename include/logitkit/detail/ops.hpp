@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <vector>
 
 #include "dispatch.hpp"
 #include "stages.hpp"
@@ -14,6 +15,49 @@ namespace detail {
 
 template <class T, class Arch, int K>
 constexpr std::size_t block_lanes = batch<T, Arch>::size * K;
+
+// One long line on an executor: its pieces (line_piece elements, the pieces that accumulate sums
+// separately) run as tasks, and their results combine exactly as the single-threaded pass
+// combines them, so the line's bits do not depend on the executor. An operation with
+// `splits_lines` has row_split<Arch>(p, n, ex), built from these.
+
+inline index_type piece_count(index_type n) noexcept { return (n + line_piece - 1) / line_piece; }
+
+/// f(begin, end) for each piece of a line of n elements, on ex.
+template <class F>
+void for_each_piece(executor& ex, index_type n, F f) {
+    ex.run(static_cast<std::size_t>(piece_count(n)), [&](std::size_t k) {
+        const index_type begin = static_cast<index_type>(k) * line_piece;
+        f(begin, std::min(n, begin + line_piece));
+    });
+}
+
+/// The line's sum as accumulate forms it: the pieces' totals (piece_sum(begin, end)) added in order.
+template <class F>
+double sum_of_pieces(executor& ex, index_type n, F piece_sum) {
+    std::vector<double> totals(static_cast<std::size_t>(piece_count(n)));
+    for_each_piece(ex, n, [&](index_type b, index_type e) { totals[static_cast<std::size_t>(b / line_piece)] = piece_sum(b, e); });
+    double total = 0;
+    for (const double t : totals) total += t;
+    return total;
+}
+
+/// The line's range from its pieces' ranges: the same maximum and minimum (a NaN, which either
+/// may drop, makes the line non-finite), and finite when every piece is.
+template <class Arch, class T>
+row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
+    std::vector<row_range<T>> r(static_cast<std::size_t>(piece_count(n)));
+    for_each_piece(ex, n, [&](index_type b, index_type e) {
+        r[static_cast<std::size_t>(b / line_piece)] = row::reduce_range<Arch>(x + b, e - b);
+    });
+    row_range<T> all = r[0];
+    for (const auto& p : r) {
+        all.max = p.max > all.max ? p.max : all.max;
+        all.min = p.min < all.min ? p.min : all.min;
+        all.finite = all.finite && p.finite;
+    }
+    return all;
+}
 
 // An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
 // its output with non-temporal stores (see row::write_row) given `stream_scratch` elements of
@@ -36,6 +80,18 @@ struct softmax_op {
         T* e = Stream ? scratch : p[1];
         const double s = row::exp_sum<Arch, true>(p[0], e, n, m, in, exp_mode_for(r, m, in));
         row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
+    }
+    static constexpr bool splits_lines = true;
+    template <class Arch>
+    void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
+        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
+        const T m = in(r.max);
+        const exp_mode mode = exp_mode_for(r, m, in);
+        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+            return row::exp_sum<Arch, true>(p[0] + b, p[1] + b, e - b, m, in, mode);
+        });
+        const T inv = static_cast<T>(1.0 / s);
+        for_each_piece(ex, n, [&](index_type b, index_type e) { row::scale<Arch>(p[1] + b, p[1] + b, e - b, inv); });
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -64,6 +120,18 @@ struct log_softmax_op {
         const T m = in(r.max);
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in, exp_mode_for(r, m, in));
         row::shift<Arch, Stream>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in, next);
+    }
+    static constexpr bool splits_lines = true;
+    template <class Arch>
+    void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
+        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
+        const T m = in(r.max);
+        const exp_mode mode = exp_mode_for(r, m, in);
+        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+            return row::exp_sum<Arch, false>(p[0] + b, static_cast<T*>(nullptr), e - b, m, in, mode);
+        });
+        const T l = static_cast<T>(std::log(s));
+        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, m, l, in); });
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -100,11 +168,23 @@ struct logsumexp_op {
         const T m = r.max;
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
                                                    exp_mode_for(r, m, identity_input{}), next.a);
-        *p[1] = finish_logsumexp(m, s, [&] {
-            for (index_type i = 0; i < n; ++i)
-                if (std::isnan(p[0][i])) return true;
-            return false;
+        *p[1] = finish_logsumexp(m, s, [&] { return has_nan(p[0], n); });
+    }
+    static constexpr bool splits_lines = true;
+    template <class Arch>
+    void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
+        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
+        const T m = r.max;
+        const exp_mode mode = exp_mode_for(r, m, identity_input{});
+        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+            return row::exp_sum<Arch, false>(p[0] + b, static_cast<T*>(nullptr), e - b, m, identity_input{}, mode);
         });
+        *p[1] = finish_logsumexp(m, s, [&] { return has_nan(p[0], n); });
+    }
+    static bool has_nan(const T* x, index_type n) {
+        for (index_type i = 0; i < n; ++i)
+            if (std::isnan(x[i])) return true;
+        return false;
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -135,6 +215,15 @@ struct softmax_backward_op {
         const double s = row::dot<Arch>(p[0], p[1], n);
         row::softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
     }
+    static constexpr bool splits_lines = true;
+    template <class Arch>
+    void row_split(const std::array<T*, 3>& p, index_type n, executor& ex) const {
+        const T s = static_cast<T>(
+            sum_of_pieces(ex, n, [&](index_type b, index_type e) { return row::dot<Arch>(p[0] + b, p[1] + b, e - b); }));
+        for_each_piece(ex, n, [&](index_type b, index_type e) {
+            row::softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
+        });
+    }
     template <class Arch, int K>
     void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
@@ -158,6 +247,15 @@ struct log_softmax_backward_op {
     void row(const std::array<T*, 3>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         const double s = row::sum<Arch>(p[1], n);
         row::log_softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
+    }
+    static constexpr bool splits_lines = true;
+    template <class Arch>
+    void row_split(const std::array<T*, 3>& p, index_type n, executor& ex) const {
+        const T s = static_cast<T>(
+            sum_of_pieces(ex, n, [&](index_type b, index_type e) { return row::sum<Arch>(p[1] + b, e - b); }));
+        for_each_piece(ex, n, [&](index_type b, index_type e) {
+            row::log_softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
+        });
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {

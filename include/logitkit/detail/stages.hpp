@@ -76,28 +76,40 @@ struct compensated_sum {
 
 constexpr index_type block_batches = 8;
 
+/// A line longer than this is summed in pieces of this many elements whose totals are added in
+/// order: an executor can then take the pieces of one long line (dispatch.hpp) and give the bits
+/// of the single-threaded sum. A multiple of every batch width, so only the last piece has a tail.
+constexpr index_type line_piece = index_type(1) << 16;
+
 /// Sums term(i) over the full batches at i = 0, W, 2W, ... and tail(i, rem) for the last rem < W
-/// elements, as described at the top of this file.
+/// elements, as described at the top of this file, piece by piece (line_piece).
 template <class V, class Term, class Tail>
 LOGITKIT_INLINE double accumulate(index_type n, Term term, Tail tail) noexcept {
     using T = typename V::value_type;
     constexpr index_type W = V::size;
-    compensated_sum<V> acc;
-    index_type i = 0;
-    while (i + 4 * W <= n) {
-        V a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
-        const index_type end = i + std::min<index_type>((n - i) / (4 * W), block_batches) * 4 * W;
-        for (; i < end; i += 4 * W) {
-            a0 = a0 + term(i);
-            a1 = a1 + term(i + W);
-            a2 = a2 + term(i + 2 * W);
-            a3 = a3 + term(i + 3 * W);
+    double total = 0;
+    for (index_type begin = 0;;) {
+        const index_type stop = n - begin <= line_piece ? n : begin + line_piece;
+        compensated_sum<V> acc;
+        index_type i = begin;
+        while (i + 4 * W <= stop) {
+            V a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
+            const index_type end = i + std::min<index_type>((stop - i) / (4 * W), block_batches) * 4 * W;
+            for (; i < end; i += 4 * W) {
+                a0 = a0 + term(i);
+                a1 = a1 + term(i + W);
+                a2 = a2 + term(i + 2 * W);
+                a3 = a3 + term(i + 3 * W);
+            }
+            acc.add((a0 + a1) + (a2 + a3));
         }
-        acc.add((a0 + a1) + (a2 + a3));
+        for (; i + W <= stop; i += W) acc.add(term(i));
+        if (i < stop) acc.add(tail(i, static_cast<std::size_t>(stop - i)));
+        if (begin == 0 && stop == n) return acc.total();
+        total += acc.total();
+        if (stop == n) return total;
+        begin = stop;
     }
-    for (; i + W <= n; i += W) acc.add(term(i));
-    if (i < n) acc.add(tail(i, static_cast<std::size_t>(n - i)));
-    return acc.total();
 }
 
 /// Calls body(i) for each full batch and tail(i, rem) for the remainder.
