@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -87,7 +88,41 @@ void check_exp_specials() {
     }
 }
 
+// exp_of_in_range scales the table entry by 2^(k >> L) before the last multiply-add; the result
+// must be the bits of scaling after it (exp_mantissa, then add_exponent) wherever it is used.
+template <class Arch, class T, int L>
+void check_scaled_table_bits(long count) {
+    using V = batch<T, Arch>;
+    using C = logitkit::detail::exp_constants<T>;
+    constexpr std::size_t W = V::size;
+    std::mt19937_64 gen(99);
+    std::uniform_real_distribution<T> dist(C::fast_lo, C::fast_hi);
+    long differ = 0;
+    for (long i = 0; i < count; ++i) {
+        T d[W], e[W], scaled[W], after[W];
+        for (std::size_t k = 0; k < W; ++k) {
+            d[k] = dist(gen);
+            e[k] = (i % 2 == 0) ? T(0) : static_cast<T>((std::nextafter(d[k], T(0)) - d[k]) * T(0.3));
+        }
+        const V dv = V::load_unaligned(d), ev = V::load_unaligned(e);
+        V t;
+        logitkit::detail::simd::store(scaled, logitkit::detail::exp_of_in_range<V, L>(dv, ev));
+        const V y = logitkit::detail::exp_mantissa<L>(dv, ev, t);
+        logitkit::detail::simd::store(after, logitkit::detail::simd::add_exponent<L>(y, t));
+        for (std::size_t k = 0; k < W; ++k) differ += std::memcmp(&scaled[k], &after[k], sizeof(T)) != 0;
+    }
+    CHECK(differ == 0);
+}
+
 }  // namespace
+
+TEMPLATE_TEST_CASE("the pre-scaled table gives the bits of scaling the result", "[exp]", float, double) {
+    check_scaled_table_bits<default_arch, TestType, 0>(20000);
+    check_scaled_table_bits<default_arch, TestType, 3>(20000);
+    check_scaled_table_bits<default_arch, TestType, 4>(20000);
+    check_scaled_table_bits<scalar_arch, TestType, 0>(20000);
+    check_scaled_table_bits<scalar_arch, TestType, 4>(20000);
+}
 
 TEMPLATE_TEST_CASE("exp_of meets its ulp bound over its whole range", "[exp]", float, double) {
     const bool is_float = std::is_same<TestType, float>::value;

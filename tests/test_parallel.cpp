@@ -239,6 +239,38 @@ TEMPLATE_TEST_CASE("a row of many pieces keeps the stated bounds, split or not",
     }
 }
 
+TEST_CASE("a split long row with infinities and NaN gives the single-threaded values", "[parallel]") {
+    // NaN lanes may differ in sign or payload (which NaN a maximum or a sum keeps); others in bits.
+    auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+        for (std::size_t i = 0; i < a.size(); ++i)
+            if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0 && !(std::isnan(a[i]) && std::isnan(b[i]))) return false;
+        return true;
+    };
+    const lk::index_type n = 3 * 65536 + 5;
+    lk::thread_pool pool(3);
+    for (const float special : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                                std::numeric_limits<float>::quiet_NaN(), 1e30f}) {
+        INFO("special value " << special);
+        auto x = random_values<float>(static_cast<std::size_t>(n), 5);
+        x[70000] = special;
+        x[200000] = special;
+        const lk::tensor_view<const float, 1> xv(x.data(), {n});
+        auto run = [&](lk::executor* ex) {
+            lk::softmax_options o;
+            o.parallel = ex;
+            std::vector<float> y(x.size()), l(x.size());
+            float out = 0;
+            lk::softmax(xv, lk::tensor_view<float, 1>(y.data(), {n}), -1, o);
+            lk::log_softmax(xv, lk::tensor_view<float, 1>(l.data(), {n}), -1, o);
+            lk::logsumexp(xv, lk::tensor_view<float, 1>(&out, {1}), -1, ex);
+            y.insert(y.end(), l.begin(), l.end());
+            y.push_back(out);
+            return y;
+        };
+        CHECK(same(run(&pool), run(nullptr)));
+    }
+}
+
 TEST_CASE("a call on a small tensor stays on the calling thread", "[parallel]") {
     std::vector<float> x(1000, 1.0f), y(1000);
     reverse_executor ex(8);

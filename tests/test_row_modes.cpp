@@ -127,3 +127,24 @@ TEMPLATE_TEST_CASE("a column block's range picks the exp mode, and exp_sum in th
     SECTION("compiled architecture") { check_column_modes<lkd::default_arch, TestType>(); }
     SECTION("scalar path") { check_column_modes<lkd::scalar_arch, TestType>(); }
 }
+
+TEMPLATE_TEST_CASE("lane sums in registers equal the pairwise sum of the lanes in double", "[row_modes]", float,
+                   double) {
+    using T = TestType;
+    using V = lkd::batch<T, lkd::default_arch>;
+    rng r(8);
+    const T pick[] = {T(0), -T(0), T(1e30), T(-1e30), std::numeric_limits<T>::denorm_min(),
+                      std::numeric_limits<T>::max(), std::numeric_limits<T>::infinity()};
+    long differ = 0;
+    for (int i = 0; i < 20000; ++i) {
+        T lanes[V::size];
+        for (auto& l : lanes) l = r.chance(0.1) ? pick[r.below(7)] : static_cast<T>(r.uniform(-1e3, 1e3));
+        double d[V::size];
+        for (std::size_t k = 0; k < V::size; ++k) d[k] = static_cast<double>(lanes[k]);
+        for (std::size_t w = V::size / 2; w > 0; w /= 2)
+            for (std::size_t k = 0; k < w; ++k) d[k] += d[k + w];
+        const double got = lkd::simd::lanes_sum(V::load_unaligned(lanes));
+        differ += std::memcmp(&got, &d[0], sizeof got) != 0 && !(std::isnan(got) && std::isnan(d[0]));
+    }
+    CHECK(differ == 0);
+}

@@ -192,6 +192,39 @@ TEMPLATE_TEST_CASE("cross_entropy's streamed gradient gives the ordinary bits", 
                 }
 }
 
+TEST_CASE("cross_entropy in place or with label smoothing does not stream, and gives the ordinary bits",
+          "[streaming]") {
+    operand<float> x(6, 5000, 1, 0);
+    x.buf = values<float>(x.buf.size(), 31, true);
+    std::vector<std::int64_t> t = {0, 4999, 17, 2500, 1, 3};
+    for (const bool in_place : {true, false}) {
+        INFO((in_place ? "gradient over the logits" : "label smoothing 0.1"));
+        auto run_ce = [&] {
+            operand<float> xc = x;
+            operand<float> g(6, 5000, 1, 0);
+            lk::cross_entropy_options<float> o;
+            if (!in_place) o.label_smoothing = 0.1;
+            lk::loss_outputs<float, 2> out;
+            out.grad = in_place ? xc.view() : g.view();
+            const double loss =
+                lk::cross_entropy(xc.cview(), lk::tensor_view<const std::int64_t, 1>(t.data(), {6}), o, out);
+            std::vector<float> r = in_place ? xc.buf : g.buf;
+            r.push_back(static_cast<float>(loss));
+            return r;
+        };
+        std::vector<float> plain, streamed;
+        {
+            const stream_thresholds off(std::numeric_limits<std::size_t>::max(), 1);
+            plain = run_ce();
+        }
+        {
+            const stream_thresholds on(0, 1);
+            streamed = run_ce();
+        }
+        CHECK(same_bits(streamed, plain));
+    }
+}
+
 TEST_CASE("streamed output with an executor gives the single-threaded bits", "[streaming][parallel]") {
     operand<float> x(64, 3000, 0, 0), dy(64, 3000, 0, 0);
     x.buf = values<float>(x.buf.size(), 11, false);

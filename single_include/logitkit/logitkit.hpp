@@ -711,7 +711,12 @@ private:
 #define LOGITKIT_INLINE inline
 #define LOGITKIT_LAMBDA_INLINE
 #define LOGITKIT_COLD
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <xmmintrin.h>
+#define LOGITKIT_PREFETCH(p) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1)
+#else
 #define LOGITKIT_PREFETCH(p) ((void)(p))
+#endif
 #endif
 // ---- end logitkit/detail/config.hpp ----
 // #include "tensor_view.hpp" (already included above)
@@ -1144,9 +1149,11 @@ struct batch_of {
 
 namespace simd {
 
+// a * b + c, rounded once where the architecture has a fused multiply-add (xsimd 8 has none for
+// AVX-512 and falls back to a multiply and an add there; x86_avx512.hpp overrides it).
 template <class T, class A>
-LOGITKIT_INLINE xsimd::batch<T, A> fma(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
-                                      const xsimd::batch<T, A>& c) noexcept {
+LOGITKIT_INLINE xsimd::batch<T, A> fma_impl(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
+                                           const xsimd::batch<T, A>& c, const A&, const xsimd::generic&) noexcept {
     return xsimd::fma(a, b, c);
 }
 template <class T, class A>
@@ -1376,18 +1383,21 @@ LOGITKIT_INLINE xsimd::batch<float, A> exp2_scaled_impl(const xsimd::batch<float
     }
 }
 
-// The pairwise double sum of the lanes (see lanes_sum_impl in xsimd_generic.hpp) in registers.
-LOGITKIT_INLINE double lanes_sum_pd(__m256d d) noexcept {
+// The pairwise double sum of the lanes (see lanes_sum_impl in xsimd_generic.hpp) in registers;
+// templated on the architecture so that each instruction set's copy stays its own.
+template <class A>
+LOGITKIT_INLINE double lanes_sum_pd(__m256d d, const A&) noexcept {
     const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 template <class A>
 LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {
-    return lanes_sum_pd(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+    return lanes_sum_pd(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))),
+                        A{});
 }
 template <class A>
 LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx2&) noexcept {
-    return lanes_sum_pd(v);
+    return lanes_sum_pd(v, A{});
 }
 
 // Horizontal maximum by halving shuffles; x86 max keeps its second operand when one is NaN.
@@ -1468,16 +1478,28 @@ LOGITKIT_INLINE double reduce_max_impl(const xsimd::batch<double, A>& v, const A
     return _mm512_reduce_max_pd(v);
 }
 
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> fma_impl(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b,
+                                               const xsimd::batch<float, A>& c, const A&, const xsimd::avx512f&) noexcept {
+    return _mm512_fmadd_ps(a, b, c);
+}
+template <class A>
+LOGITKIT_INLINE xsimd::batch<double, A> fma_impl(const xsimd::batch<double, A>& a, const xsimd::batch<double, A>& b,
+                                                const xsimd::batch<double, A>& c, const A&,
+                                                const xsimd::avx512f&) noexcept {
+    return _mm512_fmadd_pd(a, b, c);
+}
+
 // The pairwise double sum of the lanes (see lanes_sum_impl in xsimd_generic.hpp) in registers.
 template <class A>
 LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx512f&) noexcept {
-    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)));
+    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)), A{});
 }
 template <class A>
 LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx512f&) noexcept {
     const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
     const __m512d d = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(high));
-    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(d), _mm512_extractf64x4_pd(d, 1)));
+    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(d), _mm512_extractf64x4_pd(d, 1)), A{});
 }
 
 // The zero-masked shift avoids the unmasked form, whose GCC 12 header trips
@@ -1640,6 +1662,11 @@ using default_arch = scalar_arch;
 namespace simd {
 
 #if LOGITKIT_HAS_XSIMD
+template <class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> fma(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
+                                      const xsimd::batch<T, A>& c) noexcept {
+    return fma_impl(a, b, c, A{}, A{});
+}
 template <class T, class A>
 LOGITKIT_INLINE T reduce_add(const xsimd::batch<T, A>& v) noexcept {
     return reduce_add_impl(v, A{}, A{});
@@ -2028,6 +2055,9 @@ constexpr index_type block_batches = 8;
 /// of the single-threaded sum. A multiple of every batch width, so only the last piece has a tail.
 constexpr index_type line_piece = index_type(1) << 16;
 
+/// The pieces of a line of n elements.
+constexpr index_type piece_count(index_type n) noexcept { return (n + line_piece - 1) / line_piece; }
+
 /// Sums term(i) over the full batches at i = 0, W, 2W, ... and tail(i, rem) for the last rem < W
 /// elements, as described at the top of this file, piece by piece (line_piece).
 template <class V, class Term, class Tail>
@@ -2081,6 +2111,14 @@ struct next_line {
     const T* b = nullptr;
 };
 
+/// p + step elements, for a prefetch only: past the last line it points at no object, so the
+/// address is formed as an integer (a prefetch of any address is harmless).
+template <class T>
+const T* prefetch_address(const T* p, index_type step) noexcept {
+    return reinterpret_cast<const T*>(reinterpret_cast<std::uintptr_t>(p) +
+                                      static_cast<std::uintptr_t>(step) * sizeof(T));
+}
+
 /// Writes value(i) (a batch) to y + i for each full batch and tail(i, rem) (a batch holding rem
 /// valid lanes) to the last rem elements. With Stream, the batches at aligned addresses go out
 /// as non-temporal stores: the output is not read again soon, and an ordinary store would first
@@ -2091,11 +2129,12 @@ template <class V, bool Stream, class T, class Value, class Tail>
 LOGITKIT_INLINE void write_row(T* y, index_type n, const next_line<T>& next, Value value, Tail tail) noexcept {
     constexpr index_type W = V::size;
     index_type i = 0;
-    if constexpr (Stream && simd::streams<V>) {
-        const auto misalign = reinterpret_cast<std::uintptr_t>(y) % sizeof(V);
-        index_type head = static_cast<index_type>(((sizeof(V) - misalign) % sizeof(V)) / sizeof(T));
-        if (misalign % sizeof(T) != 0) head = n;  // no batch of y is aligned: ordinary stores
-        head = std::min(head, n);
+    const auto misalign = reinterpret_cast<std::uintptr_t>(y) % sizeof(V);
+    // y not aligned to T: no batch of it is aligned, and the ordinary stores below serve.
+    if (Stream && simd::streams<V> && misalign % sizeof(T) == 0) {
+        // Elements before the first aligned batch (fewer than W: tail's rem is always < W).
+        const index_type head =
+            std::min(n, static_cast<index_type>(((sizeof(V) - misalign) % sizeof(V)) / sizeof(T)));
         if (head > 0) simd::store_partial(y, tail(0, static_cast<std::size_t>(head)), static_cast<std::size_t>(head));
         for (i = head; i + W <= n; i += W) {
             if (next.a != nullptr) LOGITKIT_PREFETCH(next.a + i);
@@ -2661,7 +2700,8 @@ struct streams_output<Op, std::void_t<decltype(Op::stream_scratch)>> : std::true
 /// stores (far larger than a core's share of the cache, they would only evict the input), the
 /// next line prefetched. Measured on a 2 MB-L2 Xeon: streaming 4 MB of softmax output is 25%
 /// slower (it stays in L3 otherwise), 32 MB and more 25-35% faster. Tests lower them to reach
-/// the streamed path on small tensors.
+/// the streamed path on small tensors (a call reads them once, on the calling thread; they are
+/// not meant to change while calls run).
 inline std::size_t stream_min_bytes = std::size_t(16) << 20;
 inline index_type stream_min_line = 2048;
 /// An operation that streams through a scratch line (softmax) does so only for lines up to this
@@ -2699,9 +2739,11 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
 
     if (rows) {
         if constexpr (splits_lines<Op>::value) {
-            // Fewer lines than threads, and long ones: each line's pieces go to the executor.
+            // Lines long enough that splitting each (lines one after another) keeps more threads
+            // busy than giving each thread lines: each line's pieces go to the executor.
             const line_dims<R> D(L.shape, axis);
-            if (ex != nullptr && n >= 2 * line_piece && D.lines < static_cast<index_type>(ex->concurrency())) {
+            const index_type threads = ex != nullptr ? static_cast<index_type>(ex->concurrency()) : 1;
+            if (ex != nullptr && std::min(piece_count(n), threads) > std::min(D.lines, threads)) {
                 for_each_outer(L, D.dims, D.count, [&](const std::array<index_type, N>& off) {
                     op.template row_split<Arch>(at<T>(L.base, off), n, *ex);
                 });
@@ -2711,18 +2753,22 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
         if constexpr (streams_output<Op>::value) {
             const line_dims<R> D(L.shape, axis);
             if (stream_rows<Arch, T, Op>(L, axis, D.lines)) {
-                // The next line along the fastest outer dimension: where a contiguous tensor's
-                // next line starts (past the last line, the prefetch is of nothing useful).
+                // The next line along the fastest outer dimension of extent > 1: where a
+                // contiguous tensor's next line starts (past the last line, the prefetch is of
+                // nothing useful).
                 std::array<index_type, N> step{};
-                if (D.count > 0)
-                    for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][D.dims[D.count - 1]];
+                std::size_t fastest = D.count;
+                while (fastest > 0 && L.shape[D.dims[fastest - 1]] <= 1) --fastest;
+                const bool has_next = fastest > 0;
+                if (has_next)
+                    for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][D.dims[fastest - 1]];
                 for_each_line_with_scratch<T>(L, axis, ex, Op::stream_scratch * static_cast<std::size_t>(n),
                                               [&](const std::array<index_type, N>& off, T* scratch) {
                     const auto p = at<T>(L.base, off);
                     next_line<T> next;
-                    if (D.count > 0) {
-                        next.a = p[0] + step[0];
-                        if (Op::inputs > 1) next.b = p[1] + step[1];
+                    if (has_next) {
+                        next.a = prefetch_address<T>(p[0], step[0]);
+                        if (Op::inputs > 1) next.b = prefetch_address<T>(p[1], step[1]);
                     }
                     op.template row<Arch, true>(p, n, scratch, next);
                 });
@@ -3859,7 +3905,9 @@ double run(const problem<T, R>& P) {
         // the fastest outer dimension, are prefetched, and the gradient streamed (hard_row).
         const bool large = !Soft && n > 1 && stream_lines<Arch, T>(outer_count<R>(L.shape, dims, count), n);
         std::vector<T> exps(!Soft && grad && P.p.smoothing == 0 ? static_cast<std::size_t>(n) : 0);
-        const index_type next_step = count > 0 ? L.strides[0][dims[count - 1]] : 0;
+        std::size_t fastest = count;  // the fastest outer dimension of extent > 1
+        while (fastest > 0 && L.shape[dims[fastest - 1]] <= 1) --fastest;
+        const index_type next_step = fastest > 0 ? L.strides[0][dims[fastest - 1]] : 0;
         for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
             const T* x = operand<const T>(L.base, 0, off[0]);
             T* g = grad ? operand<T>(L.base, 1, off[1]) : nullptr;
@@ -3873,7 +3921,7 @@ double run(const problem<T, R>& P) {
                     if (grad) zero_line(g, 1);
                 } else {
                     next_line<T> next;
-                    if (count > 0) next.a = x + next_step;
+                    if (fastest > 0) next.a = prefetch_address<T>(x, next_step);
                     loss = hard_row<Arch>(P.p, x, g, t, coef, exps.empty() ? nullptr : exps.data(), large, next);
                 }
             }
@@ -4836,8 +4884,6 @@ constexpr std::size_t block_lanes = batch<T, Arch>::size * K;
 // combines them, so the line's bits do not depend on the executor. An operation with
 // `splits_lines` has row_split<Arch>(p, n, ex), built from these.
 
-inline index_type piece_count(index_type n) noexcept { return (n + line_piece - 1) / line_piece; }
-
 /// f(begin, end) for each piece of a line of n elements, on ex.
 template <class F>
 void for_each_piece(executor& ex, index_type n, F f) {
@@ -4983,7 +5029,7 @@ struct logsumexp_op {
         const T m = r.max;
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
                                                    exp_mode_for(r, m, identity_input{}), next.a);
-        *p[1] = finish_logsumexp(m, s, [&] { return has_nan(p[0], n); });
+        *p[1] = finish_logsumexp(m, s, [&] { return has_nan<Arch>(p[0], n); });
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
@@ -4994,8 +5040,10 @@ struct logsumexp_op {
         const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
             return row::exp_sum<Arch, false>(p[0] + b, static_cast<T*>(nullptr), e - b, m, identity_input{}, mode);
         });
-        *p[1] = finish_logsumexp(m, s, [&] { return has_nan(p[0], n); });
+        *p[1] = finish_logsumexp(m, s, [&] { return has_nan<Arch>(p[0], n); });
     }
+    // Templated on Arch like every kernel, so that each instruction set's copy stays its own.
+    template <class Arch>
     static bool has_nan(const T* x, index_type n) {
         for (index_type i = 0; i < n; ++i)
             if (std::isnan(x[i])) return true;

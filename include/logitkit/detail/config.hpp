@@ -41,5 +41,10 @@
 #define LOGITKIT_INLINE inline
 #define LOGITKIT_LAMBDA_INLINE
 #define LOGITKIT_COLD
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <xmmintrin.h>
+#define LOGITKIT_PREFETCH(p) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1)
+#else
 #define LOGITKIT_PREFETCH(p) ((void)(p))
+#endif
 #endif

@@ -847,7 +847,9 @@ double run(const problem<T, R>& P) {
         // the fastest outer dimension, are prefetched, and the gradient streamed (hard_row).
         const bool large = !Soft && n > 1 && stream_lines<Arch, T>(outer_count<R>(L.shape, dims, count), n);
         std::vector<T> exps(!Soft && grad && P.p.smoothing == 0 ? static_cast<std::size_t>(n) : 0);
-        const index_type next_step = count > 0 ? L.strides[0][dims[count - 1]] : 0;
+        std::size_t fastest = count;  // the fastest outer dimension of extent > 1
+        while (fastest > 0 && L.shape[dims[fastest - 1]] <= 1) --fastest;
+        const index_type next_step = fastest > 0 ? L.strides[0][dims[fastest - 1]] : 0;
         for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
             const T* x = operand<const T>(L.base, 0, off[0]);
             T* g = grad ? operand<T>(L.base, 1, off[1]) : nullptr;
@@ -861,7 +863,7 @@ double run(const problem<T, R>& P) {
                     if (grad) zero_line(g, 1);
                 } else {
                     next_line<T> next;
-                    if (count > 0) next.a = x + next_step;
+                    if (fastest > 0) next.a = prefetch_address<T>(x, next_step);
                     loss = hard_row<Arch>(P.p, x, g, t, coef, exps.empty() ? nullptr : exps.data(), large, next);
                 }
             }

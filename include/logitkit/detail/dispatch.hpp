@@ -186,7 +186,8 @@ struct streams_output<Op, std::void_t<decltype(Op::stream_scratch)>> : std::true
 /// stores (far larger than a core's share of the cache, they would only evict the input), the
 /// next line prefetched. Measured on a 2 MB-L2 Xeon: streaming 4 MB of softmax output is 25%
 /// slower (it stays in L3 otherwise), 32 MB and more 25-35% faster. Tests lower them to reach
-/// the streamed path on small tensors.
+/// the streamed path on small tensors (a call reads them once, on the calling thread; they are
+/// not meant to change while calls run).
 inline std::size_t stream_min_bytes = std::size_t(16) << 20;
 inline index_type stream_min_line = 2048;
 /// An operation that streams through a scratch line (softmax) does so only for lines up to this
@@ -224,9 +225,11 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
 
     if (rows) {
         if constexpr (splits_lines<Op>::value) {
-            // Fewer lines than threads, and long ones: each line's pieces go to the executor.
+            // Lines long enough that splitting each (lines one after another) keeps more threads
+            // busy than giving each thread lines: each line's pieces go to the executor.
             const line_dims<R> D(L.shape, axis);
-            if (ex != nullptr && n >= 2 * line_piece && D.lines < static_cast<index_type>(ex->concurrency())) {
+            const index_type threads = ex != nullptr ? static_cast<index_type>(ex->concurrency()) : 1;
+            if (ex != nullptr && std::min(piece_count(n), threads) > std::min(D.lines, threads)) {
                 for_each_outer(L, D.dims, D.count, [&](const std::array<index_type, N>& off) {
                     op.template row_split<Arch>(at<T>(L.base, off), n, *ex);
                 });
@@ -236,18 +239,22 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
         if constexpr (streams_output<Op>::value) {
             const line_dims<R> D(L.shape, axis);
             if (stream_rows<Arch, T, Op>(L, axis, D.lines)) {
-                // The next line along the fastest outer dimension: where a contiguous tensor's
-                // next line starts (past the last line, the prefetch is of nothing useful).
+                // The next line along the fastest outer dimension of extent > 1: where a
+                // contiguous tensor's next line starts (past the last line, the prefetch is of
+                // nothing useful).
                 std::array<index_type, N> step{};
-                if (D.count > 0)
-                    for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][D.dims[D.count - 1]];
+                std::size_t fastest = D.count;
+                while (fastest > 0 && L.shape[D.dims[fastest - 1]] <= 1) --fastest;
+                const bool has_next = fastest > 0;
+                if (has_next)
+                    for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][D.dims[fastest - 1]];
                 for_each_line_with_scratch<T>(L, axis, ex, Op::stream_scratch * static_cast<std::size_t>(n),
                                               [&](const std::array<index_type, N>& off, T* scratch) {
                     const auto p = at<T>(L.base, off);
                     next_line<T> next;
-                    if (D.count > 0) {
-                        next.a = p[0] + step[0];
-                        if (Op::inputs > 1) next.b = p[1] + step[1];
+                    if (has_next) {
+                        next.a = prefetch_address<T>(p[0], step[0]);
+                        if (Op::inputs > 1) next.b = prefetch_address<T>(p[1], step[1]);
                     }
                     op.template row<Arch, true>(p, n, scratch, next);
                 });

@@ -21,8 +21,6 @@ constexpr std::size_t block_lanes = batch<T, Arch>::size * K;
 // combines them, so the line's bits do not depend on the executor. An operation with
 // `splits_lines` has row_split<Arch>(p, n, ex), built from these.
 
-inline index_type piece_count(index_type n) noexcept { return (n + line_piece - 1) / line_piece; }
-
 /// f(begin, end) for each piece of a line of n elements, on ex.
 template <class F>
 void for_each_piece(executor& ex, index_type n, F f) {
@@ -168,7 +166,7 @@ struct logsumexp_op {
         const T m = r.max;
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
                                                    exp_mode_for(r, m, identity_input{}), next.a);
-        *p[1] = finish_logsumexp(m, s, [&] { return has_nan(p[0], n); });
+        *p[1] = finish_logsumexp(m, s, [&] { return has_nan<Arch>(p[0], n); });
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
@@ -179,8 +177,10 @@ struct logsumexp_op {
         const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
             return row::exp_sum<Arch, false>(p[0] + b, static_cast<T*>(nullptr), e - b, m, identity_input{}, mode);
         });
-        *p[1] = finish_logsumexp(m, s, [&] { return has_nan(p[0], n); });
+        *p[1] = finish_logsumexp(m, s, [&] { return has_nan<Arch>(p[0], n); });
     }
+    // Templated on Arch like every kernel, so that each instruction set's copy stays its own.
+    template <class Arch>
     static bool has_nan(const T* x, index_type n) {
         for (index_type i = 0; i < n; ++i)
             if (std::isnan(x[i])) return true;

@@ -44,6 +44,11 @@ namespace simd {
 
 #if LOGITKIT_HAS_XSIMD
 template <class T, class A>
+LOGITKIT_INLINE xsimd::batch<T, A> fma(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
+                                      const xsimd::batch<T, A>& c) noexcept {
+    return fma_impl(a, b, c, A{}, A{});
+}
+template <class T, class A>
 LOGITKIT_INLINE T reduce_add(const xsimd::batch<T, A>& v) noexcept {
     return reduce_add_impl(v, A{}, A{});
 }

@@ -81,6 +81,9 @@ constexpr index_type block_batches = 8;
 /// of the single-threaded sum. A multiple of every batch width, so only the last piece has a tail.
 constexpr index_type line_piece = index_type(1) << 16;
 
+/// The pieces of a line of n elements.
+constexpr index_type piece_count(index_type n) noexcept { return (n + line_piece - 1) / line_piece; }
+
 /// Sums term(i) over the full batches at i = 0, W, 2W, ... and tail(i, rem) for the last rem < W
 /// elements, as described at the top of this file, piece by piece (line_piece).
 template <class V, class Term, class Tail>
@@ -134,6 +137,14 @@ struct next_line {
     const T* b = nullptr;
 };
 
+/// p + step elements, for a prefetch only: past the last line it points at no object, so the
+/// address is formed as an integer (a prefetch of any address is harmless).
+template <class T>
+const T* prefetch_address(const T* p, index_type step) noexcept {
+    return reinterpret_cast<const T*>(reinterpret_cast<std::uintptr_t>(p) +
+                                      static_cast<std::uintptr_t>(step) * sizeof(T));
+}
+
 /// Writes value(i) (a batch) to y + i for each full batch and tail(i, rem) (a batch holding rem
 /// valid lanes) to the last rem elements. With Stream, the batches at aligned addresses go out
 /// as non-temporal stores: the output is not read again soon, and an ordinary store would first
@@ -144,11 +155,12 @@ template <class V, bool Stream, class T, class Value, class Tail>
 LOGITKIT_INLINE void write_row(T* y, index_type n, const next_line<T>& next, Value value, Tail tail) noexcept {
     constexpr index_type W = V::size;
     index_type i = 0;
-    if constexpr (Stream && simd::streams<V>) {
-        const auto misalign = reinterpret_cast<std::uintptr_t>(y) % sizeof(V);
-        index_type head = static_cast<index_type>(((sizeof(V) - misalign) % sizeof(V)) / sizeof(T));
-        if (misalign % sizeof(T) != 0) head = n;  // no batch of y is aligned: ordinary stores
-        head = std::min(head, n);
+    const auto misalign = reinterpret_cast<std::uintptr_t>(y) % sizeof(V);
+    // y not aligned to T: no batch of it is aligned, and the ordinary stores below serve.
+    if (Stream && simd::streams<V> && misalign % sizeof(T) == 0) {
+        // Elements before the first aligned batch (fewer than W: tail's rem is always < W).
+        const index_type head =
+            std::min(n, static_cast<index_type>(((sizeof(V) - misalign) % sizeof(V)) / sizeof(T)));
         if (head > 0) simd::store_partial(y, tail(0, static_cast<std::size_t>(head)), static_cast<std::size_t>(head));
         for (i = head; i + W <= n; i += W) {
             if (next.a != nullptr) LOGITKIT_PREFETCH(next.a + i);

@@ -65,18 +65,21 @@ LOGITKIT_INLINE xsimd::batch<float, A> exp2_scaled_impl(const xsimd::batch<float
     }
 }
 
-// The pairwise double sum of the lanes (see lanes_sum_impl in xsimd_generic.hpp) in registers.
-LOGITKIT_INLINE double lanes_sum_pd(__m256d d) noexcept {
+// The pairwise double sum of the lanes (see lanes_sum_impl in xsimd_generic.hpp) in registers;
+// templated on the architecture so that each instruction set's copy stays its own.
+template <class A>
+LOGITKIT_INLINE double lanes_sum_pd(__m256d d, const A&) noexcept {
     const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 template <class A>
 LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx2&) noexcept {
-    return lanes_sum_pd(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+    return lanes_sum_pd(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))),
+                        A{});
 }
 template <class A>
 LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx2&) noexcept {
-    return lanes_sum_pd(v);
+    return lanes_sum_pd(v, A{});
 }
 
 // Horizontal maximum by halving shuffles; x86 max keeps its second operand when one is NaN.

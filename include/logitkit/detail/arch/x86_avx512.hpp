@@ -21,16 +21,28 @@ LOGITKIT_INLINE double reduce_max_impl(const xsimd::batch<double, A>& v, const A
     return _mm512_reduce_max_pd(v);
 }
 
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> fma_impl(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b,
+                                               const xsimd::batch<float, A>& c, const A&, const xsimd::avx512f&) noexcept {
+    return _mm512_fmadd_ps(a, b, c);
+}
+template <class A>
+LOGITKIT_INLINE xsimd::batch<double, A> fma_impl(const xsimd::batch<double, A>& a, const xsimd::batch<double, A>& b,
+                                                const xsimd::batch<double, A>& c, const A&,
+                                                const xsimd::avx512f&) noexcept {
+    return _mm512_fmadd_pd(a, b, c);
+}
+
 // The pairwise double sum of the lanes (see lanes_sum_impl in xsimd_generic.hpp) in registers.
 template <class A>
 LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<double, A>& v, const A&, const xsimd::avx512f&) noexcept {
-    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)));
+    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)), A{});
 }
 template <class A>
 LOGITKIT_INLINE double lanes_sum_impl(const xsimd::batch<float, A>& v, const A&, const xsimd::avx512f&) noexcept {
     const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
     const __m512d d = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(high));
-    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(d), _mm512_extractf64x4_pd(d, 1)));
+    return lanes_sum_pd(_mm256_add_pd(_mm512_castpd512_pd256(d), _mm512_extractf64x4_pd(d, 1)), A{});
 }
 
 // The zero-masked shift avoids the unmasked form, whose GCC 12 header trips

@@ -25,9 +25,11 @@ struct batch_of {
 
 namespace simd {
 
+// a * b + c, rounded once where the architecture has a fused multiply-add (xsimd 8 has none for
+// AVX-512 and falls back to a multiply and an add there; x86_avx512.hpp overrides it).
 template <class T, class A>
-LOGITKIT_INLINE xsimd::batch<T, A> fma(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
-                                      const xsimd::batch<T, A>& c) noexcept {
+LOGITKIT_INLINE xsimd::batch<T, A> fma_impl(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
+                                           const xsimd::batch<T, A>& c, const A&, const xsimd::generic&) noexcept {
     return xsimd::fma(a, b, c);
 }
 template <class T, class A>
