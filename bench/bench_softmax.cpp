@@ -189,6 +189,8 @@ void register_all() {
     const shape long_row{1, std::ptrdiff_t(1) << 22, 1};
     add_memcpy("memcpy/" + long_row.dims(), traffic<float>(kernel::softmax, long_row), long_row.elements());
     add_kernel<float>(kernel::softmax, long_row, "", "/" + long_row.name());
+    add_memcpy("memcpy/" + long_row.dims() + "/bwd", traffic<float>(kernel::softmax_backward, long_row),
+               long_row.elements());
     add_memcpy("memcpy/" + long_row.dims() + "/lse", traffic<float>(kernel::logsumexp, long_row), long_row.elements());
     add_kernel<float>(kernel::logsumexp, long_row, "", "/" + long_row.name());
     for (const shape& s : {shape{1024, 32000, 1}, shape{1000, 1024, 0}, long_row}) {

@@ -88,11 +88,27 @@ void check_exp_specials() {
     }
 }
 
-// exp_of_in_range scales the table entry by 2^(k >> L) before the last multiply-add; the result
-// must be the bits of scaling after it (exp_mantissa, then add_exponent) wherever it is used.
+// Whether simd::fma rounds once on V's architecture (SSE has no fused multiply-add).
+template <class V>
+bool fused_multiply_add() {
+    using T = typename V::value_type;
+    const T a = T(1) + std::numeric_limits<T>::epsilon();
+    T out[V::size];
+    logitkit::detail::simd::store(out, logitkit::detail::simd::fma(V(a), V(T(2) - a), V(T(-1))));
+    return out[0] != T(0);  // a (2 - a) - 1 = -eps^2 exactly, 0 once the product is rounded
+}
+
+// exp_of_in_range scales the table entry by 2^(k >> L) before the last multiply-add; with a fused
+// multiply-add the result must be the bits of scaling after it (exp_mantissa, then add_exponent)
+// wherever it is used. Without one the product rounds first, at the scaled exponent, and the
+// two may differ in the last place (both within the contract, which the tests below check).
 template <class Arch, class T, int L>
 void check_scaled_table_bits(long count) {
     using V = batch<T, Arch>;
+    if (!fused_multiply_add<V>()) {
+        WARN("no fused multiply-add on " << Arch::name() << ": the pre-scaled table's bits are not compared");
+        return;
+    }
     using C = logitkit::detail::exp_constants<T>;
     constexpr std::size_t W = V::size;
     std::mt19937_64 gen(99);

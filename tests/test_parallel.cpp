@@ -252,8 +252,8 @@ TEST_CASE("a split long row with infinities and NaN gives the single-threaded va
                                 std::numeric_limits<float>::quiet_NaN(), 1e30f}) {
         INFO("special value " << special);
         auto x = random_values<float>(static_cast<std::size_t>(n), 5);
-        x[70000] = special;
-        x[200000] = special;
+        x[70000] = special;   // in the second piece
+        x[190000] = special;  // in the last
         const lk::tensor_view<const float, 1> xv(x.data(), {n});
         auto run = [&](lk::executor* ex) {
             lk::softmax_options o;

@@ -1823,8 +1823,9 @@ const char* simd_arch_name() noexcept {
 // exp(d) = 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r): the middle factor comes from a table of
 // 2^L entries (L = 0: no table), exp(r) - 1 from its Taylor polynomial, of the lowest degree
 // whose truncation error on |r| is below 1/20 ulp (table below), and 2^(k >> L) is added to the
-// exponent field of the table entry as an integer, before the last multiply-add (the result is
-// the same: scaling by a power of 2 commutes with the rounding while everything is normal). An architecture with a register-wide permute (AVX2: 8 float
+// exponent field of the table entry as an integer, before the last multiply-add (with a fused
+// multiply-add the result is the same as scaling after it: scaling by a power of 2 commutes with
+// the one rounding while everything is normal). An architecture with a register-wide permute (AVX2: 8 float
 // entries, AVX-512: 16 float / 8 double entries) picks a table and so a shorter polynomial; the
 // others use L = 0. Lanes whose result rounds to 0 are set to 0. Lanes whose 2^(k >> L) is not a
 // normal number take a second, clamped path that scales in two steps so the result is rounded
