@@ -4,11 +4,11 @@
 
 using namespace lk_test;
 
-TEMPLATE_TEST_CASE("softmax: rank 1, extents 1..67, 1000 and 4097", "[softmax]", float, double) {
+TEMPLATE_TEST_CASE("softmax: rank 1, extents 1..67, 96..129, 1000 and 4097", "[softmax]", float, double) {
     forward_rank1_suite<TestType>(fwd_op::softmax);
 }
 
-TEMPLATE_TEST_CASE("softmax: rank 2, every axis, extents 1..67, 1000 and 4097, all layouts", "[softmax]", float, double) {
+TEMPLATE_TEST_CASE("softmax: rank 2, every axis, extents 1..67, 96..129, 1000 and 4097, all layouts", "[softmax]", float, double) {
     forward_rank2_suite<TestType>(fwd_op::softmax);
 }
 

@@ -748,10 +748,12 @@ struct failure_budget {
     }
 };
 
-/// Extents 1..67 and two long rows.
+/// Extents 1..67, the longest short lines held in registers (8 batches of 16 floats) and past
+/// them, and two long rows.
 inline std::vector<index_t> long_axis_extents() {
     std::vector<index_t> v;
     for (index_t n = 1; n <= 67; ++n) v.push_back(n);
+    for (index_t n : {96, 127, 128, 129}) v.push_back(n);
     v.push_back(1000);
     v.push_back(4097);
     return v;
@@ -766,7 +768,7 @@ inline shape_t shape_with_axis(std::size_t rank, std::size_t axis, index_t n, co
     return s;
 }
 
-/// Rank 1: every extent 1..67 plus 1000 and 4097, every distribution, several layouts, in place,
+/// Rank 1: every extent of long_axis_extents, every distribution, several layouts, in place,
 /// every temperature, both axis spellings and every calling style.
 template <class T>
 void forward_rank1_suite(fwd_op op) {
@@ -899,7 +901,7 @@ void forward_special_positions_suite(fwd_op op) {
                           vals<T>::denormal()};
     std::vector<index_t> ns;
     for (index_t n = 1; n <= 40; ++n) ns.push_back(n);
-    for (index_t n : {47, 63, 64, 65, 129}) ns.push_back(n);
+    for (index_t n : {47, 63, 64, 65, 127, 128, 129}) ns.push_back(n);
     std::uint64_t case_id = 0;
     for (index_t n : ns) {
         for (T s : specials) {
@@ -967,7 +969,7 @@ template <class T>
 void forward_special_random_suite(fwd_op op) {
     failure_budget budget;
     std::uint64_t case_id = 0;
-    for (index_t n : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 100}) {
+    for (index_t n : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 100, 127, 128}) {
         for (double p : {0.05, 0.3, 1.0}) {
             for (int axis : {1, 0}) {
                 rng r(seed_for(12, ++case_id));

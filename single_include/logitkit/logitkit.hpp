@@ -1744,6 +1744,25 @@ LOGITKIT_INLINE void store(T* p, const V& v) noexcept {
     v.store_unaligned(p);
 }
 
+/// Keeps the batch v in a register. GCC and Clang otherwise fold the load of a batch into each
+/// instruction that reads it (as a memory operand), so that a pass applying three operations to
+/// every batch loads each three times and is bound by the load ports.
+template <class V>
+LOGITKIT_INLINE void in_register([[maybe_unused]] V& v) noexcept {
+#if LOGITKIT_HAS_XSIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    if constexpr (V::size > 1) asm("" : "+v"(v.data));
+#endif
+}
+
+/// The batch (0, 1, 2, ...): compared with a count, it selects the lanes below it.
+template <class V>
+LOGITKIT_INLINE V lane_index() noexcept {
+    using T = typename V::value_type;
+    alignas(64) static constexpr T index[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    static_assert(V::size <= 16, "lane_index: at most 16 lanes");
+    return V::load_unaligned(index);
+}
+
 template <class V, class T>
 LOGITKIT_INLINE V load_partial(const T* p, std::size_t n, T fill) noexcept {
     if constexpr (V::size == 1) {
@@ -1803,6 +1822,7 @@ const char* simd_arch_name() noexcept {
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 // #include "../tensor_view.hpp" (already included above)
 // ---- begin logitkit/detail/exp.hpp ----
@@ -2243,30 +2263,40 @@ row_range<T> reduce_range(const T* x, index_type n) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
-    V hi[2] = {V(-inf), V(-inf)}, lo[2] = {V(inf), V(inf)}, sum[2] = {V(T(0)), V(T(0))};
-    index_type i = 0;
-    for (; i + 2 * W <= n; i += 2 * W)
-        for (int k = 0; k < 2; ++k) {
-            const V v = simd::load<V>(x + i + k * W);
-            hi[k] = simd::max(hi[k], v);
-            lo[k] = simd::min(lo[k], v);
-            sum[k] = sum[k] + v;
-        }
-    for (; i + W <= n; i += W) {
-        const V v = simd::load<V>(x + i);
-        hi[0] = simd::max(hi[0], v);
-        lo[0] = simd::min(lo[0], v);
-        sum[0] = sum[0] + v;
+    // Four accumulators of each, so that the latency of max, min and add does not bound the
+    // pass; each batch is loaded once (simd::in_register), not once per operation.
+    V hi[4], lo[4], fin[4];
+    for (int k = 0; k < 4; ++k) {
+        hi[k] = V(-inf);
+        lo[k] = V(inf);
+        fin[k] = V(T(0));
     }
+    auto observe = [&](int k, V v) LOGITKIT_LAMBDA_INLINE {
+        simd::in_register(v);
+        hi[k] = simd::max(hi[k], v);
+        lo[k] = simd::min(lo[k], v);
+        fin[k] = fin[k] + v;
+    };
+    index_type i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        observe(0, simd::load<V>(x + i));
+        observe(1, simd::load<V>(x + i + W));
+        observe(2, simd::load<V>(x + i + 2 * W));
+        observe(3, simd::load<V>(x + i + 3 * W));
+    }
+    for (; i + W <= n; i += W) observe(0, simd::load<V>(x + i));
     if (i < n) {
         const auto rem = static_cast<std::size_t>(n - i);
-        hi[0] = simd::max(hi[0], simd::load_partial<V>(x + i, rem, -inf));
-        lo[0] = simd::min(lo[0], simd::load_partial<V>(x + i, rem, inf));
-        sum[0] = sum[0] + simd::load_partial<V>(x + i, rem, T(0));
+        hi[1] = simd::max(hi[1], simd::load_partial<V>(x + i, rem, -inf));
+        lo[1] = simd::min(lo[1], simd::load_partial<V>(x + i, rem, inf));
+        fin[1] = fin[1] + simd::load_partial<V>(x + i, rem, T(0));
     }
-    const T total = simd::reduce_add(sum[0] + sum[1]);
-    return {simd::reduce_max(simd::max(hi[0], hi[1])), -simd::reduce_max(-simd::min(lo[0], lo[1])),
-            n > 0 && std::isfinite(total)};
+    // fin's lanes are sums of x: an infinity or a NaN among x leaves one of them infinite or NaN
+    // (so may an overflow of finite x, which only costs the faster path).
+    const V total = (fin[0] + fin[1]) + (fin[2] + fin[3]);
+    return {simd::reduce_max(simd::max(simd::max(hi[0], hi[1]), simd::max(hi[2], hi[3]))),
+            -simd::reduce_max(-simd::min(simd::min(lo[0], lo[1]), simd::min(lo[2], lo[3]))),
+            n > 0 && simd::all((total - total) <= V(T(0)))};
 }
 
 /// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y. Exact (the
@@ -2304,6 +2334,148 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode, const 
         case exp_mode::checked: break;
     }
     return exp_sum<Arch, Store, exp_mode::checked, Exact>(x, y, n, m, in, next);
+}
+
+// Short lines. A line of at most B batches is loaded into registers once and every stage works
+// on the registers, so that it costs one load and one store per batch instead of a pass per
+// stage (and the masked load of a tail a masked store has just written, which waits for that
+// store to retire). Lanes past n hold x[0], which changes neither the line's maximum nor whether
+// it holds a NaN, and keeps the exponential on its fast path; they are zeroed before a sum and
+// never stored.
+
+/// The most batches a short line holds (0: no short lines), half the vector registers: the
+/// exponential's constants and temporaries take the others.
+template <class Arch, class T>
+constexpr int short_line_batches =
+    batch<T, Arch>::size == 1 ? 0 : sizeof(batch<T, Arch>) >= 64 ? 8 : 4;
+
+/// Calls f(std::integral_constant<int, B>{}) for the fewest batches B in {1, 2, 4, 8} that hold n
+/// elements, and returns true; returns false (calling nothing) when n is longer than a short line.
+template <class Arch, class T, class F>
+LOGITKIT_INLINE bool with_short_line(index_type n, F f) {
+    constexpr int most = short_line_batches<Arch, T>;
+    constexpr index_type W = batch<T, Arch>::size;
+    if constexpr (most == 0) {
+        return false;
+    } else {
+        if (n <= 0 || n > most * W) return false;
+        if (n <= W) {
+            f(std::integral_constant<int, 1>{});
+        } else if (n <= 2 * W) {
+            f(std::integral_constant<int, 2>{});
+        } else if (n <= 4 * W) {
+            f(std::integral_constant<int, 4>{});
+        } else {
+            f(std::integral_constant<int, most>{});
+        }
+        return true;
+    }
+}
+
+template <class F, int... I>
+LOGITKIT_INLINE void unrolled_impl(F& f, std::integer_sequence<int, I...>) {
+    (f(I), ...);
+}
+/// f(0), f(1), ..., f(B - 1), unrolled whatever the optimisation level: a short line's batches
+/// stay in registers only when every index into them is a constant.
+template <int B, class F>
+LOGITKIT_INLINE void unrolled(F f) {
+    unrolled_impl(f, std::make_integer_sequence<int, B>{});
+}
+
+/// v = the n > 0 elements of a short line, the lanes past n holding `fill`.
+template <int B, class V, class T>
+LOGITKIT_INLINE void load_short(const T* x, index_type n, T fill, V (&v)[B]) noexcept {
+    constexpr index_type W = V::size;
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE {
+        const index_type i = b * W;
+        if (i + W <= n)
+            v[b] = simd::load<V>(x + i);
+        else if (i < n)
+            v[b] = simd::load_partial<V>(x + i, static_cast<std::size_t>(n - i), fill);
+        else
+            v[b] = V(fill);
+    });
+}
+
+/// Writes the n elements of a short line.
+template <int B, class V, class T>
+LOGITKIT_INLINE void store_short(T* y, index_type n, const V (&v)[B]) noexcept {
+    constexpr index_type W = V::size;
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE {
+        const index_type i = b * W;
+        if (i + W <= n)
+            simd::store(y + i, v[b]);
+        else if (i < n)
+            simd::store_partial(y + i, v[b], static_cast<std::size_t>(n - i));
+    });
+}
+
+/// The largest element of a short line (of v; as reduce_max, a NaN may or may not be returned).
+template <int B, class V>
+LOGITKIT_INLINE typename V::value_type max_short(const V (&v)[B]) noexcept {
+    V h[B];
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = v[b]; });
+    if constexpr (B >= 8) unrolled<4>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = simd::max(h[b], h[b + 4]); });
+    if constexpr (B >= 4) unrolled<2>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = simd::max(h[b], h[b + 2]); });
+    if constexpr (B >= 2) h[0] = simd::max(h[0], h[1]);
+    return simd::reduce_max(h[0]);
+}
+
+/// The sum of a short line's batches, added in the order accumulate adds them (batch b into
+/// accumulator b mod 4), so that it is rounded no more often than a longer line's sum.
+template <int B, class V>
+LOGITKIT_INLINE double sum_short(const V (&v)[B]) noexcept {
+    if constexpr (B == 1) {
+        return simd::lanes_sum(v[0]);
+    } else if constexpr (B == 2) {
+        return simd::lanes_sum(v[0] + v[1]);
+    } else {
+        V a[4] = {v[0], v[1], v[2], v[3]};
+        if constexpr (B == 8) unrolled<4>([&](int b) LOGITKIT_LAMBDA_INLINE { a[b] = a[b] + v[b + 4]; });
+        return simd::lanes_sum((a[0] + a[1]) + (a[2] + a[3]));
+    }
+}
+
+/// e = exp(v - m) for a short line of n elements (zero past n), and the sum of e.
+template <int B, class V>
+LOGITKIT_INLINE double exp_sum_short(const V (&v)[B], index_type n, typename V::value_type m, V (&e)[B]) noexcept {
+    using T = typename V::value_type;
+    constexpr index_type W = V::size;
+    const V vm(m);
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE {
+        e[b] = exp_shifted<true>(v[b], vm);
+        if ((b + 1) * W > n) e[b] = simd::select(simd::lane_index<V>() < V(static_cast<T>(n - b * W)), e[b], V(T(0)));
+    });
+    return sum_short(e);
+}
+
+/// Whether every v - m of a short line is in the exponential's fast range: no NaN, no infinity,
+/// none too small (exp_mode::in_range).
+template <int B, class V>
+LOGITKIT_INLINE bool in_fast_range_short(const V (&v)[B], typename V::value_type m) noexcept {
+    const V vm(m), lo(exp_constants<typename V::value_type>::fast_lo);
+    auto ok = (v[0] - vm) >= lo;
+    unrolled<B - 1>([&](int b) LOGITKIT_LAMBDA_INLINE { ok = ok & ((v[b + 1] - vm) >= lo); });
+    return simd::all(ok);
+}
+
+/// A short line through its first stages: v = in(x), m = max(v), e = exp(v - m) and its sum.
+template <class V, int B>
+struct short_line {
+    V v[B];
+    V e[B];
+    typename V::value_type m;
+    double sum;
+};
+template <class Arch, int B, class T, class In>
+LOGITKIT_INLINE short_line<batch<T, Arch>, B> shifted_exp_short(const T* x, index_type n, In in) noexcept {
+    short_line<batch<T, Arch>, B> l;
+    load_short(x, n, x[0], l.v);
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.v[b] = in(l.v[b]); });
+    l.m = max_short(l.v);
+    l.sum = exp_sum_short(l.v, n, l.m, l.e);
+    return l;
 }
 
 // The output stages below take Stream (see write_row) and the next line's inputs to prefetch.
@@ -2618,6 +2790,15 @@ struct line_dims {
     }
 };
 
+/// The last of `dims` (count of them; the line walk varies it fastest) of extent > 1: a step
+/// along it from one line reaches the next line. R when there is none.
+template <std::size_t R>
+std::size_t fastest_outer(const extents_type<R>& shape, const std::array<std::size_t, R>& dims, std::size_t count) {
+    for (std::size_t k = count; k-- > 0;)
+        if (shape[dims[k]] > 1) return dims[k];
+    return R;
+}
+
 /// Calls run(begin, end) on pieces covering the items [0, items): at once on the calling thread
 /// without an executor, else split into about ex->concurrency() pieces of at least `grain` items
 /// (a piece's output must not depend on the split: see executor.hpp).
@@ -2739,10 +2920,10 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
     for (std::size_t i = 0; i < N; ++i) rows = rows && (on_axis(i) == 1 || n <= 1);
 
     if (rows) {
+        [[maybe_unused]] const line_dims<R> D(L.shape, axis);
         if constexpr (splits_lines<Op>::value) {
             // Lines long enough that splitting each (lines one after another) keeps more threads
             // busy than giving each thread lines: each line's pieces go to the executor.
-            const line_dims<R> D(L.shape, axis);
             const index_type threads = ex != nullptr ? static_cast<index_type>(ex->concurrency()) : 1;
             if (ex != nullptr && std::min(piece_count(n), threads) > std::min(D.lines, threads)) {
                 for_each_outer(L, D.dims, D.count, [&](const std::array<index_type, N>& off) {
@@ -2752,17 +2933,14 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
             }
         }
         if constexpr (streams_output<Op>::value) {
-            const line_dims<R> D(L.shape, axis);
             if (stream_rows<Arch, T, Op>(L, axis, D.lines)) {
-                // The next line along the fastest outer dimension of extent > 1: where a
-                // contiguous tensor's next line starts (past the last line, the prefetch is of
-                // nothing useful).
+                // The next line is where a contiguous tensor's next line starts (past the last
+                // line, the prefetch is of nothing useful).
                 std::array<index_type, N> step{};
-                std::size_t fastest = D.count;
-                while (fastest > 0 && L.shape[D.dims[fastest - 1]] <= 1) --fastest;
-                const bool has_next = fastest > 0;
+                const std::size_t along = fastest_outer<R>(L.shape, D.dims, D.count);
+                const bool has_next = along != R;
                 if (has_next)
-                    for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][D.dims[fastest - 1]];
+                    for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][along];
                 for_each_line_with_scratch<T>(L, axis, ex, Op::stream_scratch * static_cast<std::size_t>(n),
                                               [&](const std::array<index_type, N>& off, T* scratch) {
                     const auto p = at<T>(L.base, off);
@@ -3259,6 +3437,16 @@ line_stats<T> stats(const T* x, index_type n, const Extra& extra, const T* next 
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     const V zero(T(0));
+    // A short line is held in registers (see row::with_short_line in stages.hpp).
+    if constexpr (!Extra::active) {
+        line_stats<T> st;
+        if (detail::row::with_short_line<Arch, T>(n, [&](auto B) {
+                const auto l = detail::row::shifted_exp_short<Arch, decltype(B)::value>(x, n, identity_input{});
+                if (exps != nullptr) detail::row::store_short(exps, n, l.e);
+                st = {l.m, l.sum, 0, detail::row::in_fast_range_short(l.v, l.m)};
+            }))
+            return st;
+    }
     // A row whose range keeps every x - max in the exponential's fast range (the common case)
     // takes two passes, its range and then the exact sum in the faster exp mode; any other row
     // the one-pass online maximum below, which never overflows whatever the row holds.
@@ -3613,16 +3801,18 @@ struct setup {
 
 /// log-sum-exp of a line from its stats; NaN when the maximum is not finite or the sum is NaN (a
 /// NaN, a +inf or only -inf in the line: log_softmax is NaN there, and so is the loss).
+/// log_sum is log(st.sum), which the loss uses again.
 template <class T>
-double lse_of(const line_stats<T>& st) noexcept {
+double lse_of(const line_stats<T>& st, double log_sum) noexcept {
     if (!std::isfinite(st.max)) return std::numeric_limits<double>::quiet_NaN();
-    return static_cast<double>(st.max) + std::log(st.sum);
+    return static_cast<double>(st.max) + log_sum;
 }
 
 /// The scalars of one sample with a class index t.
 template <class T>
 struct hard_sample {
     double lse;
+    double log_sum;  // log(sum(exp(x - M)))
     T alpha;  // coefficient of exp(x - M) in the gradient
     T gamma;  // coefficient of w_c in the gradient
     T g_t;    // the gradient at the target class, evaluated directly
@@ -3631,7 +3821,8 @@ struct hard_sample {
 template <class T>
 hard_sample<T> hard_terms(const setup<T>& p, const line_stats<T>& st, T xt, std::int64_t t, double coef) noexcept {
     hard_sample<T> h;
-    h.lse = lse_of(st);
+    h.log_sum = std::log(st.sum);
+    h.lse = lse_of(st, h.log_sum);
     if (std::isnan(h.lse) || !p.grad) {
         const T nan = std::numeric_limits<T>::quiet_NaN();
         h.alpha = h.gamma = h.g_t = nan;  // no gradient: never used
@@ -3651,9 +3842,9 @@ hard_sample<T> hard_terms(const setup<T>& p, const line_stats<T>& st, T xt, std:
 /// loss = (1 - eps) * w_t * (lse - x_t) + eps / C * sum_c w_c * (lse - x_c) + z * lse^2.
 template <class T>
 double hard_loss(const setup<T>& p, const line_stats<T>& st, T xt, std::int64_t t, double smooth_sum,
-                 double lse) noexcept {
+                 const hard_sample<T>& h) noexcept {
+    const double lse = h.lse, log_s = h.log_sum;
     if (std::isnan(lse)) return lse;
-    const double log_s = std::log(st.sum);
     double loss = 0;
     const double wt = p.w(t);
     if (p.keep() != 0 && wt != 0)
@@ -3667,6 +3858,7 @@ double hard_loss(const setup<T>& p, const line_stats<T>& st, T xt, std::int64_t 
 template <class T>
 struct soft_sample {
     double lse;
+    double log_sum;  // log(sum(exp(x - M)))
     double mass;  // A = sum_c a_c
     T alpha;      // coefficient of exp(x - M) in the gradient
     T beta;       // coefficient of a_c: -coef
@@ -3675,7 +3867,8 @@ struct soft_sample {
 template <class T>
 soft_sample<T> soft_terms(const setup<T>& p, const line_stats<T>& st, double coef) noexcept {
     soft_sample<T> s;
-    s.lse = lse_of(st);
+    s.log_sum = std::log(st.sum);
+    s.lse = lse_of(st, s.log_sum);
     s.mass = p.keep() * st.extra + p.spread() * p.weight_sum;
     if (std::isnan(s.lse)) {
         s.alpha = s.beta = std::numeric_limits<T>::quiet_NaN();
@@ -3687,10 +3880,10 @@ soft_sample<T> soft_terms(const setup<T>& p, const line_stats<T>& st, double coe
 }
 
 template <class T>
-double soft_loss(const setup<T>& p, const line_stats<T>& st, const soft_sample<T>& s, double sum_am) noexcept {
+double soft_loss(const setup<T>& p, const soft_sample<T>& s, double sum_am) noexcept {
     if (std::isnan(s.lse)) return s.lse;
     double loss = sum_am;
-    if (s.mass != 0) loss += s.mass * std::log(st.sum);
+    if (s.mass != 0) loss += s.mass * s.log_sum;
     if (p.z != 0) loss += p.z * s.lse * s.lse;
     return loss;
 }
@@ -3746,7 +3939,7 @@ double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef
         });
     }
     if (p.grad) g[t] = h.g_t;
-    return hard_loss(p, st, xt, t, smooth, h.lse);
+    return hard_loss(p, st, xt, t, smooth, h);
 }
 
 /// One sample with class probabilities q; g is null without a gradient. Returns its loss.
@@ -3764,7 +3957,7 @@ double soft_row(const setup<T>& p, const T* x, const T* q, T* g, double coef) {
                     x, q, g, p.weight, n, st.max, s.alpha, s.beta, keep, spread);
             });
         });
-        return soft_loss(p, st, s, sum_am);
+        return soft_loss(p, s, sum_am);
     });
 }
 
@@ -3814,7 +4007,7 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
             continue;
         }
         if (p.grad) g[t[l] * sg + l] = h[l].g_t;
-        loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], h[l].lse);
+        loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], h[l]);
     }
 }
 
@@ -3841,7 +4034,7 @@ void soft_cols(const setup<T>& p, const T* x, index_type sx, const T* q, index_t
                                                                spread, sum_am);
         });
         for (index_type l = 0; l < L; ++l)
-            loss[l] = soft_loss(p, line_stats<T>{m[l], sum[l], extra[l]}, s[l], sum_am[l]);
+            loss[l] = soft_loss(p, s[l], sum_am[l]);
     });
 }
 
@@ -3906,9 +4099,8 @@ double run(const problem<T, R>& P) {
         // the fastest outer dimension, are prefetched, and the gradient streamed (hard_row).
         const bool large = !Soft && n > 1 && stream_lines<Arch, T>(outer_count<R>(L.shape, dims, count), n);
         std::vector<T> exps(!Soft && grad && P.p.smoothing == 0 ? static_cast<std::size_t>(n) : 0);
-        std::size_t fastest = count;  // the fastest outer dimension of extent > 1
-        while (fastest > 0 && L.shape[dims[fastest - 1]] <= 1) --fastest;
-        const index_type next_step = fastest > 0 ? L.strides[0][dims[fastest - 1]] : 0;
+        const std::size_t along = fastest_outer<R>(L.shape, dims, count);
+        const index_type next_step = along != R ? L.strides[0][along] : 0;
         for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
             const T* x = operand<const T>(L.base, 0, off[0]);
             T* g = grad ? operand<T>(L.base, 1, off[1]) : nullptr;
@@ -3922,7 +4114,7 @@ double run(const problem<T, R>& P) {
                     if (grad) zero_line(g, 1);
                 } else {
                     next_line<T> next;
-                    if (fastest > 0) next.a = prefetch_address<T>(x, next_step);
+                    if (along != R) next.a = prefetch_address<T>(x, next_step);
                     loss = hard_row<Arch>(P.p, x, g, t, coef, exps.empty() ? nullptr : exps.data(), large, next);
                 }
             }
@@ -4921,6 +5113,24 @@ row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
     return all;
 }
 
+/// The first two stages of a split line: m = in(max) from the pieces' ranges, then the sum of
+/// exp(in(x) - m) piece by piece, storing the exponentials to y when Store.
+template <class T>
+struct shift_and_sum {
+    T m;
+    double sum;
+};
+template <class Arch, bool Store, class T, class In>
+shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
+    const row_range<T> r = range_of_pieces<Arch>(ex, x, n);
+    const T m = in(r.max);
+    const exp_mode mode = exp_mode_for(r, m, in);
+    const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+        return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, m, in, mode);
+    });
+    return {m, s};
+}
+
 // An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
 // its output with non-temporal stores (see row::write_row) given `stream_scratch` elements of
 // scratch per element of the line; the dispatcher uses it for outputs far larger than the cache.
@@ -4937,22 +5147,24 @@ struct softmax_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* scratch = nullptr, const next_line<T>& next = {}) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = in(r.max);
         T* e = Stream ? scratch : p[1];
         const double s = row::exp_sum<Arch, true>(p[0], e, n, m, in, exp_mode_for(r, m, in));
         row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
     }
+    template <class Arch, int B>
+    void short_row(const std::array<T*, 2>& p, index_type n) const {
+        auto l = row::shifted_exp_short<Arch, B>(p[0], n, in);
+        const batch<T, Arch> inv(static_cast<T>(1.0 / l.sum));
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = l.e[b] * inv; });
+        row::store_short(p[1], n, l.e);
+    }
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
-        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
-        const T m = in(r.max);
-        const exp_mode mode = exp_mode_for(r, m, in);
-        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
-            return row::exp_sum<Arch, true>(p[0] + b, p[1] + b, e - b, m, in, mode);
-        });
-        const T inv = static_cast<T>(1.0 / s);
+        const T inv = static_cast<T>(1.0 / split_exp_sum<Arch, true>(ex, p[0], p[1], n, in).sum);
         for_each_piece(ex, n, [&](index_type b, index_type e) { row::scale<Arch>(p[1] + b, p[1] + b, e - b, inv); });
     }
     template <class Arch, int K>
@@ -4978,22 +5190,26 @@ struct log_softmax_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = in(r.max);
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in, exp_mode_for(r, m, in));
         row::shift<Arch, Stream>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in, next);
     }
+    template <class Arch, int B>
+    void short_row(const std::array<T*, 2>& p, index_type n) const {
+        using V = batch<T, Arch>;
+        auto l = row::shifted_exp_short<Arch, B>(p[0], n, in);
+        const V vm(l.m), vl(static_cast<T>(std::log(l.sum)));
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = (l.v[b] - vm) - vl; });
+        row::store_short(p[1], n, l.e);
+    }
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
-        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
-        const T m = in(r.max);
-        const exp_mode mode = exp_mode_for(r, m, in);
-        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
-            return row::exp_sum<Arch, false>(p[0] + b, static_cast<T*>(nullptr), e - b, m, in, mode);
-        });
-        const T l = static_cast<T>(std::log(s));
-        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, m, l, in); });
+        const auto r = split_exp_sum<Arch, false>(ex, p[0], static_cast<T*>(nullptr), n, in);
+        const T l = static_cast<T>(std::log(r.sum));
+        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, r.m, l, in); });
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -5026,6 +5242,11 @@ struct logsumexp_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) {
+                const auto l = row::shifted_exp_short<Arch, decltype(B)::value>(p[0], n, identity_input{});
+                *p[1] = finish_logsumexp(l.m, l.sum, [&] { return has_nan<Arch>(p[0], n); });
+            }))
+            return;
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = r.max;
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
@@ -5035,13 +5256,8 @@ struct logsumexp_op {
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
-        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
-        const T m = r.max;
-        const exp_mode mode = exp_mode_for(r, m, identity_input{});
-        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
-            return row::exp_sum<Arch, false>(p[0] + b, static_cast<T*>(nullptr), e - b, m, identity_input{}, mode);
-        });
-        *p[1] = finish_logsumexp(m, s, [&] { return has_nan<Arch>(p[0], n); });
+        const auto r = split_exp_sum<Arch, false>(ex, p[0], static_cast<T*>(nullptr), n, identity_input{});
+        *p[1] = finish_logsumexp(r.m, r.sum, [&] { return has_nan<Arch>(p[0], n); });
     }
     // Templated on Arch like every kernel, so that each instruction set's copy stays its own.
     template <class Arch>
@@ -5076,8 +5292,20 @@ struct softmax_backward_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 3>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const double s = row::dot<Arch>(p[0], p[1], n);
         row::softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
+    }
+    template <class Arch, int B>
+    void short_row(const std::array<T*, 3>& p, index_type n) const {
+        using V = batch<T, Arch>;
+        V y[B], dy[B], t[B];
+        row::load_short(p[0], n, T(0), y);
+        row::load_short(p[1], n, T(0), dy);
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { t[b] = y[b] * dy[b]; });
+        const V s(static_cast<T>(row::sum_short(t)));
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { t[b] = y[b] * (dy[b] - s); });
+        row::store_short(p[2], n, t);
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
@@ -5109,8 +5337,19 @@ struct log_softmax_backward_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 3>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const double s = row::sum<Arch>(p[1], n);
         row::log_softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
+    }
+    template <class Arch, int B>
+    void short_row(const std::array<T*, 3>& p, index_type n) const {
+        using V = batch<T, Arch>;
+        V y[B], dy[B];
+        row::load_short(p[0], n, T(0), y);
+        row::load_short(p[1], n, T(0), dy);
+        const V s(static_cast<T>(-row::sum_short(dy)));
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { y[b] = simd::fma(exp_of(y[b], V(T(0))), s, dy[b]); });
+        row::store_short(p[2], n, y);
     }
     static constexpr bool splits_lines = true;
     template <class Arch>

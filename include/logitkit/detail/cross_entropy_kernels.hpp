@@ -200,6 +200,16 @@ line_stats<T> stats(const T* x, index_type n, const Extra& extra, const T* next 
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     const V zero(T(0));
+    // A short line is held in registers (see row::with_short_line in stages.hpp).
+    if constexpr (!Extra::active) {
+        line_stats<T> st;
+        if (detail::row::with_short_line<Arch, T>(n, [&](auto B) {
+                const auto l = detail::row::shifted_exp_short<Arch, decltype(B)::value>(x, n, identity_input{});
+                if (exps != nullptr) detail::row::store_short(exps, n, l.e);
+                st = {l.m, l.sum, 0, detail::row::in_fast_range_short(l.v, l.m)};
+            }))
+            return st;
+    }
     // A row whose range keeps every x - max in the exponential's fast range (the common case)
     // takes two passes, its range and then the exact sum in the faster exp mode; any other row
     // the one-pass online maximum below, which never overflows whatever the row holds.
@@ -554,16 +564,18 @@ struct setup {
 
 /// log-sum-exp of a line from its stats; NaN when the maximum is not finite or the sum is NaN (a
 /// NaN, a +inf or only -inf in the line: log_softmax is NaN there, and so is the loss).
+/// log_sum is log(st.sum), which the loss uses again.
 template <class T>
-double lse_of(const line_stats<T>& st) noexcept {
+double lse_of(const line_stats<T>& st, double log_sum) noexcept {
     if (!std::isfinite(st.max)) return std::numeric_limits<double>::quiet_NaN();
-    return static_cast<double>(st.max) + std::log(st.sum);
+    return static_cast<double>(st.max) + log_sum;
 }
 
 /// The scalars of one sample with a class index t.
 template <class T>
 struct hard_sample {
     double lse;
+    double log_sum;  // log(sum(exp(x - M)))
     T alpha;  // coefficient of exp(x - M) in the gradient
     T gamma;  // coefficient of w_c in the gradient
     T g_t;    // the gradient at the target class, evaluated directly
@@ -572,7 +584,8 @@ struct hard_sample {
 template <class T>
 hard_sample<T> hard_terms(const setup<T>& p, const line_stats<T>& st, T xt, std::int64_t t, double coef) noexcept {
     hard_sample<T> h;
-    h.lse = lse_of(st);
+    h.log_sum = std::log(st.sum);
+    h.lse = lse_of(st, h.log_sum);
     if (std::isnan(h.lse) || !p.grad) {
         const T nan = std::numeric_limits<T>::quiet_NaN();
         h.alpha = h.gamma = h.g_t = nan;  // no gradient: never used
@@ -592,9 +605,9 @@ hard_sample<T> hard_terms(const setup<T>& p, const line_stats<T>& st, T xt, std:
 /// loss = (1 - eps) * w_t * (lse - x_t) + eps / C * sum_c w_c * (lse - x_c) + z * lse^2.
 template <class T>
 double hard_loss(const setup<T>& p, const line_stats<T>& st, T xt, std::int64_t t, double smooth_sum,
-                 double lse) noexcept {
+                 const hard_sample<T>& h) noexcept {
+    const double lse = h.lse, log_s = h.log_sum;
     if (std::isnan(lse)) return lse;
-    const double log_s = std::log(st.sum);
     double loss = 0;
     const double wt = p.w(t);
     if (p.keep() != 0 && wt != 0)
@@ -608,6 +621,7 @@ double hard_loss(const setup<T>& p, const line_stats<T>& st, T xt, std::int64_t 
 template <class T>
 struct soft_sample {
     double lse;
+    double log_sum;  // log(sum(exp(x - M)))
     double mass;  // A = sum_c a_c
     T alpha;      // coefficient of exp(x - M) in the gradient
     T beta;       // coefficient of a_c: -coef
@@ -616,7 +630,8 @@ struct soft_sample {
 template <class T>
 soft_sample<T> soft_terms(const setup<T>& p, const line_stats<T>& st, double coef) noexcept {
     soft_sample<T> s;
-    s.lse = lse_of(st);
+    s.log_sum = std::log(st.sum);
+    s.lse = lse_of(st, s.log_sum);
     s.mass = p.keep() * st.extra + p.spread() * p.weight_sum;
     if (std::isnan(s.lse)) {
         s.alpha = s.beta = std::numeric_limits<T>::quiet_NaN();
@@ -628,10 +643,10 @@ soft_sample<T> soft_terms(const setup<T>& p, const line_stats<T>& st, double coe
 }
 
 template <class T>
-double soft_loss(const setup<T>& p, const line_stats<T>& st, const soft_sample<T>& s, double sum_am) noexcept {
+double soft_loss(const setup<T>& p, const soft_sample<T>& s, double sum_am) noexcept {
     if (std::isnan(s.lse)) return s.lse;
     double loss = sum_am;
-    if (s.mass != 0) loss += s.mass * std::log(st.sum);
+    if (s.mass != 0) loss += s.mass * s.log_sum;
     if (p.z != 0) loss += p.z * s.lse * s.lse;
     return loss;
 }
@@ -687,7 +702,7 @@ double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef
         });
     }
     if (p.grad) g[t] = h.g_t;
-    return hard_loss(p, st, xt, t, smooth, h.lse);
+    return hard_loss(p, st, xt, t, smooth, h);
 }
 
 /// One sample with class probabilities q; g is null without a gradient. Returns its loss.
@@ -705,7 +720,7 @@ double soft_row(const setup<T>& p, const T* x, const T* q, T* g, double coef) {
                     x, q, g, p.weight, n, st.max, s.alpha, s.beta, keep, spread);
             });
         });
-        return soft_loss(p, st, s, sum_am);
+        return soft_loss(p, s, sum_am);
     });
 }
 
@@ -755,7 +770,7 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
             continue;
         }
         if (p.grad) g[t[l] * sg + l] = h[l].g_t;
-        loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], h[l].lse);
+        loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], h[l]);
     }
 }
 
@@ -782,7 +797,7 @@ void soft_cols(const setup<T>& p, const T* x, index_type sx, const T* q, index_t
                                                                spread, sum_am);
         });
         for (index_type l = 0; l < L; ++l)
-            loss[l] = soft_loss(p, line_stats<T>{m[l], sum[l], extra[l]}, s[l], sum_am[l]);
+            loss[l] = soft_loss(p, s[l], sum_am[l]);
     });
 }
 
@@ -847,9 +862,8 @@ double run(const problem<T, R>& P) {
         // the fastest outer dimension, are prefetched, and the gradient streamed (hard_row).
         const bool large = !Soft && n > 1 && stream_lines<Arch, T>(outer_count<R>(L.shape, dims, count), n);
         std::vector<T> exps(!Soft && grad && P.p.smoothing == 0 ? static_cast<std::size_t>(n) : 0);
-        std::size_t fastest = count;  // the fastest outer dimension of extent > 1
-        while (fastest > 0 && L.shape[dims[fastest - 1]] <= 1) --fastest;
-        const index_type next_step = fastest > 0 ? L.strides[0][dims[fastest - 1]] : 0;
+        const std::size_t along = fastest_outer<R>(L.shape, dims, count);
+        const index_type next_step = along != R ? L.strides[0][along] : 0;
         for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
             const T* x = operand<const T>(L.base, 0, off[0]);
             T* g = grad ? operand<T>(L.base, 1, off[1]) : nullptr;
@@ -863,7 +877,7 @@ double run(const problem<T, R>& P) {
                     if (grad) zero_line(g, 1);
                 } else {
                     next_line<T> next;
-                    if (fastest > 0) next.a = prefetch_address<T>(x, next_step);
+                    if (along != R) next.a = prefetch_address<T>(x, next_step);
                     loss = hard_row<Arch>(P.p, x, g, t, coef, exps.empty() ? nullptr : exps.data(), large, next);
                 }
             }

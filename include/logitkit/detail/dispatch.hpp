@@ -103,6 +103,15 @@ struct line_dims {
     }
 };
 
+/// The last of `dims` (count of them; the line walk varies it fastest) of extent > 1: a step
+/// along it from one line reaches the next line. R when there is none.
+template <std::size_t R>
+std::size_t fastest_outer(const extents_type<R>& shape, const std::array<std::size_t, R>& dims, std::size_t count) {
+    for (std::size_t k = count; k-- > 0;)
+        if (shape[dims[k]] > 1) return dims[k];
+    return R;
+}
+
 /// Calls run(begin, end) on pieces covering the items [0, items): at once on the calling thread
 /// without an executor, else split into about ex->concurrency() pieces of at least `grain` items
 /// (a piece's output must not depend on the split: see executor.hpp).
@@ -224,10 +233,10 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
     for (std::size_t i = 0; i < N; ++i) rows = rows && (on_axis(i) == 1 || n <= 1);
 
     if (rows) {
+        [[maybe_unused]] const line_dims<R> D(L.shape, axis);
         if constexpr (splits_lines<Op>::value) {
             // Lines long enough that splitting each (lines one after another) keeps more threads
             // busy than giving each thread lines: each line's pieces go to the executor.
-            const line_dims<R> D(L.shape, axis);
             const index_type threads = ex != nullptr ? static_cast<index_type>(ex->concurrency()) : 1;
             if (ex != nullptr && std::min(piece_count(n), threads) > std::min(D.lines, threads)) {
                 for_each_outer(L, D.dims, D.count, [&](const std::array<index_type, N>& off) {
@@ -237,17 +246,14 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
             }
         }
         if constexpr (streams_output<Op>::value) {
-            const line_dims<R> D(L.shape, axis);
             if (stream_rows<Arch, T, Op>(L, axis, D.lines)) {
-                // The next line along the fastest outer dimension of extent > 1: where a
-                // contiguous tensor's next line starts (past the last line, the prefetch is of
-                // nothing useful).
+                // The next line is where a contiguous tensor's next line starts (past the last
+                // line, the prefetch is of nothing useful).
                 std::array<index_type, N> step{};
-                std::size_t fastest = D.count;
-                while (fastest > 0 && L.shape[D.dims[fastest - 1]] <= 1) --fastest;
-                const bool has_next = fastest > 0;
+                const std::size_t along = fastest_outer<R>(L.shape, D.dims, D.count);
+                const bool has_next = along != R;
                 if (has_next)
-                    for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][D.dims[fastest - 1]];
+                    for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][along];
                 for_each_line_with_scratch<T>(L, axis, ex, Op::stream_scratch * static_cast<std::size_t>(n),
                                               [&](const std::array<index_type, N>& off, T* scratch) {
                     const auto p = at<T>(L.base, off);

@@ -57,6 +57,24 @@ row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
     return all;
 }
 
+/// The first two stages of a split line: m = in(max) from the pieces' ranges, then the sum of
+/// exp(in(x) - m) piece by piece, storing the exponentials to y when Store.
+template <class T>
+struct shift_and_sum {
+    T m;
+    double sum;
+};
+template <class Arch, bool Store, class T, class In>
+shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
+    const row_range<T> r = range_of_pieces<Arch>(ex, x, n);
+    const T m = in(r.max);
+    const exp_mode mode = exp_mode_for(r, m, in);
+    const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+        return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, m, in, mode);
+    });
+    return {m, s};
+}
+
 // An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
 // its output with non-temporal stores (see row::write_row) given `stream_scratch` elements of
 // scratch per element of the line; the dispatcher uses it for outputs far larger than the cache.
@@ -73,22 +91,24 @@ struct softmax_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* scratch = nullptr, const next_line<T>& next = {}) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = in(r.max);
         T* e = Stream ? scratch : p[1];
         const double s = row::exp_sum<Arch, true>(p[0], e, n, m, in, exp_mode_for(r, m, in));
         row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
     }
+    template <class Arch, int B>
+    void short_row(const std::array<T*, 2>& p, index_type n) const {
+        auto l = row::shifted_exp_short<Arch, B>(p[0], n, in);
+        const batch<T, Arch> inv(static_cast<T>(1.0 / l.sum));
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = l.e[b] * inv; });
+        row::store_short(p[1], n, l.e);
+    }
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
-        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
-        const T m = in(r.max);
-        const exp_mode mode = exp_mode_for(r, m, in);
-        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
-            return row::exp_sum<Arch, true>(p[0] + b, p[1] + b, e - b, m, in, mode);
-        });
-        const T inv = static_cast<T>(1.0 / s);
+        const T inv = static_cast<T>(1.0 / split_exp_sum<Arch, true>(ex, p[0], p[1], n, in).sum);
         for_each_piece(ex, n, [&](index_type b, index_type e) { row::scale<Arch>(p[1] + b, p[1] + b, e - b, inv); });
     }
     template <class Arch, int K>
@@ -114,22 +134,26 @@ struct log_softmax_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = in(r.max);
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in, exp_mode_for(r, m, in));
         row::shift<Arch, Stream>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in, next);
     }
+    template <class Arch, int B>
+    void short_row(const std::array<T*, 2>& p, index_type n) const {
+        using V = batch<T, Arch>;
+        auto l = row::shifted_exp_short<Arch, B>(p[0], n, in);
+        const V vm(l.m), vl(static_cast<T>(std::log(l.sum)));
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = (l.v[b] - vm) - vl; });
+        row::store_short(p[1], n, l.e);
+    }
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
-        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
-        const T m = in(r.max);
-        const exp_mode mode = exp_mode_for(r, m, in);
-        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
-            return row::exp_sum<Arch, false>(p[0] + b, static_cast<T*>(nullptr), e - b, m, in, mode);
-        });
-        const T l = static_cast<T>(std::log(s));
-        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, m, l, in); });
+        const auto r = split_exp_sum<Arch, false>(ex, p[0], static_cast<T*>(nullptr), n, in);
+        const T l = static_cast<T>(std::log(r.sum));
+        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, r.m, l, in); });
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
@@ -162,6 +186,11 @@ struct logsumexp_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) {
+                const auto l = row::shifted_exp_short<Arch, decltype(B)::value>(p[0], n, identity_input{});
+                *p[1] = finish_logsumexp(l.m, l.sum, [&] { return has_nan<Arch>(p[0], n); });
+            }))
+            return;
         const row_range<T> r = row::reduce_range<Arch>(p[0], n);
         const T m = r.max;
         const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
@@ -171,13 +200,8 @@ struct logsumexp_op {
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
-        const row_range<T> r = range_of_pieces<Arch>(ex, p[0], n);
-        const T m = r.max;
-        const exp_mode mode = exp_mode_for(r, m, identity_input{});
-        const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
-            return row::exp_sum<Arch, false>(p[0] + b, static_cast<T*>(nullptr), e - b, m, identity_input{}, mode);
-        });
-        *p[1] = finish_logsumexp(m, s, [&] { return has_nan<Arch>(p[0], n); });
+        const auto r = split_exp_sum<Arch, false>(ex, p[0], static_cast<T*>(nullptr), n, identity_input{});
+        *p[1] = finish_logsumexp(r.m, r.sum, [&] { return has_nan<Arch>(p[0], n); });
     }
     // Templated on Arch like every kernel, so that each instruction set's copy stays its own.
     template <class Arch>
@@ -212,8 +236,20 @@ struct softmax_backward_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 3>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const double s = row::dot<Arch>(p[0], p[1], n);
         row::softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
+    }
+    template <class Arch, int B>
+    void short_row(const std::array<T*, 3>& p, index_type n) const {
+        using V = batch<T, Arch>;
+        V y[B], dy[B], t[B];
+        row::load_short(p[0], n, T(0), y);
+        row::load_short(p[1], n, T(0), dy);
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { t[b] = y[b] * dy[b]; });
+        const V s(static_cast<T>(row::sum_short(t)));
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { t[b] = y[b] * (dy[b] - s); });
+        row::store_short(p[2], n, t);
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
@@ -245,8 +281,19 @@ struct log_softmax_backward_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 3>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const double s = row::sum<Arch>(p[1], n);
         row::log_softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
+    }
+    template <class Arch, int B>
+    void short_row(const std::array<T*, 3>& p, index_type n) const {
+        using V = batch<T, Arch>;
+        V y[B], dy[B];
+        row::load_short(p[0], n, T(0), y);
+        row::load_short(p[1], n, T(0), dy);
+        const V s(static_cast<T>(-row::sum_short(dy)));
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { y[b] = simd::fma(exp_of(y[b], V(T(0))), s, dy[b]); });
+        row::store_short(p[2], n, y);
     }
     static constexpr bool splits_lines = true;
     template <class Arch>

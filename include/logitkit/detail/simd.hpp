@@ -125,6 +125,25 @@ LOGITKIT_INLINE void store(T* p, const V& v) noexcept {
     v.store_unaligned(p);
 }
 
+/// Keeps the batch v in a register. GCC and Clang otherwise fold the load of a batch into each
+/// instruction that reads it (as a memory operand), so that a pass applying three operations to
+/// every batch loads each three times and is bound by the load ports.
+template <class V>
+LOGITKIT_INLINE void in_register([[maybe_unused]] V& v) noexcept {
+#if LOGITKIT_HAS_XSIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    if constexpr (V::size > 1) asm("" : "+v"(v.data));
+#endif
+}
+
+/// The batch (0, 1, 2, ...): compared with a count, it selects the lanes below it.
+template <class V>
+LOGITKIT_INLINE V lane_index() noexcept {
+    using T = typename V::value_type;
+    alignas(64) static constexpr T index[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    static_assert(V::size <= 16, "lane_index: at most 16 lanes");
+    return V::load_unaligned(index);
+}
+
 template <class V, class T>
 LOGITKIT_INLINE V load_partial(const T* p, std::size_t n, T fill) noexcept {
     if constexpr (V::size == 1) {

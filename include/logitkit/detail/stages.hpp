@@ -19,6 +19,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include "../tensor_view.hpp"
 #include "exp.hpp"
@@ -268,30 +269,40 @@ row_range<T> reduce_range(const T* x, index_type n) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
-    V hi[2] = {V(-inf), V(-inf)}, lo[2] = {V(inf), V(inf)}, sum[2] = {V(T(0)), V(T(0))};
-    index_type i = 0;
-    for (; i + 2 * W <= n; i += 2 * W)
-        for (int k = 0; k < 2; ++k) {
-            const V v = simd::load<V>(x + i + k * W);
-            hi[k] = simd::max(hi[k], v);
-            lo[k] = simd::min(lo[k], v);
-            sum[k] = sum[k] + v;
-        }
-    for (; i + W <= n; i += W) {
-        const V v = simd::load<V>(x + i);
-        hi[0] = simd::max(hi[0], v);
-        lo[0] = simd::min(lo[0], v);
-        sum[0] = sum[0] + v;
+    // Four accumulators of each, so that the latency of max, min and add does not bound the
+    // pass; each batch is loaded once (simd::in_register), not once per operation.
+    V hi[4], lo[4], fin[4];
+    for (int k = 0; k < 4; ++k) {
+        hi[k] = V(-inf);
+        lo[k] = V(inf);
+        fin[k] = V(T(0));
     }
+    auto observe = [&](int k, V v) LOGITKIT_LAMBDA_INLINE {
+        simd::in_register(v);
+        hi[k] = simd::max(hi[k], v);
+        lo[k] = simd::min(lo[k], v);
+        fin[k] = fin[k] + v;
+    };
+    index_type i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        observe(0, simd::load<V>(x + i));
+        observe(1, simd::load<V>(x + i + W));
+        observe(2, simd::load<V>(x + i + 2 * W));
+        observe(3, simd::load<V>(x + i + 3 * W));
+    }
+    for (; i + W <= n; i += W) observe(0, simd::load<V>(x + i));
     if (i < n) {
         const auto rem = static_cast<std::size_t>(n - i);
-        hi[0] = simd::max(hi[0], simd::load_partial<V>(x + i, rem, -inf));
-        lo[0] = simd::min(lo[0], simd::load_partial<V>(x + i, rem, inf));
-        sum[0] = sum[0] + simd::load_partial<V>(x + i, rem, T(0));
+        hi[1] = simd::max(hi[1], simd::load_partial<V>(x + i, rem, -inf));
+        lo[1] = simd::min(lo[1], simd::load_partial<V>(x + i, rem, inf));
+        fin[1] = fin[1] + simd::load_partial<V>(x + i, rem, T(0));
     }
-    const T total = simd::reduce_add(sum[0] + sum[1]);
-    return {simd::reduce_max(simd::max(hi[0], hi[1])), -simd::reduce_max(-simd::min(lo[0], lo[1])),
-            n > 0 && std::isfinite(total)};
+    // fin's lanes are sums of x: an infinity or a NaN among x leaves one of them infinite or NaN
+    // (so may an overflow of finite x, which only costs the faster path).
+    const V total = (fin[0] + fin[1]) + (fin[2] + fin[3]);
+    return {simd::reduce_max(simd::max(simd::max(hi[0], hi[1]), simd::max(hi[2], hi[3]))),
+            -simd::reduce_max(-simd::min(simd::min(lo[0], lo[1]), simd::min(lo[2], lo[3]))),
+            n > 0 && simd::all((total - total) <= V(T(0)))};
 }
 
 /// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y. Exact (the
@@ -329,6 +340,148 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode, const 
         case exp_mode::checked: break;
     }
     return exp_sum<Arch, Store, exp_mode::checked, Exact>(x, y, n, m, in, next);
+}
+
+// Short lines. A line of at most B batches is loaded into registers once and every stage works
+// on the registers, so that it costs one load and one store per batch instead of a pass per
+// stage (and the masked load of a tail a masked store has just written, which waits for that
+// store to retire). Lanes past n hold x[0], which changes neither the line's maximum nor whether
+// it holds a NaN, and keeps the exponential on its fast path; they are zeroed before a sum and
+// never stored.
+
+/// The most batches a short line holds (0: no short lines), half the vector registers: the
+/// exponential's constants and temporaries take the others.
+template <class Arch, class T>
+constexpr int short_line_batches =
+    batch<T, Arch>::size == 1 ? 0 : sizeof(batch<T, Arch>) >= 64 ? 8 : 4;
+
+/// Calls f(std::integral_constant<int, B>{}) for the fewest batches B in {1, 2, 4, 8} that hold n
+/// elements, and returns true; returns false (calling nothing) when n is longer than a short line.
+template <class Arch, class T, class F>
+LOGITKIT_INLINE bool with_short_line(index_type n, F f) {
+    constexpr int most = short_line_batches<Arch, T>;
+    constexpr index_type W = batch<T, Arch>::size;
+    if constexpr (most == 0) {
+        return false;
+    } else {
+        if (n <= 0 || n > most * W) return false;
+        if (n <= W) {
+            f(std::integral_constant<int, 1>{});
+        } else if (n <= 2 * W) {
+            f(std::integral_constant<int, 2>{});
+        } else if (n <= 4 * W) {
+            f(std::integral_constant<int, 4>{});
+        } else {
+            f(std::integral_constant<int, most>{});
+        }
+        return true;
+    }
+}
+
+template <class F, int... I>
+LOGITKIT_INLINE void unrolled_impl(F& f, std::integer_sequence<int, I...>) {
+    (f(I), ...);
+}
+/// f(0), f(1), ..., f(B - 1), unrolled whatever the optimisation level: a short line's batches
+/// stay in registers only when every index into them is a constant.
+template <int B, class F>
+LOGITKIT_INLINE void unrolled(F f) {
+    unrolled_impl(f, std::make_integer_sequence<int, B>{});
+}
+
+/// v = the n > 0 elements of a short line, the lanes past n holding `fill`.
+template <int B, class V, class T>
+LOGITKIT_INLINE void load_short(const T* x, index_type n, T fill, V (&v)[B]) noexcept {
+    constexpr index_type W = V::size;
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE {
+        const index_type i = b * W;
+        if (i + W <= n)
+            v[b] = simd::load<V>(x + i);
+        else if (i < n)
+            v[b] = simd::load_partial<V>(x + i, static_cast<std::size_t>(n - i), fill);
+        else
+            v[b] = V(fill);
+    });
+}
+
+/// Writes the n elements of a short line.
+template <int B, class V, class T>
+LOGITKIT_INLINE void store_short(T* y, index_type n, const V (&v)[B]) noexcept {
+    constexpr index_type W = V::size;
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE {
+        const index_type i = b * W;
+        if (i + W <= n)
+            simd::store(y + i, v[b]);
+        else if (i < n)
+            simd::store_partial(y + i, v[b], static_cast<std::size_t>(n - i));
+    });
+}
+
+/// The largest element of a short line (of v; as reduce_max, a NaN may or may not be returned).
+template <int B, class V>
+LOGITKIT_INLINE typename V::value_type max_short(const V (&v)[B]) noexcept {
+    V h[B];
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = v[b]; });
+    if constexpr (B >= 8) unrolled<4>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = simd::max(h[b], h[b + 4]); });
+    if constexpr (B >= 4) unrolled<2>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = simd::max(h[b], h[b + 2]); });
+    if constexpr (B >= 2) h[0] = simd::max(h[0], h[1]);
+    return simd::reduce_max(h[0]);
+}
+
+/// The sum of a short line's batches, added in the order accumulate adds them (batch b into
+/// accumulator b mod 4), so that it is rounded no more often than a longer line's sum.
+template <int B, class V>
+LOGITKIT_INLINE double sum_short(const V (&v)[B]) noexcept {
+    if constexpr (B == 1) {
+        return simd::lanes_sum(v[0]);
+    } else if constexpr (B == 2) {
+        return simd::lanes_sum(v[0] + v[1]);
+    } else {
+        V a[4] = {v[0], v[1], v[2], v[3]};
+        if constexpr (B == 8) unrolled<4>([&](int b) LOGITKIT_LAMBDA_INLINE { a[b] = a[b] + v[b + 4]; });
+        return simd::lanes_sum((a[0] + a[1]) + (a[2] + a[3]));
+    }
+}
+
+/// e = exp(v - m) for a short line of n elements (zero past n), and the sum of e.
+template <int B, class V>
+LOGITKIT_INLINE double exp_sum_short(const V (&v)[B], index_type n, typename V::value_type m, V (&e)[B]) noexcept {
+    using T = typename V::value_type;
+    constexpr index_type W = V::size;
+    const V vm(m);
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE {
+        e[b] = exp_shifted<true>(v[b], vm);
+        if ((b + 1) * W > n) e[b] = simd::select(simd::lane_index<V>() < V(static_cast<T>(n - b * W)), e[b], V(T(0)));
+    });
+    return sum_short(e);
+}
+
+/// Whether every v - m of a short line is in the exponential's fast range: no NaN, no infinity,
+/// none too small (exp_mode::in_range).
+template <int B, class V>
+LOGITKIT_INLINE bool in_fast_range_short(const V (&v)[B], typename V::value_type m) noexcept {
+    const V vm(m), lo(exp_constants<typename V::value_type>::fast_lo);
+    auto ok = (v[0] - vm) >= lo;
+    unrolled<B - 1>([&](int b) LOGITKIT_LAMBDA_INLINE { ok = ok & ((v[b + 1] - vm) >= lo); });
+    return simd::all(ok);
+}
+
+/// A short line through its first stages: v = in(x), m = max(v), e = exp(v - m) and its sum.
+template <class V, int B>
+struct short_line {
+    V v[B];
+    V e[B];
+    typename V::value_type m;
+    double sum;
+};
+template <class Arch, int B, class T, class In>
+LOGITKIT_INLINE short_line<batch<T, Arch>, B> shifted_exp_short(const T* x, index_type n, In in) noexcept {
+    short_line<batch<T, Arch>, B> l;
+    load_short(x, n, x[0], l.v);
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.v[b] = in(l.v[b]); });
+    l.m = max_short(l.v);
+    l.sum = exp_sum_short(l.v, n, l.m, l.e);
+    return l;
 }
 
 // The output stages below take Stream (see write_row) and the next line's inputs to prefetch.
