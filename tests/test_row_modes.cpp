@@ -148,3 +148,91 @@ TEMPLATE_TEST_CASE("lane sums in registers equal the pairwise sum of the lanes i
     }
     CHECK(differ == 0);
 }
+
+namespace {
+
+// The short-line kernels (stages.hpp): a line of n <= short_line_batches * W elements is held in
+// B registers, B the fewest of 1, 2, 4, 8 batches that hold it.
+template <class Arch, class T, int B>
+void check_short_line(logitkit::index_type n, row_kind kind, rng& r) {
+    using V = lkd::batch<T, Arch>;
+    constexpr logitkit::index_type W = V::size;
+    auto x = make_row<T>(kind, static_cast<std::size_t>(n), r);
+    x.resize(x.size() + W * B, T(7));  // past the line: must not change the results
+    const auto l = lkd::row::shifted_exp_short<Arch, B>(x.data(), n, lkd::identity_input{});
+    T e[W * B];
+    for (int b = 0; b < B; ++b) lkd::simd::store(e + b * W, l.e[b]);
+    INFO("n = " << n << ", B = " << B << ", row kind " << static_cast<int>(kind));
+    const bool has_nan = kind == row_kind::with_nan, has_inf = kind == row_kind::with_inf;
+    if (has_nan) {
+        CHECK_FALSE(lkd::row::in_fast_range_short(l.v, l.m));
+        CHECK(std::isnan(l.sum));
+        return;
+    }
+    T m = -std::numeric_limits<T>::infinity();
+    for (logitkit::index_type i = 0; i < n; ++i) m = std::max(m, x[static_cast<std::size_t>(i)]);
+    CHECK(l.m == m);
+    bool in_range = true;
+    for (logitkit::index_type i = 0; i < n; ++i)
+        in_range = in_range && static_cast<T>(x[static_cast<std::size_t>(i)] - m) >= lkd::exp_constants<T>::fast_lo;
+    CHECK(lkd::row::in_fast_range_short(l.v, l.m) == in_range);
+    if (has_inf && n == 1) return;  // the line is just -inf: exp(-inf - -inf) is NaN
+    long double worst = 0, stored = 0;
+    for (logitkit::index_type i = 0; i < W * B; ++i) {
+        if (i >= n) {
+            CHECK(e[i] == T(0));
+            continue;
+        }
+        const long double ref = std::exp(static_cast<long double>(x[static_cast<std::size_t>(i)]) - m);
+        if (ref >= std::numeric_limits<T>::min()) worst = std::max(worst, ulps(e[i], ref));
+        stored += e[i];
+    }
+    CHECK(worst <= 2.0L);
+    // Each lane's sum of the B batches is rounded log2(B) times, in T; the lanes are added in
+    // double (once more rounded per level for double lanes).
+    const int levels = B == 8 ? 3 : B == 4 ? 2 : B == 2 ? 1 : 0;
+    const int lane_levels = sizeof(T) == 8 ? static_cast<int>(std::log2(static_cast<double>(W))) : 0;
+    const long double u = std::ldexp(1.0L, -std::numeric_limits<T>::digits);
+    CHECK(std::fabs(static_cast<long double>(l.sum) - stored) <= (levels + lane_levels + 0.01L) * u * stored);
+
+    std::vector<T> y(static_cast<std::size_t>(W * B + 1), T(-3));
+    lkd::row::store_short(y.data(), n, l.e);
+    for (logitkit::index_type i = 0; i <= W * B; ++i) {
+        if (i < n)
+            CHECK(y[static_cast<std::size_t>(i)] == e[i]);
+        else
+            CHECK(y[static_cast<std::size_t>(i)] == T(-3));
+    }
+}
+
+template <class Arch, class T>
+void check_short_lines() {
+    using V = lkd::batch<T, Arch>;
+    constexpr logitkit::index_type W = V::size;
+    constexpr int most = lkd::row::short_line_batches<Arch, T>;
+    rng r(lk_test::seed_for(93));
+    CHECK_FALSE(lkd::row::with_short_line<Arch, T>(0, [](auto) {}));
+    CHECK_FALSE(lkd::row::with_short_line<Arch, T>(most * W + 1, [](auto) {}));
+    for (logitkit::index_type n = 1; n <= most * W; ++n) {
+        int chosen = 0;
+        CHECK(lkd::row::with_short_line<Arch, T>(n, [&](auto B) { chosen = decltype(B)::value; }));
+        int fewest = 1;
+        while (fewest * W < n) fewest *= 2;
+        CHECK(chosen == fewest);
+        for (row_kind kind : {row_kind::one_binade, row_kind::spread, row_kind::huge_spread, row_kind::with_inf,
+                              row_kind::with_nan, row_kind::negative_binade}) {
+            lkd::row::with_short_line<Arch, T>(n, [&](auto B) { check_short_line<Arch, T, decltype(B)::value>(n, kind, r); });
+        }
+    }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("short lines in registers: B batches, exps within the contract, zero past n, the sum's roundings",
+                   "[stages]", float, double) {
+    if constexpr (lkd::row::short_line_batches<lkd::default_arch, TestType> == 0) {
+        CHECK_FALSE(lkd::row::with_short_line<lkd::default_arch, TestType>(1, [](auto) {}));
+    } else {
+        check_short_lines<lkd::default_arch, TestType>();
+    }
+}
