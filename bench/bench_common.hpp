@@ -144,7 +144,8 @@ constexpr std::uint64_t seed_x = 20240601;
 constexpr std::uint64_t seed_dy = 20240602;
 
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
-/// Registers libtorch's float kernel k on `s` under `name` (bench_libtorch.cpp).
+/// Registers libtorch's kernel k on `s` under `name`, for T = float or double (bench_libtorch.cpp).
+template <class T>
 void register_libtorch(const std::string& name, kernel k, const shape& s);
 /// Called once from main(): pins libtorch to one thread and names its version in the context
 /// (libtorch_setup.cpp).

@@ -4,7 +4,7 @@
 //
 // The out= forms of the ATen operators behind torch.softmax, torch.log_softmax, their autograd
 // backward functions and torch.logsumexp(keepdim=True), on the same float inputs and shapes as
-// the logitkit benchmarks, writing into a preallocated output (no allocation in the timed loop),
+// the logitkit benchmarks (float and double), writing into a preallocated output (no allocation in the timed loop),
 // on one thread (libtorch_setup.cpp).
 
 #include "bench_common.hpp"
@@ -14,17 +14,20 @@
 #include <benchmark/benchmark.h>
 
 #include <string>
+#include <type_traits>
 
 namespace logitkit_bench {
 namespace {
 
+template <class T>
 void bm_torch(benchmark::State& state, kernel k, shape s) {
     const auto n = static_cast<std::size_t>(s.elements());
     // Views of the same buffers the logitkit benchmarks use (same role names and seeds).
-    float* x = const_cast<float*>(random_normal<float>("x", n, seed_x));
-    float* dy = const_cast<float*>(random_normal<float>("dy", n, seed_dy));
-    float* y = buffer<float>("out", n);
-    const auto options = torch::TensorOptions().dtype(torch::kFloat32);
+    T* x = const_cast<T*>(random_normal<T>("x", n, seed_x));
+    T* dy = const_cast<T*>(random_normal<T>("dy", n, seed_dy));
+    T* y = buffer<T>("out", n);
+    const auto dtype = std::is_same<T, double>::value ? torch::kFloat64 : torch::kFloat32;
+    const auto options = torch::TensorOptions().dtype(dtype);
     const torch::Tensor xt = torch::from_blob(x, {s.rows, s.cols}, options);
     const torch::Tensor dyt = torch::from_blob(dy, {s.rows, s.cols}, options);
     torch::Tensor yt = torch::from_blob(y, {s.rows, s.cols}, options);
@@ -36,22 +39,25 @@ void bm_torch(benchmark::State& state, kernel k, shape s) {
         switch (k) {
             case kernel::softmax: at::softmax_out(yt, xt, dim); break;
             case kernel::log_softmax: at::log_softmax_out(yt, xt, dim); break;
-            case kernel::softmax_backward: at::_softmax_backward_data_out(yt, dyt, fwd, dim, at::kFloat); break;
+            case kernel::softmax_backward: at::_softmax_backward_data_out(yt, dyt, fwd, dim, dtype); break;
             case kernel::log_softmax_backward:
-                at::_log_softmax_backward_data_out(yt, dyt, fwd, dim, at::kFloat);
+                at::_log_softmax_backward_data_out(yt, dyt, fwd, dim, dtype);
                 break;
             case kernel::logsumexp: at::logsumexp_out(lse, xt, {dim}, true); break;
         }
         benchmark::DoNotOptimize(y);
         benchmark::ClobberMemory();
     }
-    report_traffic(state, traffic<float>(k, s), s.elements());
+    report_traffic(state, traffic<T>(k, s), s.elements());
 }
 
 }  // namespace
 
+template <class T>
 void register_libtorch(const std::string& name, kernel k, const shape& s) {
-    benchmark::RegisterBenchmark(name.c_str(), bm_torch, k, s)->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(name.c_str(), bm_torch<T>, k, s)->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
+template void register_libtorch<float>(const std::string&, kernel, const shape&);
+template void register_libtorch<double>(const std::string&, kernel, const shape&);
 
 }  // namespace logitkit_bench

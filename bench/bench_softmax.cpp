@@ -13,7 +13,7 @@
 //   memcpy/128x1000/lse        128x1000 floats read, 128 written
 //   logsumexp/128x1000
 //   ... the same for 32x32000, 4096x128, 1024x32000 and 1000x1024/axis0 (axis 0, strided)
-//   memcpy/128x1000/f64, softmax/128x1000/f64     in double
+//   memcpy/128x1000/f64, softmax/128x1000/f64     in double (every kernel at 128x1000)
 //   softmax/1024x32000/threads:2, ...             on a logitkit::thread_pool of 2 threads
 //   sweep/memcpy/<n>, sweep/softmax/<n>           rows of n = 1 .. 2^20 elements
 //
@@ -146,10 +146,11 @@ void add_kernel(kernel k, const shape& s, const std::string& prefix, const std::
                 lk::executor* parallel = nullptr) {
     const std::string name = prefix + kernel_name(k) + suffix;
     configure(benchmark::RegisterBenchmark(name.c_str(), bm_kernel<T>, k, s, parallel));
-    if (!std::is_same<T, float>::value || parallel != nullptr) return;
+    if (parallel != nullptr) return;
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
-    register_libtorch(prefix + "torch_" + kernel_name(k) + suffix, k, s);
+    register_libtorch<T>(prefix + "torch_" + kernel_name(k) + suffix, k, s);
 #endif
+    if (!std::is_same<T, float>::value) return;
 #ifdef LOGITKIT_BENCH_HAVE_ONEDNN
     register_onednn(prefix + "onednn_" + kernel_name(k) + suffix, k, s);
 #endif
@@ -178,8 +179,14 @@ void register_all() {
         add_memcpy("memcpy/" + s.dims() + "/lse", traffic<float>(kernel::logsumexp, s), s.elements());
         add_kernel<float>(kernel::logsumexp, s, "", suffix);
         if (s.rows == 128 && s.cols == 1000 && s.axis == 1) {
+            const std::string f64 = suffix + "/f64";
             add_memcpy("memcpy/" + s.dims() + "/f64", traffic<double>(kernel::softmax, s), s.elements());
-            add_kernel<double>(kernel::softmax, s, "", suffix + "/f64");
+            add_kernel<double>(kernel::softmax, s, "", f64);
+            add_kernel<double>(kernel::log_softmax, s, "", f64);
+            add_memcpy("memcpy/" + s.dims() + "/bwd/f64", traffic<double>(kernel::softmax_backward, s), s.elements());
+            for (kernel k : backward) add_kernel<double>(k, s, "", f64);
+            add_memcpy("memcpy/" + s.dims() + "/lse/f64", traffic<double>(kernel::logsumexp, s), s.elements());
+            add_kernel<double>(kernel::logsumexp, s, "", f64);
         }
     }
 
