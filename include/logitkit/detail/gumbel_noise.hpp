@@ -38,6 +38,7 @@
 #include "../tensor_view.hpp"
 #include "exp.hpp"
 #include "simd.hpp"
+#include "stages.hpp"
 
 #if LOGITKIT_HAS_XSIMD && (defined(__SSE2__) || defined(__AVX2__) || defined(__AVX512F__))
 #include <immintrin.h>
@@ -83,7 +84,7 @@ LOGITKIT_INLINE xsimd::batch<double, A> rounded(const xsimd::batch<double, A>& v
 #endif
 
 // ---------------------------------------------------------------------------------------------
-// det_log and det_exp: reproducible double logarithm and exponential.
+// negative_det_log and det_exp: reproducible double logarithm and exponential.
 // ---------------------------------------------------------------------------------------------
 
 /// x = 2^k * m with m in [sqrt(1/2), sqrt(2)), for a positive normal x; k is returned as a double.
@@ -114,28 +115,36 @@ LOGITKIT_INLINE void log_split(const xsimd::batch<double, A>& x, xsimd::batch<do
 }
 #endif
 
-/// log(x) for positive normal x, within about 1 ulp (fdlibm's method: log(1 + f) = f - s (f - R),
-/// s = f / (2 + f), R a minimax polynomial in s^2), with the same bits on every path.
-template <class V>
-LOGITKIT_INLINE V det_log(const V& x) noexcept {
-    V m, k;
-    log_split(x, m, k);
-    const V f = m - V(1.0);  // exact (Sterbenz)
-    const V s = f / (V(2.0) + f);
-    const V z = rounded(s * s);
-    const V w = rounded(z * z);
-    V a = rounded(w * V(1.531383769920937332e-01));               // Lg6
-    a = rounded(w * (V(2.222219843214978396e-01) + a));           // Lg4
-    const V t1 = rounded(w * (V(3.999999999940941908e-01) + a));  // Lg2
-    V b = rounded(w * V(1.479819860511658591e-01));               // Lg7
-    b = rounded(w * (V(1.818357216161805012e-01) + b));           // Lg5
-    b = rounded(w * (V(2.857142874366239149e-01) + b));           // Lg3
-    const V t2 = rounded(z * (V(6.666666666666735130e-01) + b));  // Lg1
-    const V r = t2 + t1;
-    const V q = rounded(s * (f - r));
-    const V klo = rounded(k * V(1.90821492927058770002e-10));
-    const V khi = rounded(k * V(6.93147180369123816490e-01));
-    return khi - ((q - klo) - f);
+/// x[u] = -log(x[u]) for positive normal x[u], within about 1 ulp (fdlibm's method:
+/// log(1 + f) = f - s (f - R), s = f / (2 + f), R a minimax polynomial in s^2), with the same bits
+/// on every path. The divisions of all U batches are issued before the polynomials that wait for
+/// them: a division and its polynomial form a chain too long for out-of-order execution to overlap
+/// with the next batch's.
+template <int U, class V>
+LOGITKIT_INLINE void negative_det_log(V (&x)[U]) noexcept {
+    V f[U], k[U], s[U];
+    row::unrolled<U>([&](int u) LOGITKIT_LAMBDA_INLINE {
+        V m;
+        log_split(x[u], m, k[u]);
+        f[u] = m - V(1.0);  // exact (Sterbenz)
+        s[u] = f[u] / (V(2.0) + f[u]);
+    });
+    row::unrolled<U>([&](int u) LOGITKIT_LAMBDA_INLINE {
+        const V z = rounded(s[u] * s[u]);
+        const V w = rounded(z * z);
+        V a = rounded(w * V(1.531383769920937332e-01));               // Lg6
+        a = rounded(w * (V(2.222219843214978396e-01) + a));           // Lg4
+        const V t1 = rounded(w * (V(3.999999999940941908e-01) + a));  // Lg2
+        V b = rounded(w * V(1.479819860511658591e-01));               // Lg7
+        b = rounded(w * (V(1.818357216161805012e-01) + b));           // Lg5
+        b = rounded(w * (V(2.857142874366239149e-01) + b));           // Lg3
+        const V t2 = rounded(z * (V(6.666666666666735130e-01) + b));  // Lg1
+        const V r = t2 + t1;
+        const V q = rounded(s[u] * (f[u] - r));
+        const V klo = rounded(k[u] * V(1.90821492927058770002e-10));
+        const V khi = rounded(k[u] * V(6.93147180369123816490e-01));
+        x[u] = -(khi - ((q - klo) - f[u]));
+    });
 }
 
 /// exp(d) for d <= 0 (-inf included), within a few ulps, with the same bits on every path.
@@ -189,9 +198,21 @@ template <class Arch>
 void negative_log_in_place(double* g, std::size_t n) noexcept {
     using V = batch<double, Arch>;
     constexpr std::size_t W = V::size;
+    constexpr int U = 4;
     std::size_t i = 0;
-    for (; i + W <= n; i += W) simd::store(g + i, -det_log(simd::load<V>(g + i)));
-    if (i < n) apply_tail<V>(g + i, n - i, 0.5, [](const V& u) { return -det_log(u); });
+    for (; i + U * W <= n; i += U * W) {
+        V x[U];
+        row::unrolled<U>([&](int u) LOGITKIT_LAMBDA_INLINE { x[u] = simd::load<V>(g + i + u * W); });
+        negative_det_log(x);
+        row::unrolled<U>([&](int u) LOGITKIT_LAMBDA_INLINE { simd::store(g + i + u * W, x[u]); });
+    }
+    const auto one = [](const V& u) {
+        V x[1] = {u};
+        negative_det_log(x);
+        return x[0];
+    };
+    for (; i + W <= n; i += W) simd::store(g + i, one(simd::load<V>(g + i)));
+    if (i < n) apply_tail<V>(g + i, n - i, 0.5, one);
 }
 
 /// g[i] = the Gumbel noise -log(-log(u)) of element i from its K words (w[K*i], ...), for i < n,
@@ -297,35 +318,58 @@ struct select {
                                     std::conditional_t<!std::is_void<avx2_t>::value, avx2_t, sse2_t>>;
 };
 
-template <class I>
-void blocks(std::uint64_t first, std::size_t count, philox4x32::key_type key, std::uint32_t* out) noexcept {
+// G groups of blocks go through the rounds in lockstep: one group's chain of ten dependent
+// multiplies is too long for out-of-order execution to overlap with the next group's. _mm*_mul_epu32
+// reads only the low half of each lane, so the high halves of x0 and x2 may hold garbage until the
+// words are joined, and the other words need no masking at all.
+/// Blocks first .. first + G * I::lanes - 1 to out.
+template <class I, int G>
+LOGITKIT_INLINE void block_groups(std::uint64_t first, philox4x32::key_type key, std::uint32_t* out) noexcept {
     using reg = typename I::reg;
     constexpr std::size_t L = I::lanes;
-    const reg low32 = I::set1(0xFFFFFFFFu);
     const reg m0 = I::set1(philox4x32::multiplier0);
     const reg m1 = I::set1(philox4x32::multiplier1);
-    const reg zero = I::set1(0);
-    std::size_t i = 0;
-    for (; i + L <= count; i += L) {
-        const reg c = I::add(I::iota(), I::set1(first + i));
-        reg x0 = I::bit_and(c, low32), x1 = I::high(c), x2 = zero, x3 = zero;
-        std::uint32_t k0 = key[0], k1 = key[1];
-        for (int r = 0; r < philox4x32::rounds; ++r) {
-            if (r != 0) {
-                k0 += philox4x32::weyl0;
-                k1 += philox4x32::weyl1;
-            }
-            const reg p0 = I::mul(m0, x0);
-            const reg p1 = I::mul(m1, x2);
-            const reg y0 = I::bit_xor(I::bit_xor(I::high(p1), x1), I::set1(k0));
-            const reg y2 = I::bit_xor(I::bit_xor(I::high(p0), x3), I::set1(k1));
-            x1 = I::bit_and(p1, low32);
-            x3 = I::bit_and(p0, low32);
-            x0 = y0;
-            x2 = y2;
+    reg x0[G], x1[G], x2[G], x3[G];
+    row::unrolled<G>([&](int g) LOGITKIT_LAMBDA_INLINE {
+        x0[g] = I::add(I::iota(), I::set1(first + g * L));
+        x1[g] = I::high(x0[g]);
+        x2[g] = I::set1(0);
+        x3[g] = I::set1(0);
+    });
+    std::uint32_t k0 = key[0], k1 = key[1];
+    for (int r = 0; r < philox4x32::rounds; ++r) {
+        if (r != 0) {
+            k0 += philox4x32::weyl0;
+            k1 += philox4x32::weyl1;
         }
-        I::store(out + 4 * i, I::join(x0, x1), I::join(x2, x3));
+        const reg kr0 = I::set1(k0), kr1 = I::set1(k1);
+        row::unrolled<G>([&](int g) LOGITKIT_LAMBDA_INLINE {
+            const reg p0 = I::mul(m0, x0[g]);
+            const reg p1 = I::mul(m1, x2[g]);
+            x0[g] = I::bit_xor(I::bit_xor(I::high(p1), x1[g]), kr0);
+            x2[g] = I::bit_xor(I::bit_xor(I::high(p0), x3[g]), kr1);
+            x1[g] = p1;
+            x3[g] = p0;
+        });
     }
+    const reg low32 = I::set1(0xFFFFFFFFu);
+    row::unrolled<G>([&](int g) LOGITKIT_LAMBDA_INLINE {
+        I::store(out + 4 * g * L, I::join(I::bit_and(x0[g], low32), x1[g]), I::join(I::bit_and(x2[g], low32), x3[g]));
+    });
+}
+
+// Groups of blocks go through the rounds in lockstep: one group's chain of ten dependent
+// multiplies is too long for out-of-order execution to overlap with the next group's (the words
+// come 1.6x faster on an AVX-512 Xeon, 1.5x with AVX2). _mm*_mul_epu32 reads only the low half of each lane, so
+// the high halves of x0 and x2 may hold garbage until the words are joined, and x1 and x3 need no
+// masking at all.
+template <class I>
+void blocks(std::uint64_t first, std::size_t count, philox4x32::key_type key, std::uint32_t* out) noexcept {
+    constexpr std::size_t L = I::lanes;
+    constexpr int G = L >= 8 ? 4 : 2;  // the state of G groups and the constants fill the registers
+    std::size_t i = 0;
+    for (; i + G * L <= count; i += G * L) block_groups<I, G>(first + i, key, out + 4 * i);
+    for (; i + L <= count; i += L) block_groups<I, 1>(first + i, key, out + 4 * i);
     for (; i < count; ++i) {
         const auto w = philox4x32::block(philox4x32::counter_of(first + i), key);
         for (std::size_t j = 0; j < 4; ++j) out[4 * i + j] = w[j];
