@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "reference_loss.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -30,25 +31,8 @@ using ref::shape_t;
 // ---------------------------------------------------------------------------------------------
 // Deterministic data.
 // ---------------------------------------------------------------------------------------------
-class rng {
-public:
-    explicit rng(std::uint64_t seed) : state_(seed) {}
-    std::uint64_t next() {
-        std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-    double uniform(double a, double b) { return a + (b - a) * uniform(); }
-    std::int64_t below(std::int64_t n) {
-        return n <= 0 ? 0 : static_cast<std::int64_t>(next() % static_cast<std::uint64_t>(n));
-    }
-    bool chance(double p) { return uniform() < p; }
-
-private:
-    std::uint64_t state_;
-};
+using lk_test::rng;
+using lk_test::to_extents;
 
 template <class T>
 const char* type_name() {
@@ -63,24 +47,24 @@ std::string shape_string(const shape_t& s) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Strided buffers: a logical row-major tensor stored with a chosen memory layout.
+// Strided buffers: a logical row-major tensor stored with a chosen memory storage_layout.
 // ---------------------------------------------------------------------------------------------
-enum class layout {
+enum class storage_layout {
     row_major,      // contiguous
     class_swapped,  // the class axis trades its memory position with the innermost other axis
     padded,         // row-major with every stride doubled: no unit stride anywhere (gathered lines)
     reversed,       // row-major with the class axis walked backwards (negative stride)
 };
 
-const char* layout_name(layout l) {
+const char* layout_name(storage_layout l) {
     switch (l) {
-        case layout::row_major:
+        case storage_layout::row_major:
             return "row-major";
-        case layout::class_swapped:
+        case storage_layout::class_swapped:
             return "class-swapped";
-        case layout::padded:
+        case storage_layout::padded:
             return "padded";
-        case layout::reversed:
+        case storage_layout::reversed:
             return "reversed";
     }
     return "?";
@@ -93,14 +77,14 @@ struct strided {
     lk::extents_type<R> shape{}, strides{};
     index_t offset = 0;
 
-    strided(const shape_t& s, layout lay, std::size_t class_axis) {
+    strided(const shape_t& s, storage_layout lay, std::size_t class_axis) {
         std::vector<std::size_t> order(R);
         for (std::size_t k = 0; k < R; ++k) order[k] = k;  // outermost first
-        if (lay == layout::class_swapped) {
+        if (lay == storage_layout::class_swapped) {
             const std::size_t other = class_axis == R - 1 ? R - 2 : R - 1;
             std::swap(order[class_axis], order[other]);
         }
-        const index_t pad = lay == layout::padded ? 2 : 1;
+        const index_t pad = lay == storage_layout::padded ? 2 : 1;
         index_t stride = 1;
         for (std::size_t i = R; i-- > 0;) {
             const std::size_t d = order[i];
@@ -109,7 +93,7 @@ struct strided {
             stride *= std::max<index_t>(s[d], 1);
         }
         buf.assign(static_cast<std::size_t>(stride * pad + 1), sentinel);
-        if (lay == layout::reversed) {
+        if (lay == storage_layout::reversed) {
             offset = (s[class_axis] > 0 ? s[class_axis] - 1 : 0) * strides[class_axis];
             strides[class_axis] = -strides[class_axis];
         }
@@ -155,13 +139,6 @@ struct strided {
         return n;
     }
 };
-
-template <std::size_t R>
-lk::extents_type<R> to_extents(const shape_t& s) {
-    lk::extents_type<R> e{};
-    for (std::size_t k = 0; k < R; ++k) e[k] = s[k];
-    return e;
-}
 
 shape_t drop(const shape_t& s, std::size_t axis) {
     shape_t out;
@@ -237,7 +214,7 @@ struct options_case {
     bool losses = true;
     grad_mode grad = grad_mode::separate;
     int class_axis = 1;
-    layout lay = layout::row_major;
+    storage_layout lay = storage_layout::row_major;
 
     std::string describe() const {
         std::ostringstream o;
@@ -456,7 +433,7 @@ std::vector<ld> random_values(index_t n, double lo, double hi, rng& r) {
 std::vector<std::int64_t> random_targets(index_t samples, index_t classes, double ignore_fraction,
                                          std::int64_t ignore_index, rng& r) {
     std::vector<std::int64_t> t(static_cast<std::size_t>(samples));
-    for (auto& v : t) v = (r.chance(ignore_fraction) || classes == 0) ? ignore_index : r.below(classes);
+    for (auto& v : t) v = (r.chance(ignore_fraction) || classes == 0) ? ignore_index : static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(classes)));
     return t;
 }
 
@@ -483,7 +460,7 @@ std::vector<ld> random_weights(index_t classes, rng& r) {
 }
 
 template <class T, std::size_t R>
-void option_sweep(const shape_t& shape, int class_axis, layout lay, std::uint64_t seed) {
+void option_sweep(const shape_t& shape, int class_axis, storage_layout lay, std::uint64_t seed) {
     rng r(seed);
     const std::size_t axis = static_cast<std::size_t>(class_axis < 0 ? class_axis + static_cast<int>(R) : class_axis);
     const index_t C = shape[axis];
@@ -543,21 +520,21 @@ void option_sweep(const shape_t& shape, int class_axis, layout lay, std::uint64_
 // =============================================================================================
 
 TEMPLATE_TEST_CASE("cross_entropy: every option combination, [N, C] rows", "[cross_entropy]", float, double) {
-    option_sweep<TestType, 2>({6, 67}, 1, layout::row_major, 101);
-    option_sweep<TestType, 2>({5, 3}, -1, layout::row_major, 102);
+    option_sweep<TestType, 2>({6, 67}, 1, storage_layout::row_major, 101);
+    option_sweep<TestType, 2>({5, 3}, -1, storage_layout::row_major, 102);
 }
 
 TEMPLATE_TEST_CASE("cross_entropy: every option combination, [N, C, d1] columns", "[cross_entropy]", float, double) {
-    option_sweep<TestType, 3>({2, 7, 70}, 1, layout::row_major, 103);  // 70 lanes: wide blocks and tails
-    option_sweep<TestType, 3>({3, 5, 9}, 1, layout::reversed, 104);    // negative class stride
+    option_sweep<TestType, 3>({2, 7, 70}, 1, storage_layout::row_major, 103);  // 70 lanes: wide blocks and tails
+    option_sweep<TestType, 3>({3, 5, 9}, 1, storage_layout::reversed, 104);    // negative class stride
 }
 
 TEMPLATE_TEST_CASE("cross_entropy: every option combination, other layouts", "[cross_entropy]", float, double) {
-    option_sweep<TestType, 2>({9, 6}, 1, layout::class_swapped, 105);     // [N, C] column-major: columns
-    option_sweep<TestType, 2>({5, 9}, 1, layout::padded, 106);            // gathered lines
-    option_sweep<TestType, 3>({4, 5, 3}, -1, layout::row_major, 107);     // TensorFlow's class axis
-    option_sweep<TestType, 3>({3, 6, 4}, 1, layout::class_swapped, 108);  // classes contiguous on axis 1
-    option_sweep<TestType, 2>({4, 11}, 1, layout::reversed, 109);         // gathered, negative stride
+    option_sweep<TestType, 2>({9, 6}, 1, storage_layout::class_swapped, 105);     // [N, C] column-major: columns
+    option_sweep<TestType, 2>({5, 9}, 1, storage_layout::padded, 106);            // gathered lines
+    option_sweep<TestType, 3>({4, 5, 3}, -1, storage_layout::row_major, 107);     // TensorFlow's class axis
+    option_sweep<TestType, 3>({3, 6, 4}, 1, storage_layout::class_swapped, 108);  // classes contiguous on axis 1
+    option_sweep<TestType, 2>({4, 11}, 1, storage_layout::reversed, 109);         // gathered, negative stride
 }
 
 // =============================================================================================
@@ -658,7 +635,7 @@ TEMPLATE_TEST_CASE("cross_entropy: extreme logits", "[cross_entropy][special]", 
             // Targets on finite logits (a -inf target has an infinite loss; tested separately).
             std::vector<std::int64_t> t(8);
             for (index_t s = 0; s < 8; ++s) {
-                std::int64_t c = r.below(C);
+                auto c = static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(C)));
                 while (std::isinf(x[static_cast<std::size_t>(s * C + c)])) c = (c + 1) % C;
                 t[static_cast<std::size_t>(s)] = c;
             }
@@ -678,7 +655,7 @@ TEMPLATE_TEST_CASE("cross_entropy: extreme logits", "[cross_entropy][special]", 
                 run_case<T, 2, false>(shape, x, t, {}, random_weights(C, r), {}, oc, d.first);
                 if (variant != 1) run_case<T, 2, true>(shape, x, {}, q, random_weights(C, r), {}, oc, d.first);
                 // The same on columns ([N, C, 1] x 3 lanes: samples side by side).
-                oc.lay = layout::class_swapped;
+                oc.lay = storage_layout::class_swapped;
                 run_case<T, 2, false>(shape, x, t, {}, random_weights(C, r), {}, oc, d.first + ", class-swapped");
             }
         }
@@ -693,12 +670,12 @@ TEMPLATE_TEST_CASE("cross_entropy: NaN, +inf and all -inf lines give NaN; ignore
     rng r(302);
     for (index_t C : {1, 4, 33}) {
         for (int kind = 0; kind < 4; ++kind) {
-            // 20 samples: on columns (class-swapped layout) they fill vector lanes.
+            // 20 samples: on columns (class-swapped storage_layout) they fill vector lanes.
             const shape_t shape = {20, C};
             auto x = random_values(20 * C, -5, 5, r);
             // Sample 1 holds the special value; sample 2 holds it too but is ignored.
             for (index_t s : {1, 2}) {
-                const index_t c = r.below(C);
+                auto c = static_cast<index_t>(r.below(static_cast<std::uint64_t>(C)));
                 if (kind == 0) x[static_cast<std::size_t>(s * C + c)] = nan;
                 if (kind == 1) x[static_cast<std::size_t>(s * C + c)] = inf;
                 if (kind == 2)
@@ -715,7 +692,7 @@ TEMPLATE_TEST_CASE("cross_entropy: NaN, +inf and all -inf lines give NaN; ignore
             }
             const char* names[] = {"NaN", "+inf", "all -inf", "-inf target"};
             for (lk::reduction red : {lk::reduction::none, lk::reduction::sum}) {
-                for (layout lay : {layout::row_major, layout::class_swapped, layout::padded}) {
+                for (storage_layout lay : {storage_layout::row_major, storage_layout::class_swapped, storage_layout::padded}) {
                     options_case oc;
                     oc.reduction = red;
                     oc.grad = grad_mode::separate;
@@ -890,7 +867,7 @@ TEMPLATE_TEST_CASE("cross_entropy: [C] as [1, C], and the Arch parameter", "[cro
 namespace {
 
 template <std::size_t R, bool Soft>
-void finite_difference_case(const shape_t& shape, int class_axis, layout lay, const options_case& oc,
+void finite_difference_case(const shape_t& shape, int class_axis, storage_layout lay, const options_case& oc,
                             std::uint64_t seed) {
     rng r(seed);
     const std::size_t axis = static_cast<std::size_t>(class_axis < 0 ? class_axis + static_cast<int>(R) : class_axis);
@@ -975,12 +952,12 @@ TEST_CASE("cross_entropy: gradient against central finite differences (double)",
                         oc.z = z;
                         oc.reduction = red;
                         oc.upstream = red == lk::reduction::none;
-                        finite_difference_case<2, false>({3, 5}, 1, layout::row_major, oc, ++seed);
-                        finite_difference_case<3, false>({2, 4, 3}, 1, layout::row_major, oc, ++seed);
-                        finite_difference_case<3, false>({2, 3, 4}, -1, layout::padded, oc, ++seed);
+                        finite_difference_case<2, false>({3, 5}, 1, storage_layout::row_major, oc, ++seed);
+                        finite_difference_case<3, false>({2, 4, 3}, 1, storage_layout::row_major, oc, ++seed);
+                        finite_difference_case<3, false>({2, 3, 4}, -1, storage_layout::padded, oc, ++seed);
                         if (ii == -100) {
-                            finite_difference_case<2, true>({3, 5}, 1, layout::row_major, oc, ++seed);
-                            finite_difference_case<3, true>({2, 4, 3}, 1, layout::row_major, oc, ++seed);
+                            finite_difference_case<2, true>({3, 5}, 1, storage_layout::row_major, oc, ++seed);
+                            finite_difference_case<3, true>({2, 4, 3}, 1, storage_layout::row_major, oc, ++seed);
                         }
                     }
                 }

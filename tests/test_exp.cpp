@@ -11,18 +11,14 @@
 #include <random>
 #include <vector>
 
+#include "test_support.hpp"
+
 namespace {
 
 using logitkit::detail::batch;
 using logitkit::detail::default_arch;
 using logitkit::detail::scalar_arch;
-
-// Distance in units of the last place of the correctly rounded result `ref` (normal range).
-template <class T>
-long double ulps(T got, long double ref) {
-    const int e = std::ilogb(static_cast<T>(ref));
-    return std::fabs(static_cast<long double>(got) - ref) / std::ldexp(1.0L, e - std::numeric_limits<T>::digits + 1);
-}
+using lk_test::ulps;
 
 // L is the exponential's table size (log2): the architecture's own by default; the tests also run
 // every other size on this architecture, which reads its table through memory.

@@ -15,6 +15,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "sampling_support.hpp"
+
 namespace {
 
 using logitkit::philox4x32;
@@ -64,14 +66,6 @@ constexpr bool same(const counter& a, const counter& b) {
 // The bijection is constexpr: the first vector is checked at compile time.
 static_assert(same(philox4x32::block({0, 0, 0, 0}, {0, 0}), {0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}),
               "philox4x32 known-answer vector");
-
-// Wilson-Hilferty approximation of the 1 - 1e-3 quantile of chi-square with df degrees of freedom
-// (slightly above the exact value for small df, so the test is a little conservative).
-double chi2_critical_1e3(int df) {
-    const double z = 3.090232306167813;  // the 1 - 1e-3 quantile of N(0, 1)
-    const double a = 2.0 / (9.0 * df);
-    return df * std::pow(1.0 - a + z * std::sqrt(a), 3);
-}
 
 }  // namespace
 
@@ -213,8 +207,8 @@ TEST_CASE("philox4x32: the words are uniform (chi-square, p = 1e-3)", "[philox][
         chi_top += (top[static_cast<std::size_t>(i)] - e) * (top[static_cast<std::size_t>(i)] - e) / e;
         chi_low += (low[static_cast<std::size_t>(i)] - e) * (low[static_cast<std::size_t>(i)] - e) / e;
     }
-    CHECK(chi_top < chi2_critical_1e3(255));
-    CHECK(chi_low < chi2_critical_1e3(255));
+    CHECK(chi_top < lk_sampling::critical_1e3(255));
+    CHECK(chi_low < lk_sampling::critical_1e3(255));
     // Each bit: 32 binomial(n, 1/2) counts, tested together at 1e-3 (Bonferroni: each two-sided
     // at 1e-3 / 32, |z| < 4.17).
     const double sd = std::sqrt(n * 0.25);

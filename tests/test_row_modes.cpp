@@ -11,13 +11,7 @@ namespace {
 
 namespace lkd = logitkit::detail;
 using lk_test::rng;
-
-template <class T>
-long double ulps(T got, long double ref) {
-    if (ref == 0) return got == 0 ? 0 : std::numeric_limits<long double>::infinity();
-    const int e = std::ilogb(static_cast<T>(ref));
-    return std::fabs(static_cast<long double>(got) - ref) / std::ldexp(1.0L, e - std::numeric_limits<T>::digits + 1);
-}
+using lk_test::ulps;
 
 enum class row_kind { one_binade, spread, huge_spread, with_inf, with_nan, negative_binade };
 

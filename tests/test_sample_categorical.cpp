@@ -22,51 +22,18 @@
 #include <thread>
 #include <vector>
 
+#include "sampling_support.hpp"
+
 namespace {
 
 namespace lk = logitkit;
+using lk_sampling::error_of;
+using lk_sampling::random_logits;
+using lk_sampling::wrapped_philox;
 using lk::index_type;
 using lk::philox4x32;
 using ld = long double;
 using options = lk::sample_categorical_options;
-
-double chi2_critical_1e3(int df) {
-    const double z = 3.090232306167813;  // the 1 - 1e-3 quantile of N(0, 1)
-    const double a = 2.0 / (9.0 * df);
-    return df * std::pow(1.0 - a + z * std::sqrt(a), 3);
-}
-
-/// Pearson's chi-square of `counts` against `p` at significance 1e-3; classes of probability 0
-/// must never occur.
-void check_frequencies(const std::vector<double>& counts, const std::vector<ld>& p) {
-    double total = 0;
-    for (double c : counts) total += c;
-    double stat = 0, pooled_obs = 0, pooled_exp = 0;
-    int bins = 0;
-    for (std::size_t i = 0; i < counts.size(); ++i) {
-        if (p[i] == 0) {
-            INFO("class " << i << " has probability 0");
-            CHECK(counts[i] == 0);
-            continue;
-        }
-        const double e = static_cast<double>(p[i] * total);
-        if (e < 5) {
-            pooled_obs += counts[i];
-            pooled_exp += e;
-            continue;
-        }
-        stat += (counts[i] - e) * (counts[i] - e) / e;
-        ++bins;
-    }
-    if (pooled_exp > 0) {
-        stat += (pooled_obs - pooled_exp) * (pooled_obs - pooled_exp) / pooled_exp;
-        ++bins;
-    }
-    if (bins < 2) return;  // a single possible class: nothing to test beyond the zeros
-    INFO("chi-square " << stat << " with " << bins - 1 << " degrees of freedom; critical value "
-                       << chi2_critical_1e3(bins - 1));
-    CHECK(stat < chi2_critical_1e3(bins - 1));
-}
 
 /// The distribution sample_categorical draws from, by the documented rules, in long double:
 /// z = x / T; top-k keeps z >= the k-th largest; top-p keeps, in (z desc, index asc) order, each
@@ -141,14 +108,6 @@ std::vector<double> noise_of(std::uint64_t seed, std::uint64_t offset, std::size
     return g;
 }
 
-template <class T>
-std::vector<T> random_logits(std::size_t n, double mag, std::uint64_t seed) {
-    std::mt19937_64 g(seed);
-    std::vector<T> v(n);
-    for (auto& x : v) x = static_cast<T>(mag * (static_cast<double>(g() >> 11) * 0x1p-53 * 2 - 1));
-    return v;
-}
-
 std::uint64_t fnv1a(const std::vector<std::int64_t>& v) {
     std::uint64_t h = 14695981039346656037ull;
     for (std::int64_t x : v)
@@ -156,32 +115,14 @@ std::uint64_t fnv1a(const std::vector<std::int64_t>& v) {
     return h;
 }
 
-struct wrapped_philox {
-    using result_type = std::uint32_t;
-    philox4x32 g;
-    static constexpr result_type min() { return philox4x32::min(); }
-    static constexpr result_type max() { return philox4x32::max(); }
-    result_type operator()() { return g(); }
-};
-
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "";
-}
-
-const std::vector<double> class_logits = {1.5, 0.2, -0.7, 2.1, 0.0, -2.5, 1.0, 0.6, 1.9, -1.2};
+const std::vector<double> category_logits = {1.5, 0.2, -0.7, 2.1, 0.0, -2.5, 1.0, 0.6, 1.9, -1.2};
 
 }  // namespace
 
 TEMPLATE_TEST_CASE("sample_categorical: frequencies match the filtered softmax (chi-square, p = 1e-3)",
                    "[sample][statistics]", float, double) {
     using T = TestType;
-    const std::vector<T> logits(class_logits.begin(), class_logits.end());
+    const std::vector<T> logits(category_logits.begin(), category_logits.end());
     const index_type N = 20000;
     const std::vector<std::pair<const char*, options>> cases = {
         {"T = 1", {1.0, 0, 1.0}},
@@ -197,18 +138,18 @@ TEMPLATE_TEST_CASE("sample_categorical: frequencies match the filtered softmax (
     for (const auto& c : cases) {
         SECTION(c.first) {
             const std::vector<ld> p = filtered_distribution(logits, c.second);
-            check_frequencies(draw_counts(logits, N, philox4x32(++seed), c.second), p);
+            lk_sampling::check_frequencies(draw_counts(logits, N, philox4x32(++seed), c.second), p);
         }
     }
     SECTION("std::mt19937, top_p = 0.8") {
         std::mt19937 gen(5);
         const options o{1.0, 0, 0.8};
-        check_frequencies(draw_counts(logits, N, gen, o), filtered_distribution(logits, o));
+        lk_sampling::check_frequencies(draw_counts(logits, N, gen, o), filtered_distribution(logits, o));
     }
     SECTION("std::mt19937_64, T = 0.8, top_k = 4") {
         std::mt19937_64 gen(6);
         const options o{0.8, 4, 1.0};
-        check_frequencies(draw_counts(logits, N, gen, o), filtered_distribution(logits, o));
+        lk_sampling::check_frequencies(draw_counts(logits, N, gen, o), filtered_distribution(logits, o));
     }
 }
 
@@ -217,20 +158,20 @@ TEST_CASE("sample_categorical: top-k keeps ties, top-p follows HF transformers' 
     SECTION("every class tied with the k-th largest is kept") {
         const std::vector<float> x = {1, 2, 2, 0};
         const std::vector<double> counts = draw_counts(x, N, philox4x32(1), options{1.0, 1, 1.0});
-        check_frequencies(counts, {0, 0.5L, 0.5L, 0});
+        lk_sampling::check_frequencies(counts, {0, 0.5L, 0.5L, 0});
     }
     SECTION("top_p: the shortest prefix reaching top_p") {
         const std::vector<double> x = {std::log(0.15), std::log(0.5), std::log(0.05), std::log(0.3)};
         // Sorted: 0.5 (1), 0.3 (3), 0.15 (0), 0.05 (2).
-        check_frequencies(draw_counts(x, N, philox4x32(2), options{1.0, 0, 0.75}), {0, 0.625L, 0, 0.375L});
-        check_frequencies(draw_counts(x, N, philox4x32(3), options{1.0, 0, 0.85}),
+        lk_sampling::check_frequencies(draw_counts(x, N, philox4x32(2), options{1.0, 0, 0.75}), {0, 0.625L, 0, 0.375L});
+        lk_sampling::check_frequencies(draw_counts(x, N, philox4x32(3), options{1.0, 0, 0.85}),
                           {0.15L / 0.95L, 0.5L / 0.95L, 0, 0.3L / 0.95L});
-        check_frequencies(draw_counts(x, N, philox4x32(4), options{1.0, 0, 0.3}), {0, 1, 0, 0});
+        lk_sampling::check_frequencies(draw_counts(x, N, philox4x32(4), options{1.0, 0, 0.3}), {0, 1, 0, 0});
     }
     SECTION("top_p among equal probabilities keeps the lowest indices") {
         const std::vector<float> x(10, 0.0f);
         const std::vector<double> counts = draw_counts(x, N, philox4x32(5), options{1.0, 0, 0.35});
-        check_frequencies(counts, {0.25L, 0.25L, 0.25L, 0.25L, 0, 0, 0, 0, 0, 0});
+        lk_sampling::check_frequencies(counts, {0.25L, 0.25L, 0.25L, 0.25L, 0, 0, 0, 0, 0, 0});
     }
     SECTION("top_k = 1 and top_p = 0 are greedy (first maximum)") {
         const std::vector<float> x = {0.5f, 3.0f, -1.0f, 3.0f, 2.9f};
@@ -326,7 +267,7 @@ TEMPLATE_TEST_CASE("sample_categorical along a non-last axis and on rank 3", "[s
         }
     }
     // Axis 0 of a transposed [C, N] layout: the class frequencies still match.
-    const std::vector<float> logits(class_logits.begin(), class_logits.end());
+    const std::vector<float> logits(category_logits.begin(), category_logits.end());
     const index_type N = 20000, K = static_cast<index_type>(logits.size());
     std::vector<float> xt(static_cast<std::size_t>(N * K));
     for (index_type c = 0; c < K; ++c)
@@ -337,7 +278,7 @@ TEMPLATE_TEST_CASE("sample_categorical along a non-last axis and on rank 3", "[s
                            lk::tensor_view<std::int64_t, 2>(idx.data(), {1, N}), philox4x32(12), {}, 0);
     std::vector<double> counts(logits.size());
     for (auto i : idx) ++counts[static_cast<std::size_t>(i)];
-    check_frequencies(counts, filtered_distribution(logits, options{}));
+    lk_sampling::check_frequencies(counts, filtered_distribution(logits, options{}));
 }
 
 TEMPLATE_TEST_CASE("sample_categorical: the same indices for any split, path, and a fixed checksum",
@@ -387,7 +328,7 @@ TEMPLATE_TEST_CASE("sample_categorical: -inf classes, one finite class, single l
     const std::vector<T> some = {-inf, T(0), T(1), -inf, T(0.5)};
     const std::vector<double> c3 = draw_counts(some, 5000, philox4x32(3), options{});
     CHECK(c3[0] + c3[3] == 0);
-    check_frequencies(c3, filtered_distribution(some, options{}));
+    lk_sampling::check_frequencies(c3, filtered_distribution(some, options{}));
     // The single-line overload.
     std::mt19937 gen(4), copy(4);
     const std::int64_t i = lk::sample_categorical(lk::tensor_view<const T, 1>(some.data(), {5}), gen, {0.5});

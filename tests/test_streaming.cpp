@@ -29,7 +29,7 @@ struct stream_thresholds {
 // Equal bits, but any NaN matches any NaN: which operand's NaN an operation returns (its sign and
 // payload) depends on the order the compiler gave a commutative operation's operands.
 template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+bool same_bits_nan_equal(const std::vector<T>& a, const std::vector<T>& b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i)
         if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0 && !(std::isnan(a[i]) && std::isnan(b[i]))) return false;
@@ -59,14 +59,14 @@ struct operand {
     lk::tensor_view<const T, 2> cview() const { return {buf.data() + shift, {rows, n}, {n + pad, 1}}; }
 };
 
-enum class kernel { softmax, log_softmax, softmax_backward, log_softmax_backward };
+enum class streamed_kernel { softmax, log_softmax, softmax_backward, log_softmax_backward };
 
-const char* name(kernel k) {
+const char* name(streamed_kernel k) {
     switch (k) {
-        case kernel::softmax: return "softmax";
-        case kernel::log_softmax: return "log_softmax";
-        case kernel::softmax_backward: return "softmax_backward";
-        case kernel::log_softmax_backward: return "log_softmax_backward";
+        case streamed_kernel::softmax: return "softmax";
+        case streamed_kernel::log_softmax: return "log_softmax";
+        case streamed_kernel::softmax_backward: return "softmax_backward";
+        case streamed_kernel::log_softmax_backward: return "log_softmax_backward";
     }
     return "?";
 }
@@ -74,23 +74,23 @@ const char* name(kernel k) {
 // Runs kernel k on x (and dy) into a fresh output of the same layout, under the current
 // thresholds; returns the output's whole buffer (padding included: it must stay untouched).
 template <class T>
-std::vector<T> run(kernel k, const operand<T>& x, const operand<T>& dy, lk::index_type out_shift,
+std::vector<T> run(streamed_kernel k, const operand<T>& x, const operand<T>& dy, lk::index_type out_shift,
                    lk::executor* ex = nullptr) {
     operand<T> out(x.rows, x.n, x.pad, out_shift);
     std::fill(out.buf.begin(), out.buf.end(), T(-7));
     lk::softmax_options o;
     o.parallel = ex;
     switch (k) {
-        case kernel::softmax: lk::softmax(x.cview(), out.view(), -1, o); break;
-        case kernel::log_softmax: lk::log_softmax(x.cview(), out.view(), -1, o); break;
-        case kernel::softmax_backward: lk::softmax_backward(x.cview(), dy.cview(), out.view(), -1, o); break;
-        case kernel::log_softmax_backward: lk::log_softmax_backward(x.cview(), dy.cview(), out.view(), -1, o); break;
+        case streamed_kernel::softmax: lk::softmax(x.cview(), out.view(), -1, o); break;
+        case streamed_kernel::log_softmax: lk::log_softmax(x.cview(), out.view(), -1, o); break;
+        case streamed_kernel::softmax_backward: lk::softmax_backward(x.cview(), dy.cview(), out.view(), -1, o); break;
+        case streamed_kernel::log_softmax_backward: lk::log_softmax_backward(x.cview(), dy.cview(), out.view(), -1, o); break;
     }
     return out.buf;
 }
 
-const kernel kernels[] = {kernel::softmax, kernel::log_softmax, kernel::softmax_backward,
-                          kernel::log_softmax_backward};
+const streamed_kernel kernels[] = {streamed_kernel::softmax, streamed_kernel::log_softmax, streamed_kernel::softmax_backward,
+                          streamed_kernel::log_softmax_backward};
 
 }  // namespace
 
@@ -98,7 +98,7 @@ TEMPLATE_TEST_CASE("streamed output gives the ordinary path's bits", "[streaming
     using T = TestType;
     const lk::index_type lengths[] = {1, 2, 7, 15, 16, 17, 31, 33, 100, 1000, 4097};
     std::uint64_t seed = 1;
-    for (const kernel k : kernels)
+    for (const streamed_kernel k : kernels)
         for (const lk::index_type n : lengths)
             for (const lk::index_type pad : {0, 1, 3})
                 for (const lk::index_type shift : {0, 1, 5})
@@ -117,7 +117,7 @@ TEMPLATE_TEST_CASE("streamed output gives the ordinary path's bits", "[streaming
                             const stream_thresholds on(0, 1);
                             streamed = run(k, x, dy, shift);
                         }
-                        CHECK(same_bits(streamed, plain));
+                        CHECK(same_bits_nan_equal(streamed, plain));
                     }
 }
 
@@ -145,7 +145,7 @@ TEMPLATE_TEST_CASE("logsumexp's streamed path (prefetching the next line) gives 
                     const stream_thresholds on(0, 1);
                     streamed = run_lse();
                 }
-                CHECK(same_bits(streamed, plain));
+                CHECK(same_bits_nan_equal(streamed, plain));
             }
 }
 
@@ -187,8 +187,8 @@ TEMPLATE_TEST_CASE("cross_entropy's streamed gradient gives the ordinary bits", 
                         const stream_thresholds on(0, 1);
                         streamed = run_ce(streamed_losses);
                     }
-                    CHECK(same_bits(streamed, plain));
-                    CHECK(same_bits(streamed_losses, plain_losses));
+                    CHECK(same_bits_nan_equal(streamed, plain));
+                    CHECK(same_bits_nan_equal(streamed_losses, plain_losses));
                 }
 }
 
@@ -221,7 +221,7 @@ TEST_CASE("cross_entropy in place or with label smoothing does not stream, and g
             const stream_thresholds on(0, 1);
             streamed = run_ce();
         }
-        CHECK(same_bits(streamed, plain));
+        CHECK(same_bits_nan_equal(streamed, plain));
     }
 }
 
@@ -230,11 +230,11 @@ TEST_CASE("streamed output with an executor gives the single-threaded bits", "[s
     x.buf = values<float>(x.buf.size(), 11, false);
     dy.buf = values<float>(dy.buf.size(), 12, false);
     lk::thread_pool pool(3);
-    for (const kernel k : kernels) {
+    for (const streamed_kernel k : kernels) {
         INFO(name(k));
         const auto plain = run(k, x, dy, 0);
         const stream_thresholds on(0, 1);
-        CHECK(same_bits(run(k, x, dy, 0, &pool), plain));
+        CHECK(same_bits_nan_equal(run(k, x, dy, 0, &pool), plain));
     }
 }
 
@@ -281,7 +281,7 @@ TEST_CASE("streamed softmax in place equals the copy", "[streaming]") {
     x.buf = values<float>(x.buf.size(), 21, true);
     const operand<float> dy(5, 2049, 1, 0);
     const stream_thresholds on(0, 1);
-    const auto copy = run(kernel::softmax, x, dy, 3);
+    const auto copy = run(streamed_kernel::softmax, x, dy, 3);
     lk::softmax(x.cview(), x.view(), -1);
     // The lines only: the padding of x holds its own values.
     bool same = true;

@@ -94,6 +94,15 @@ struct bounds<double> {
     static constexpr ld backward_coef = 1e-14L;
 };
 
+/// Distance of `got` from `ref` in units of the last place of T at ref's binade (normal range);
+/// 0 for an exact zero, infinite for anything else where ref is 0.
+template <class T>
+long double ulps(T got, long double ref) {
+    if (ref == 0) return got == 0 ? 0 : std::numeric_limits<long double>::infinity();
+    const int e = std::ilogb(static_cast<T>(ref));
+    return std::fabs(static_cast<long double>(got) - ref) / std::ldexp(1.0L, e - std::numeric_limits<T>::digits + 1);
+}
+
 /// softmax: relative bound for outputs >= the smallest normal; for subnormal outputs
 /// |err| <= rel * ref + 2 * (smallest subnormal), i.e. two subnormal ulps on top of the relative
 /// bound (the subnormal spacing makes a pure relative bound meaningless there).
