@@ -60,8 +60,8 @@ inline int check_frequencies(const std::vector<double>& counts, const std::vecto
     return bins;
 }
 
-/// philox4x32 behind a copy, so that std:: distributions can draw from it without advancing the
-/// caller's generator.
+/// philox4x32 behind another type: the kernels draw from it word by word through their generic
+/// generator path, not philox's own block path.
 struct wrapped_philox {
     using result_type = std::uint32_t;
     logitkit::philox4x32 g;

@@ -47,7 +47,7 @@ std::string shape_string(const shape_t& s) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Strided buffers: a logical row-major tensor stored with a chosen memory storage_layout.
+// Strided buffers: a logical row-major tensor stored with a chosen memory layout.
 // ---------------------------------------------------------------------------------------------
 enum class storage_layout {
     row_major,      // contiguous
@@ -433,7 +433,10 @@ std::vector<ld> random_values(index_t n, double lo, double hi, rng& r) {
 std::vector<std::int64_t> random_targets(index_t samples, index_t classes, double ignore_fraction,
                                          std::int64_t ignore_index, rng& r) {
     std::vector<std::int64_t> t(static_cast<std::size_t>(samples));
-    for (auto& v : t) v = (r.chance(ignore_fraction) || classes == 0) ? ignore_index : static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(classes)));
+    for (auto& v : t)
+        v = (r.chance(ignore_fraction) || classes == 0)
+                ? ignore_index
+                : static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(classes)));
     return t;
 }
 
@@ -670,7 +673,7 @@ TEMPLATE_TEST_CASE("cross_entropy: NaN, +inf and all -inf lines give NaN; ignore
     rng r(302);
     for (index_t C : {1, 4, 33}) {
         for (int kind = 0; kind < 4; ++kind) {
-            // 20 samples: on columns (class-swapped storage_layout) they fill vector lanes.
+            // 20 samples: on columns (class-swapped layout) they fill vector lanes.
             const shape_t shape = {20, C};
             auto x = random_values(20 * C, -5, 5, r);
             // Sample 1 holds the special value; sample 2 holds it too but is ignored.
@@ -692,7 +695,8 @@ TEMPLATE_TEST_CASE("cross_entropy: NaN, +inf and all -inf lines give NaN; ignore
             }
             const char* names[] = {"NaN", "+inf", "all -inf", "-inf target"};
             for (lk::reduction red : {lk::reduction::none, lk::reduction::sum}) {
-                for (storage_layout lay : {storage_layout::row_major, storage_layout::class_swapped, storage_layout::padded}) {
+                for (storage_layout lay :
+                     {storage_layout::row_major, storage_layout::class_swapped, storage_layout::padded}) {
                     options_case oc;
                     oc.reduction = red;
                     oc.grad = grad_mode::separate;
