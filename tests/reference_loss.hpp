@@ -82,9 +82,18 @@ inline std::vector<ld> log_softmax_line(const std::vector<ld>& x, ld& lse) {
         lse = nan();
         return out;
     }
-    ld s = 0;
-    for (ld v : x) s += std::exp(v - m);
-    const ld log_s = std::log(s);
+    // log(sum(exp(x - m))) as log1p of the terms other than one maximum's: exact to the last
+    // bits of log_s however close the sum is to 1 (a confident line), where the loss
+    // sum_c a_c * -lp_c can be dominated by sum(a) * log_s.
+    ld rest = 0;
+    bool skipped = false;
+    for (ld v : x) {
+        if (!skipped && v == m)
+            skipped = true;
+        else
+            rest += std::exp(v - m);
+    }
+    const ld log_s = std::log1p(rest);
     lse = m + log_s;
     for (std::size_t c = 0; c < x.size(); ++c) out[c] = (x[c] - m) - log_s;
     return out;

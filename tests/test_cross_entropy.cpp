@@ -665,6 +665,51 @@ TEMPLATE_TEST_CASE("cross_entropy: extreme logits", "[cross_entropy][special]", 
     }
 }
 
+// A confident line (one logit far above the rest, S = sum(exp(x - max)) within 1e-12 of 1) under a
+// class mass far above 1: the loss is dominated by A * log(S), which needs log(S) to its own
+// relative accuracy, far below the ulp of S.
+TEMPLATE_TEST_CASE("cross_entropy: a confident line under a large class mass", "[cross_entropy][special]", float,
+                   double) {
+    using T = TestType;
+    const ld mass = std::is_same<T, float>::value ? 1e20L : 1e200L;
+    rng r(305);
+    for (index_t C : {3, 17, 67, 1000}) {
+        const auto check = [&](const shape_t& shape, std::size_t axis, storage_layout lay) {
+            const ref::lines L(shape, axis);
+            std::vector<ld> x(static_cast<std::size_t>(ref::numel(shape))), q(x.size(), 0.0L);
+            std::vector<std::int64_t> t(static_cast<std::size_t>(L.samples()));
+            for (index_t s = 0; s < L.samples(); ++s) {
+                const auto peak = static_cast<index_t>(r.below(static_cast<std::uint64_t>(C)));
+                // A gap of 8 to 40 below the peak: S - 1 from about 3e-1 down to 1e-15.
+                const double gap = r.uniform(8, std::is_same<T, float>::value ? 30 : 40);
+                for (index_t c = 0; c < C; ++c) {
+                    const auto i = static_cast<std::size_t>(L.at(s, c));
+                    x[i] = c == peak ? 3.0L : static_cast<ld>(3 - gap - r.uniform(0, 4));
+                    q[i] = c == peak ? mass : (r.chance(0.5) ? 0.0L : static_cast<ld>(r.uniform(0, 1)));
+                }
+                t[static_cast<std::size_t>(s)] = static_cast<std::int64_t>(peak);
+            }
+            const std::vector<ld> heavy(static_cast<std::size_t>(C), mass);
+            for (int variant = 0; variant < 4; ++variant) {
+                options_case oc;
+                oc.class_axis = static_cast<int>(axis);
+                oc.lay = lay;
+                oc.reduction = variant == 2 ? lk::reduction::sum : lk::reduction::none;
+                oc.grad = variant % 2 ? grad_mode::in_place : grad_mode::separate;
+                oc.smoothing = variant == 3 ? 1e-3 : 0;
+                oc.weighted = true;
+                const std::string what = "confident lines, mass " + num(mass) + ", " + layout_name(lay);
+                run_case<T, 2, false>(shape, x, t, {}, heavy, {}, oc, what + ", heavy class weights");
+                oc.weighted = false;  // the mass is in the probabilities
+                run_case<T, 2, true>(shape, x, {}, q, {}, {}, oc, what + ", heavy probabilities");
+            }
+        };
+        check({6, C}, 1, storage_layout::row_major);      // rows
+        check({C, 9}, 0, storage_layout::row_major);      // columns, 9 lanes: blocks and a tail
+        check({5, C}, 1, storage_layout::padded);         // gathered lines
+    }
+}
+
 TEMPLATE_TEST_CASE("cross_entropy: NaN, +inf and all -inf lines give NaN; ignored lines are not read",
                    "[cross_entropy][special]", float, double) {
     using T = TestType;

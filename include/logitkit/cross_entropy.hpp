@@ -150,7 +150,9 @@ double cross_entropy_impl(const tensor_view<const T, R>& x, const tensor_view<TG
 /// the loss the terms w[c] * (max - x[c]) (label smoothing) and a[c] * (max - x[c])
 /// (probabilities), which are summed in the element type; beyond that range the results are those
 /// of IEEE arithmetic in the element type (inf, or NaN for inf * 0), as for the backward kernels.
-/// Each line of logits is read once for the loss, twice with a gradient or label smoothing.
+/// Each line of logits is read once for the loss, twice with a gradient or label smoothing, and
+/// once more where the loss needs log(sum(exp(x - max))) closer than its float rounding (a
+/// confident line, the sum near 1, under a class mass A well above 1).
 ///
 /// Throws std::invalid_argument, before writing anything, for a target outside [0, C) that is not
 /// ignore_index (naming its value and position), a shape mismatch, a weight vector whose length is

@@ -3808,6 +3808,64 @@ double lse_of(const line_stats<T>& st, double log_sum) noexcept {
     return static_cast<double>(st.max) + log_sum;
 }
 
+/// The class mass A = sum_c a_c of a sample with class index t.
+template <class T>
+double hard_mass(const setup<T>& p, std::int64_t t) noexcept {
+    return p.keep() * p.w(t) + p.spread() * p.weight_sum;
+}
+
+/// The class mass A = sum_c a_c of a sample with class probabilities (st.extra = sum(w * q)).
+template <class T>
+double soft_mass(const setup<T>& p, const line_stats<T>& st) noexcept {
+    return p.keep() * st.extra + p.spread() * p.weight_sum;
+}
+
+/// Whether log(S) from the stats pass is too coarse for the loss. The stats' S is within 16 unit
+/// roundoffs of its value, relative (exp_of's 2 ulp and a block's partial sums in T), so log(S)
+/// is within 16 u, absolute; the loss A * log(S) + sum_c a_c (M - x_c) then keeps its bound
+/// tol * max(1, |loss|) while |A| * 16 u is under half of tol * max(1, |A| log(S)). Past that
+/// (a heavy class weight or probability mass on a confident line, where S is near 1 and log(S)
+/// tiny), log(S) is taken again with log_sum_near_one. The maximum is then unique: two maxima
+/// already add up to S = 2 exactly.
+template <class T>
+bool coarse_log_sum(const line_stats<T>& st, double mass) noexcept {
+    constexpr double u = std::numeric_limits<T>::epsilon() / 2;
+    constexpr double tol = std::is_same<T, float>::value ? 2e-6 : 1e-12;
+    if (!std::isfinite(st.max) || !(st.sum < 2)) return false;
+    const double a = std::fabs(mass);
+    return a * 16 * u > 0.5 * tol * std::max(1.0, a * std::log(st.sum));
+}
+
+/// log(S) of a line whose maximum m is unique, as log1p of the sum of exp(x - m) over the other
+/// elements: that sum is within 16 u of its value, relative, so log(S) is too, however close S is
+/// to 1.
+template <class Arch, class T>
+double log_sum_near_one(const T* x, index_type n, T m) noexcept {
+    using V = batch<T, Arch>;
+    const V vm(m), zero(T(0));
+    const auto below = [&](const V& xv) LOGITKIT_LAMBDA_INLINE {
+        return simd::select(xv < vm, exp_shifted<true>(xv, vm), zero);
+    };
+    // Padding lanes hold m: they are not below it.
+    const double rest = accumulate<V>(
+        n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return below(simd::load<V>(x + i)); },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+            return below(simd::load_partial<V>(x + i, rem, m));
+        });
+    return std::log1p(rest);
+}
+
+/// log(S) of the line at x with stride sx, from its stats or, where those are too coarse for the
+/// loss (coarse_log_sum), from the line again (a strided one gathered first).
+template <class Arch, class T>
+double line_log_sum(const setup<T>& p, const line_stats<T>& st, double mass, const T* x, index_type sx = 1) {
+    if (!coarse_log_sum(st, mass)) return std::log(st.sum);
+    if (sx == 1) return log_sum_near_one<Arch>(x, p.classes, st.max);
+    std::vector<T> line(static_cast<std::size_t>(p.classes));
+    for (index_type r = 0; r < p.classes; ++r) line[static_cast<std::size_t>(r)] = x[r * sx];
+    return log_sum_near_one<Arch>(line.data(), p.classes, st.max);
+}
+
 /// The scalars of one sample with a class index t.
 template <class T>
 struct hard_sample {
@@ -3819,9 +3877,10 @@ struct hard_sample {
 };
 
 template <class T>
-hard_sample<T> hard_terms(const setup<T>& p, const line_stats<T>& st, T xt, std::int64_t t, double coef) noexcept {
+hard_sample<T> hard_terms(const setup<T>& p, const line_stats<T>& st, double log_sum, T xt, std::int64_t t,
+                          double coef) noexcept {
     hard_sample<T> h;
-    h.log_sum = std::log(st.sum);
+    h.log_sum = log_sum;
     h.lse = lse_of(st, h.log_sum);
     if (std::isnan(h.lse) || !p.grad) {
         const T nan = std::numeric_limits<T>::quiet_NaN();
@@ -3830,8 +3889,7 @@ hard_sample<T> hard_terms(const setup<T>& p, const line_stats<T>& st, T xt, std:
     }
     const double wt = p.w(t);
     const double a_t = p.keep() * wt + p.spread() * wt;
-    const double big_a = p.keep() * wt + p.spread() * p.weight_sum;
-    const double b = big_a + 2 * p.z * h.lse;
+    const double b = hard_mass(p, t) + 2 * p.z * h.lse;
     h.alpha = static_cast<T>(coef * b / st.sum);
     h.gamma = static_cast<T>(-coef * p.spread());
     const double p_t = std::exp(static_cast<double>(xt) - static_cast<double>(st.max)) / st.sum;
@@ -3865,11 +3923,11 @@ struct soft_sample {
 };
 
 template <class T>
-soft_sample<T> soft_terms(const setup<T>& p, const line_stats<T>& st, double coef) noexcept {
+soft_sample<T> soft_terms(const setup<T>& p, const line_stats<T>& st, double log_sum, double coef) noexcept {
     soft_sample<T> s;
-    s.log_sum = std::log(st.sum);
+    s.log_sum = log_sum;
     s.lse = lse_of(st, s.log_sum);
-    s.mass = p.keep() * st.extra + p.spread() * p.weight_sum;
+    s.mass = soft_mass(p, st);
     if (std::isnan(s.lse)) {
         s.alpha = s.beta = std::numeric_limits<T>::quiet_NaN();
         return s;
@@ -3915,7 +3973,7 @@ double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef
     const bool reuse = exps != nullptr && p.grad && !smoothing;
     const line_stats<T> st = row::stats<Arch>(x, n, no_extra{}, large ? next.a : nullptr, reuse ? exps : nullptr);
     const T xt = x[t];  // read before an in-place gradient overwrites it
-    const hard_sample<T> h = hard_terms(p, st, xt, t, coef);
+    const hard_sample<T> h = hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t), x), xt, t, coef);
     double smooth = 0;
     if (reuse && st.in_range) {
         with_bool(p.weight != nullptr, [&](auto weighted) {
@@ -3950,7 +4008,7 @@ double soft_row(const setup<T>& p, const T* x, const T* q, T* g, double coef) {
     return with_bool(p.weight != nullptr, [&](auto weighted) {
         constexpr bool Wt = flag<decltype(weighted)>;
         const line_stats<T> st = row::stats<Arch>(x, n, target_mass<T, Wt>{q, 0, p.weight});
-        const soft_sample<T> s = soft_terms(p, st, coef);
+        const soft_sample<T> s = soft_terms(p, st, line_log_sum<Arch>(p, st, soft_mass(p, st), x), coef);
         const double sum_am = with_bool(p.grad, [&](auto store) {
             return with_bool(st.in_range, [&](auto in_range) {
                 return row::soft_pass<Arch, flag<decltype(store)>, Wt, flag<decltype(in_range)>>(
@@ -3985,7 +4043,8 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
         any = true;
         active[l] = T(1);
         xt[l] = x[t[l] * sx + l];
-        h[l] = hard_terms(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], coef[l]);
+        const line_stats<T> st{m[l], sum[l], 0};
+        h[l] = hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t[l]), x + l, sx), xt[l], t[l], coef[l]);
         alpha[l] = h[l].alpha;
         gamma[l] = h[l].gamma;
     }
@@ -4025,7 +4084,8 @@ void soft_cols(const setup<T>& p, const T* x, index_type sx, const T* q, index_t
         soft_sample<T> s[L];
         col::stats<Arch, K>(x, sx, n, target_mass<T, Wt>{q, sq, p.weight}, m, sum, extra);
         for (index_type l = 0; l < L; ++l) {
-            s[l] = soft_terms(p, line_stats<T>{m[l], sum[l], extra[l]}, coef[l]);
+            const line_stats<T> st{m[l], sum[l], extra[l]};
+            s[l] = soft_terms(p, st, line_log_sum<Arch>(p, st, soft_mass(p, st), x + l, sx), coef[l]);
             alpha[l] = s[l].alpha;
             beta[l] = s[l].beta;
         }
@@ -4604,7 +4664,9 @@ double cross_entropy_impl(const tensor_view<const T, R>& x, const tensor_view<TG
 /// the loss the terms w[c] * (max - x[c]) (label smoothing) and a[c] * (max - x[c])
 /// (probabilities), which are summed in the element type; beyond that range the results are those
 /// of IEEE arithmetic in the element type (inf, or NaN for inf * 0), as for the backward kernels.
-/// Each line of logits is read once for the loss, twice with a gradient or label smoothing.
+/// Each line of logits is read once for the loss, twice with a gradient or label smoothing, and
+/// once more where the loss needs log(sum(exp(x - max))) closer than its float rounding (a
+/// confident line, the sum near 1, under a class mass A well above 1).
 ///
 /// Throws std::invalid_argument, before writing anything, for a target outside [0, C) that is not
 /// ignore_index (naming its value and position), a shape mismatch, a weight vector whose length is
