@@ -665,8 +665,8 @@ TEMPLATE_TEST_CASE("cross_entropy: extreme logits", "[cross_entropy][special]", 
     }
 }
 
-// A confident line (one logit far above the rest, S = sum(exp(x - max)) within 1e-12 of 1) under a
-// class mass far above 1: the loss is dominated by A * log(S), which needs log(S) to its own
+// A confident line (one logit far above the rest, S = sum(exp(x - max)) down to 1 + 1e-15) under
+// a class mass far above 1: the loss is dominated by A * log(S), which needs log(S) to its own
 // relative accuracy, far below the ulp of S.
 TEMPLATE_TEST_CASE("cross_entropy: a confident line under a large class mass", "[cross_entropy][special]", float,
                    double) {

@@ -151,7 +151,7 @@ double cross_entropy_impl(const tensor_view<const T, R>& x, const tensor_view<TG
 /// (probabilities), which are summed in the element type; beyond that range the results are those
 /// of IEEE arithmetic in the element type (inf, or NaN for inf * 0), as for the backward kernels.
 /// Each line of logits is read once for the loss, twice with a gradient or label smoothing, and
-/// once more where the loss needs log(sum(exp(x - max))) closer than its float rounding (a
+/// once more where the loss needs log(sum(exp(x - max))) closer than that sum's rounding (a
 /// confident line, the sum near 1, under a class mass A well above 1).
 ///
 /// Throws std::invalid_argument, before writing anything, for a target outside [0, C) that is not

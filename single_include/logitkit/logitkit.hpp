@@ -3820,7 +3820,7 @@ double soft_mass(const setup<T>& p, const line_stats<T>& st) noexcept {
     return p.keep() * st.extra + p.spread() * p.weight_sum;
 }
 
-/// Whether log(S) from the stats pass is too coarse for the loss. The stats' S is within 16 unit
+/// Whether log_sum = log(S) from the stats pass is too coarse for the loss. The stats' S is within 16 unit
 /// roundoffs of its value, relative (exp_of's 2 ulp and a block's partial sums in T), so log(S)
 /// is within 16 u, absolute; the loss A * log(S) + sum_c a_c (M - x_c) then keeps its bound
 /// tol * max(1, |loss|) while |A| * 16 u is under half of tol * max(1, |A| log(S)). Past that
@@ -3828,12 +3828,12 @@ double soft_mass(const setup<T>& p, const line_stats<T>& st) noexcept {
 /// tiny), log(S) is taken again with log_sum_near_one. The maximum is then unique: two maxima
 /// already add up to S = 2 exactly.
 template <class T>
-bool coarse_log_sum(const line_stats<T>& st, double mass) noexcept {
+bool coarse_log_sum(const line_stats<T>& st, double log_sum, double mass) noexcept {
     constexpr double u = std::numeric_limits<T>::epsilon() / 2;
     constexpr double tol = std::is_same<T, float>::value ? 2e-6 : 1e-12;
     if (!std::isfinite(st.max) || !(st.sum < 2)) return false;
     const double a = std::fabs(mass);
-    return a * 16 * u > 0.5 * tol * std::max(1.0, a * std::log(st.sum));
+    return a * 16 * u > 0.5 * tol * std::max(1.0, a * log_sum);
 }
 
 /// log(S) of a line whose maximum m is unique, as log1p of the sum of exp(x - m) over the other
@@ -3859,7 +3859,8 @@ double log_sum_near_one(const T* x, index_type n, T m) noexcept {
 /// loss (coarse_log_sum), from the line again (a strided one gathered first).
 template <class Arch, class T>
 double line_log_sum(const setup<T>& p, const line_stats<T>& st, double mass, const T* x, index_type sx = 1) {
-    if (!coarse_log_sum(st, mass)) return std::log(st.sum);
+    const double log_sum = std::log(st.sum);
+    if (!coarse_log_sum(st, log_sum, mass)) return log_sum;
     if (sx == 1) return log_sum_near_one<Arch>(x, p.classes, st.max);
     std::vector<T> line(static_cast<std::size_t>(p.classes));
     for (index_type r = 0; r < p.classes; ++r) line[static_cast<std::size_t>(r)] = x[r * sx];
@@ -4665,7 +4666,7 @@ double cross_entropy_impl(const tensor_view<const T, R>& x, const tensor_view<TG
 /// (probabilities), which are summed in the element type; beyond that range the results are those
 /// of IEEE arithmetic in the element type (inf, or NaN for inf * 0), as for the backward kernels.
 /// Each line of logits is read once for the loss, twice with a gradient or label smoothing, and
-/// once more where the loss needs log(sum(exp(x - max))) closer than its float rounding (a
+/// once more where the loss needs log(sum(exp(x - max))) closer than that sum's rounding (a
 /// confident line, the sum near 1, under a class mass A well above 1).
 ///
 /// Throws std::invalid_argument, before writing anything, for a target outside [0, C) that is not
