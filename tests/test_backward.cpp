@@ -193,6 +193,26 @@ void bwd_rank_suite(bwd_op op, std::size_t rank, const std::vector<index_t>& axi
     }
 }
 
+/// wide_column_cases with every kind of data, dx separate and dx aliasing y.
+template <class T>
+void bwd_wide_columns_suite(bwd_op op) {
+    failure_budget budget;
+    std::uint64_t case_id = 0;
+    for (const auto& w : wide_column_cases()) {
+        for (bwd_data kind : all_bwd_data) {
+            rng r(seed_for(62, ++case_id));
+            std::string name;
+            const auto d = make_bwd_data<T>(op, kind, w.shape, w.axis, r, name);
+            bwd_case c;
+            c.op = op;
+            c.axis = w.axis;
+            c.data = name;
+            if (case_id % 2 == 0) c.al = alias::dx_is_y;
+            if (!budget.record(run_bwd_any<T>(c, d.first, d.second))) return;
+        }
+    }
+}
+
 /// Non-finite values in y and dy: the result must follow IEEE arithmetic of the formula.
 template <class T>
 void bwd_special_suite(bwd_op op) {
@@ -279,6 +299,13 @@ TEMPLATE_TEST_CASE("log_softmax_backward: ranks 3 and 4, every axis and layout",
     bwd_rank_suite<TestType>(bwd_op::log_softmax_backward, 3, {1, 2, 3, 5, 7, 8, 9, 16, 17, 31, 33, 64, 67, 1000},
                              {1, 2, 3, 5});
     bwd_rank_suite<TestType>(bwd_op::log_softmax_backward, 4, {1, 2, 3, 8, 9, 17, 33, 67}, {1, 2, 3, 2});
+}
+
+TEMPLATE_TEST_CASE("softmax_backward: columns in blocks of every width, up to a page of each row", "[backward]", float, double) {
+    bwd_wide_columns_suite<TestType>(bwd_op::softmax_backward);
+}
+TEMPLATE_TEST_CASE("log_softmax_backward: columns in blocks of every width, up to a page of each row", "[backward]", float, double) {
+    bwd_wide_columns_suite<TestType>(bwd_op::log_softmax_backward);
 }
 
 TEMPLATE_TEST_CASE("softmax_backward: non-finite inputs propagate", "[backward][special]", float, double) {

@@ -21,6 +21,10 @@ TEMPLATE_TEST_CASE("log_softmax: rank 4, every axis and layout", "[log_softmax]"
     forward_rank4_suite<TestType>(fwd_op::log_softmax);
 }
 
+TEMPLATE_TEST_CASE("log_softmax: columns in blocks of every width, up to a page of each row", "[log_softmax]", float, double) {
+    forward_wide_columns_suite<TestType>(fwd_op::log_softmax);
+}
+
 TEMPLATE_TEST_CASE("log_softmax: a special value at every position of the row", "[log_softmax][special]", float, double) {
     forward_special_positions_suite<TestType>(fwd_op::log_softmax);
 }

@@ -82,6 +82,7 @@ const layout_case cases[] = {
     {4, 40000, 1, false, 1},    // few long rows
     {1000, 300, 0, false, 1},   // columns: axis 0 walked across the contiguous last dimension
     {999, 131, 0, false, 1},    // columns with a tail band
+    {200, 2100, 0, false, 1},   // columns wider than a page: bands narrower than its blocks
     {700, 500, -1, true, 1},    // transposed: the axis has stride 'rows', the other is contiguous
     {400, 300, 1, false, 2},    // gather: nothing contiguous
     {1, 300001, -1, false, 1},  // one long row: its pieces are split over the executor

@@ -20,6 +20,10 @@ TEMPLATE_TEST_CASE("softmax: rank 4, every axis and layout", "[softmax]", float,
     forward_rank4_suite<TestType>(fwd_op::softmax);
 }
 
+TEMPLATE_TEST_CASE("softmax: columns in blocks of every width, up to a page of each row", "[softmax]", float, double) {
+    forward_wide_columns_suite<TestType>(fwd_op::softmax);
+}
+
 TEMPLATE_TEST_CASE("softmax: a special value at every position of the row", "[softmax][special]", float, double) {
     forward_special_positions_suite<TestType>(fwd_op::softmax);
 }

@@ -892,6 +892,54 @@ void forward_rank4_suite(fwd_op op) {
     forward_rank_suite<T>(op, 4, {1, 2, 3, 5, 8, 9, 16, 17, 33, 67, 300}, {1, 2, 3, 2});
 }
 
+/// Lines walked as columns (axis stride > 1, a contiguous dimension beside it) in blocks of every
+/// width dispatch.hpp uses: blocks of 4 KiB of each row (1024 floats, 512 doubles), of 1 KiB, of 4
+/// batches and of 1, and a scalar tail, for 256- and 512-bit batches.
+struct wide_columns_case {
+    shape_t shape;
+    int axis;
+};
+inline std::vector<wide_columns_case> wide_column_cases() {
+    return {{{7, 1325}, 0}, {{130, 1365}, -2}, {{3, 5, 2100}, 1}};
+}
+
+/// Puts special values (NaN, +-inf, +-1e30, a denormal) at one row of a few columns of a shape
+/// with the given axis, spread over the column blocks: each block holding one takes the checked
+/// exp path, and the other columns of that block must stay within their bounds.
+template <class T>
+void put_column_specials(dense<T>& x, std::size_t axis) {
+    const T specials[] = {vals<T>::nan(), vals<T>::inf(), -vals<T>::inf(), static_cast<T>(1e30),
+                          static_cast<T>(-1e30), vals<T>::denormal()};
+    const index_t n = x.shape[axis];
+    index_t inner = 1;
+    for (std::size_t k = axis + 1; k < x.shape.size(); ++k) inner *= x.shape[k];
+    const index_t cols[] = {3, 700, 1030, 1300, 1329, inner - 1};
+    for (std::size_t i = 0; i < 6; ++i) {
+        const index_t c = cols[i] % inner;
+        x[((c * 7) % n) * inner + c] = specials[i];
+    }
+}
+
+/// softmax / log_softmax over wide_column_cases, on random data and with put_column_specials.
+template <class T>
+void forward_wide_columns_suite(fwd_op op) {
+    failure_budget budget;
+    std::uint64_t case_id = 0;
+    for (const auto& w : wide_column_cases()) {
+        for (bool specials : {false, true}) {
+            rng r(seed_for(12, ++case_id));
+            dense<T> x = random_dense<T>(w.shape, all_dists[case_id % 3], r);
+            if (specials) put_column_specials(x, lk_ref::normalize_axis(w.axis, w.shape.size()));
+            fwd_case c;
+            c.op = op;
+            c.axis = w.axis;
+            c.temperature = test_temperatures[case_id % 4];
+            c.data = specials ? "random columns, a few holding NaN, +-inf, +-1e30 or a denormal" : "random columns";
+            if (!budget.record(run_forward_any<T>(c, x))) return;
+        }
+    }
+}
+
 /// Rows of length n with one special value at each position p (row p has it at column p), so the
 /// special value visits every SIMD lane and the scalar tail. Reduced along axis 1 (contiguous and
 /// transposed layouts) and, on the transposed data, along axis 0.
