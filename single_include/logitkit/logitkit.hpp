@@ -4216,7 +4216,7 @@ double run(const problem<T, R>& P) {
         for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
             auto blocks = [&](auto arch, auto kk, index_type j) {
                 using A = decltype(arch);
-                constexpr int K = flag<decltype(kk)>;
+                constexpr int K = std::decay_t<decltype(kk)>::value;
                 constexpr index_type lanes = static_cast<index_type>(batch<T, A>::size) * K;
                 for (; j + lanes <= width; j += lanes) {
                     double coef[lanes], loss[lanes];
@@ -4236,7 +4236,10 @@ double run(const problem<T, R>& P) {
                 }
                 return j;
             };
-            index_type j = blocks(Arch{}, std::integral_constant<int, 4>{}, 0);
+            // Blocks of 1 KiB of each class line (see column_block_batches), then of 4 and 1
+            // batches: not of a page, as a block's per-sample scalars live on the stack.
+            index_type j = blocks(Arch{}, std::integral_constant<int, column_block_batches<T, Arch>(1024)>{}, 0);
+            j = blocks(Arch{}, std::integral_constant<int, 4>{}, j);
             j = blocks(Arch{}, std::integral_constant<int, 1>{}, j);
             blocks(scalar_arch{}, std::integral_constant<int, 1>{}, j);
         });
