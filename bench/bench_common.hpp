@@ -34,6 +34,19 @@ struct shape {
     std::ptrdiff_t lines() const { return axis == 0 ? cols : rows; }
 };
 
+/// [maps, classes, pixels] with the classes on axis 1, as a segmentation network's logits.
+struct map_shape {
+    std::ptrdiff_t maps;
+    std::ptrdiff_t classes;
+    std::ptrdiff_t pixels;
+
+    std::ptrdiff_t elements() const { return maps * classes * pixels; }
+    /// "8x21x4096"
+    std::string dims() const {
+        return std::to_string(maps) + "x" + std::to_string(classes) + "x" + std::to_string(pixels);
+    }
+};
+
 namespace detail {
 struct free_deleter {
     void operator()(void* p) const noexcept { std::free(p); }

@@ -9,6 +9,9 @@
 //   ... the same at 1024x32000 and 64x128256 (float), plus
 //   cross_entropy/1024x32000/loss_grad/smoothing  label_smoothing = 0.1 (adds sum(m - x) per row)
 //   cross_entropy/128x1000/loss_grad/f64    double
+//   cross_entropy/8x21x4096/class_axis1/loss_grad  per-pixel classes of [N, C, HW] maps (class axis
+//                                           1, strided; the pixels contiguous beside it), also
+//                                           1x1000x1024
 //   torch_cross_entropy/...                 libtorch's F.cross_entropy forward / forward+backward,
 //                                           with -DLOGITKIT_BENCH_LIBTORCH=ON
 //
@@ -38,6 +41,7 @@ namespace lk = logitkit;
 namespace logitkit_bench {
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
 void register_libtorch_cross_entropy(const shape& s);  // bench_cross_entropy_libtorch.cpp
+void register_libtorch_cross_entropy_map(const map_shape& s);
 #endif
 namespace {
 
@@ -124,6 +128,26 @@ void bm_cross_entropy(benchmark::State& state, mode m, shape s, double smoothing
     report_traffic(state, traffic<T>(m, s), s.elements());
 }
 
+/// Loss and gradient of [N, C, HW] logits with class axis 1 and [N, HW] targets.
+template <class T>
+void bm_cross_entropy_map(benchmark::State& state, map_shape s) {
+    const auto n = static_cast<std::size_t>(s.elements());
+    const T* x = random_normal<T>("x", n, seed_x);
+    const lk::tensor_view<const T, 3> xv(x, {s.maps, s.classes, s.pixels});
+    const lk::tensor_view<const std::int64_t, 2> tv(random_targets(s.maps * s.pixels, s.classes), {s.maps, s.pixels});
+    lk::cross_entropy_options<T> options;
+    options.class_axis = 1;
+    lk::loss_outputs<T, 3> out;
+    out.grad = lk::tensor_view<T, 3>(buffer<T>("grad", n), {s.maps, s.classes, s.pixels});
+    double loss = 0;
+    for (auto _ : state) {
+        loss = lk::cross_entropy(xv, tv, options, out);
+        benchmark::DoNotOptimize(loss);
+        benchmark::ClobberMemory();
+    }
+    report_traffic(state, 2 * n * sizeof(T), s.elements());
+}
+
 void configure(benchmark::internal::Benchmark* b) {
     b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
@@ -154,6 +178,14 @@ void register_all() {
             add<double>(mode::loss, s, "/f64");
             add<double>(mode::loss_grad, s, "/f64");
         }
+    }
+    for (const map_shape& s : {map_shape{8, 21, 4096}, map_shape{1, 1000, 1024}}) {
+        add_memcpy(s.dims() + "/ce", static_cast<std::size_t>(s.elements()) * sizeof(float), s.elements());
+        const std::string name = "cross_entropy/" + s.dims() + "/class_axis1/loss_grad";
+        configure(benchmark::RegisterBenchmark(name.c_str(), bm_cross_entropy_map<float>, s));
+#ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
+        register_libtorch_cross_entropy_map(s);
+#endif
     }
 }
 

@@ -4,6 +4,7 @@
 //
 //   torch_cross_entropy/RxC/loss       at::cross_entropy_loss forward, mean reduction
 //   torch_cross_entropy/RxC/loss_grad  forward and backward (autograd) of the same
+//   torch_cross_entropy/NxCxHW/class_axis1/loss_grad  the same on [N, C, HW] logits, [N, HW] targets
 // on one thread, float, N(0, 1) logits and uniform targets as the logitkit benchmarks.
 
 #include "bench_common.hpp"
@@ -17,11 +18,7 @@
 namespace logitkit_bench {
 namespace {
 
-void bm_torch_ce(benchmark::State& state, shape s, bool grad) {
-    at::set_num_threads(1);
-    torch::manual_seed(1);
-    torch::Tensor x = torch::randn({s.rows, s.cols}, torch::kFloat32);
-    const torch::Tensor t = torch::randint(0, s.cols, {s.rows}, torch::kInt64);
+void time_torch_ce(benchmark::State& state, torch::Tensor x, const torch::Tensor& t, bool grad) {
     if (grad) x.set_requires_grad(true);
     for (auto _ : state) {
         torch::Tensor loss = torch::nn::functional::cross_entropy(x, t);
@@ -33,8 +30,22 @@ void bm_torch_ce(benchmark::State& state, shape s, bool grad) {
         benchmark::DoNotOptimize(loss.data_ptr());
         benchmark::ClobberMemory();
     }
-    const auto bytes = static_cast<std::size_t>(s.elements()) * sizeof(float) * (grad ? 2 : 1);
-    report_traffic(state, bytes, s.elements());
+    const auto elements = static_cast<std::ptrdiff_t>(x.numel());
+    report_traffic(state, static_cast<std::size_t>(elements) * sizeof(float) * (grad ? 2 : 1), elements);
+}
+
+void bm_torch_ce(benchmark::State& state, shape s, bool grad) {
+    at::set_num_threads(1);
+    torch::manual_seed(1);
+    time_torch_ce(state, torch::randn({s.rows, s.cols}, torch::kFloat32),
+                  torch::randint(0, s.cols, {s.rows}, torch::kInt64), grad);
+}
+
+void bm_torch_ce_map(benchmark::State& state, map_shape s) {
+    at::set_num_threads(1);
+    torch::manual_seed(1);
+    time_torch_ce(state, torch::randn({s.maps, s.classes, s.pixels}, torch::kFloat32),
+                  torch::randint(0, s.classes, {s.maps, s.pixels}, torch::kInt64), true);
 }
 
 }  // namespace
@@ -44,6 +55,11 @@ void register_libtorch_cross_entropy(const shape& s) {
         const std::string name = "torch_cross_entropy/" + s.dims() + (grad ? "/loss_grad" : "/loss");
         benchmark::RegisterBenchmark(name.c_str(), bm_torch_ce, s, grad)->UseRealTime()->Unit(benchmark::kMicrosecond);
     }
+}
+
+void register_libtorch_cross_entropy_map(const map_shape& s) {
+    const std::string name = "torch_cross_entropy/" + s.dims() + "/class_axis1/loss_grad";
+    benchmark::RegisterBenchmark(name.c_str(), bm_torch_ce_map, s)->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace logitkit_bench
