@@ -3234,6 +3234,26 @@ target_scan scan_class_targets(const char* fn, const tensor_view<TT, S>& targets
                                std::int64_t ignore_index, const class_weights<T>& cw) {
     target_scan r;
     neumaier_sum total;
+    // Contiguous targets in one loop over memory (row-major order, as below); the loop below
+    // finds and reports the first bad one. Without weights the total is the count.
+    if (targets.is_contiguous()) {
+        const std::int64_t* t = targets.data();
+        const index_type n = targets.size();
+        bool bad = false;
+        for (index_type i = 0; i < n; ++i) {
+            const std::int64_t c = t[i];
+            if (c == ignore_index) continue;
+            bad = bad || c < 0 || c >= classes;
+            ++r.valid;
+            if (cw.given() && !bad) total.add(cw.at(c));
+        }
+        if (!bad) {
+            r.weight_total = cw.given() ? total.value() : static_cast<double>(r.valid);
+            return r;
+        }
+        r = target_scan{};
+        total = neumaier_sum{};
+    }
     for_each_index<S>(targets.shape(), [&](const extents_type<S>& idx) {
         const std::int64_t t = targets[idx];
         if (t == ignore_index) return;
@@ -3752,6 +3772,31 @@ void hard_pass(const T* x, index_type sx, T* g, index_type sg, const T* w, index
     }
 }
 
+/// hard_pass's gradient (without smoothing) from the exponentials exp_sum stored in g: per lane,
+/// g = alpha * e + gamma * w[r], zero in the lanes whose `active` is 0; the same operations on
+/// the same values.
+template <class Arch, int K, bool Weighted, class T>
+void hard_grad(T* g, index_type sg, const T* w, index_type n, const T* alpha, const T* gamma,
+               const T* active) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    const V zero(T(0));
+    V va[K], vg[K], vact[K];
+    for (int k = 0; k < K; ++k) {
+        va[k] = simd::load<V>(alpha + k * W);
+        vg[k] = simd::load<V>(gamma + k * W);
+        vact[k] = simd::load<V>(active + k * W);
+    }
+    for (index_type r = 0; r < n; ++r) {
+        const T wr = Weighted ? w[r] : T(1);
+        for (int k = 0; k < K; ++k) {
+            T* q = g + r * sg + k * W;
+            const V gv = simd::fma(va[k], simd::load<V>(q), vg[k] * V(wr));
+            simd::store(q, simd::select(vact[k] > zero, gv, zero));
+        }
+    }
+}
+
 /// Probabilities over K * W columns: a = w[r] * (keep * q + spread); g = alpha * exp(x - m) +
 /// beta * a per lane when Store; sum(a * (m - x)) per lane into sums.
 template <class Arch, int K, bool Store, bool Weighted, class T>
@@ -4047,7 +4092,19 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
     T m[L], xt[L], alpha[L], gamma[L], active[L];
     double sum[L], extra[L], smooth[L];
     hard_sample<T> h[L];
-    col::stats<Arch, K>(x, sx, n, no_extra{}, m, sum, extra);
+    // As on a line (row::stats): a block whose range keeps every x - max in the exponential's
+    // fast range takes its range and then the exact sums, the exponentials stored in g for a
+    // gradient without smoothing (unless g is the logits); any other block the one-pass online
+    // maximum.
+    const bool smoothing = p.smoothing != 0;
+    const exp_mode mode = detail::col::reduce_range<Arch, K>(x, sx, n, m, identity_input{});
+    const bool reuse = mode != exp_mode::checked && p.grad && !smoothing && g != x;
+    if (mode == exp_mode::checked)
+        col::stats<Arch, K>(x, sx, n, no_extra{}, m, sum, extra);
+    else if (reuse)
+        detail::col::exp_sum<Arch, K, true>(x, sx, g, sg, n, m, identity_input{}, sum, mode);
+    else
+        detail::col::exp_sum<Arch, K, false>(x, sx, static_cast<T*>(nullptr), 0, n, m, identity_input{}, sum, mode);
     bool any = false;
     for (index_type l = 0; l < L; ++l) {
         smooth[l] = 0;
@@ -4063,10 +4120,13 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
         alpha[l] = h[l].alpha;
         gamma[l] = h[l].gamma;
     }
-    const bool smoothing = p.smoothing != 0 && any;
-    if (p.grad || smoothing) {
+    if (reuse) {
+        with_bool(p.weight != nullptr, [&](auto weighted) {
+            col::hard_grad<Arch, K, flag<decltype(weighted)>>(g, sg, p.weight, n, alpha, gamma, active);
+        });
+    } else if (p.grad || (smoothing && any)) {
         with_bool(p.grad, [&](auto store) {
-            with_bool(smoothing, [&](auto sm) {
+            with_bool(smoothing && any, [&](auto sm) {
                 with_bool(p.weight != nullptr, [&](auto weighted) {
                     if constexpr (flag<decltype(store)> || flag<decltype(sm)>)
                         col::hard_pass<Arch, K, flag<decltype(store)>, flag<decltype(sm)>, flag<decltype(weighted)>>(

@@ -157,6 +157,26 @@ target_scan scan_class_targets(const char* fn, const tensor_view<TT, S>& targets
                                std::int64_t ignore_index, const class_weights<T>& cw) {
     target_scan r;
     neumaier_sum total;
+    // Contiguous targets in one loop over memory (row-major order, as below); the loop below
+    // finds and reports the first bad one. Without weights the total is the count.
+    if (targets.is_contiguous()) {
+        const std::int64_t* t = targets.data();
+        const index_type n = targets.size();
+        bool bad = false;
+        for (index_type i = 0; i < n; ++i) {
+            const std::int64_t c = t[i];
+            if (c == ignore_index) continue;
+            bad = bad || c < 0 || c >= classes;
+            ++r.valid;
+            if (cw.given() && !bad) total.add(cw.at(c));
+        }
+        if (!bad) {
+            r.weight_total = cw.given() ? total.value() : static_cast<double>(r.valid);
+            return r;
+        }
+        r = target_scan{};
+        total = neumaier_sum{};
+    }
     for_each_index<S>(targets.shape(), [&](const extents_type<S>& idx) {
         const std::int64_t t = targets[idx];
         if (t == ignore_index) return;
