@@ -131,18 +131,13 @@ TEMPLATE_TEST_CASE("logsumexp: rank 4, every axis and layout", "[logsumexp]", fl
 TEMPLATE_TEST_CASE("logsumexp: columns in blocks of every width, up to a page of each row", "[logsumexp]", float, double) {
     using T = TestType;
     failure_budget budget;
-    std::uint64_t case_id = 0;
-    for (const auto& w : wide_column_cases()) {
-        for (bool specials : {false, true}) {
-            rng r(seed_for(41, ++case_id));
-            dense<T> x = random_dense<T>(w.shape, all_dists[case_id % 3], r);
-            if (specials) put_column_specials(x, lk_ref::normalize_axis(w.axis, w.shape.size()));
-            lse_case c;
-            c.axis = w.axis;
-            c.data = specials ? "random columns, a few holding NaN, +-inf, +-1e30 or a denormal" : "random columns";
-            if (!budget.record(run_lse_any<T>(c, x))) return;
-        }
-    }
+    for_each_wide_column_input<T>(41, [&](const wide_columns_case& w, const dense<T>& x, std::uint64_t,
+                                          const char* name) {
+        lse_case c;
+        c.axis = w.axis;
+        c.data = name;
+        return budget.record(run_lse_any<T>(c, x));
+    });
 }
 
 TEMPLATE_TEST_CASE("logsumexp: a special value at every position of the row", "[logsumexp][special]", float, double) {

@@ -920,24 +920,36 @@ void put_column_specials(dense<T>& x, std::size_t axis) {
     }
 }
 
-/// softmax / log_softmax over wide_column_cases, on random data and with put_column_specials.
-template <class T>
-void forward_wide_columns_suite(fwd_op op) {
-    failure_budget budget;
+/// Calls check(case, x, case number, data name) for each of wide_column_cases, on random data
+/// and again with put_column_specials, until it returns false.
+template <class T, class Check>
+void for_each_wide_column_input(std::uint64_t seed, Check check) {
     std::uint64_t case_id = 0;
     for (const auto& w : wide_column_cases()) {
         for (bool specials : {false, true}) {
-            rng r(seed_for(12, ++case_id));
+            rng r(seed_for(seed, ++case_id));
             dense<T> x = random_dense<T>(w.shape, all_dists[case_id % 3], r);
             if (specials) put_column_specials(x, lk_ref::normalize_axis(w.axis, w.shape.size()));
-            fwd_case c;
-            c.op = op;
-            c.axis = w.axis;
-            c.temperature = test_temperatures[case_id % 4];
-            c.data = specials ? "random columns, a few holding NaN, +-inf, +-1e30 or a denormal" : "random columns";
-            if (!budget.record(run_forward_any<T>(c, x))) return;
+            const char* name =
+                specials ? "random columns, a few holding NaN, +-inf, +-1e30 or a denormal" : "random columns";
+            if (!check(w, x, case_id, name)) return;
         }
     }
+}
+
+/// softmax / log_softmax over for_each_wide_column_input.
+template <class T>
+void forward_wide_columns_suite(fwd_op op) {
+    failure_budget budget;
+    for_each_wide_column_input<T>(12, [&](const wide_columns_case& w, const dense<T>& x, std::uint64_t id,
+                                          const char* name) {
+        fwd_case c;
+        c.op = op;
+        c.axis = w.axis;
+        c.temperature = test_temperatures[id % 4];
+        c.data = name;
+        return budget.record(run_forward_any<T>(c, x));
+    });
 }
 
 /// Rows of length n with one special value at each position p (row p has it at column p), so the
