@@ -3234,20 +3234,21 @@ target_scan scan_class_targets(const char* fn, const tensor_view<TT, S>& targets
                                std::int64_t ignore_index, const class_weights<T>& cw) {
     target_scan r;
     neumaier_sum total;
-    // Contiguous targets in one loop over memory (row-major order, as below); the loop below
-    // finds and reports the first bad one. Without weights the total is the count.
+    // Contiguous targets in one loop over memory, stopping at the first bad one; the indexed loop
+    // below (the same row-major order) then starts again and reports it. Without weights the
+    // total is the count.
     if (targets.is_contiguous()) {
         const std::int64_t* t = targets.data();
         const index_type n = targets.size();
-        bool bad = false;
-        for (index_type i = 0; i < n; ++i) {
+        index_type i = 0;
+        for (; i < n; ++i) {
             const std::int64_t c = t[i];
             if (c == ignore_index) continue;
-            bad = bad || c < 0 || c >= classes;
+            if (c < 0 || c >= classes) break;
             ++r.valid;
-            if (cw.given() && !bad) total.add(cw.at(c));
+            if (cw.given()) total.add(cw.at(c));
         }
-        if (!bad) {
+        if (i == n) {
             r.weight_total = cw.given() ? total.value() : static_cast<double>(r.valid);
             return r;
         }
