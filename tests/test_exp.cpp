@@ -173,3 +173,48 @@ TEMPLATE_TEST_CASE("exp_of meets its bound with every table size", "[exp]", floa
                                                       is_float ? TestType(-87) : TestType(-707), 100000);
     }
 }
+
+namespace {
+
+// exp_of_in_range(d), the form without a correction (exp_mode::unshifted), over its whole fast
+// range and densely over the unshifted lines' range [-limit, limit]; a NaN lane gives NaN.
+template <class Arch, class T, int L = logitkit::detail::exp_table_bits<batch<T, Arch>>>
+void check_uncorrected_exp(T lo, T hi, long count) {
+    using V = batch<T, Arch>;
+    constexpr std::size_t W = V::size;
+    std::mt19937_64 gen(777);
+    std::uniform_real_distribution<T> dist(lo, hi);
+    long double worst = 0;
+    T worst_at = 0;
+    for (long i = 0; i < count; ++i) {
+        T d[W], out[W];
+        for (std::size_t k = 0; k < W; ++k) d[k] = dist(gen);
+        logitkit::detail::simd::store(out, logitkit::detail::exp_of_in_range<V, L>(V::load_unaligned(d)));
+        for (std::size_t k = 0; k < W; ++k) {
+            const long double u = ulps(out[k], std::exp(static_cast<long double>(d[k])));
+            if (u > worst) {
+                worst = u;
+                worst_at = d[k];
+            }
+        }
+    }
+    INFO("worst " << static_cast<double>(worst) << " ulp at d = " << worst_at);
+    CHECK(worst <= 2.0L);
+    T out[W];
+    logitkit::detail::simd::store(out, logitkit::detail::exp_of_in_range<V, L>(V(std::numeric_limits<T>::quiet_NaN())));
+    CHECK(std::isnan(out[0]));
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("exp_of_in_range without a correction meets the same ulp bound", "[exp]", float, double) {
+    using C = logitkit::detail::exp_constants<TestType>;
+    SECTION("compiled architecture, fast range") { check_uncorrected_exp<default_arch, TestType>(C::fast_lo, C::fast_hi, 200000); }
+    SECTION("compiled architecture, unshifted lines") {
+        check_uncorrected_exp<default_arch, TestType>(-C::unshifted_limit, C::unshifted_limit, 200000);
+    }
+    SECTION("scalar path") { check_uncorrected_exp<scalar_arch, TestType>(C::fast_lo, C::fast_hi, 200000); }
+    SECTION("no table") { check_uncorrected_exp<default_arch, TestType, 0>(C::fast_lo, C::fast_hi, 100000); }
+    SECTION("8 entries") { check_uncorrected_exp<default_arch, TestType, 3>(C::fast_lo, C::fast_hi, 100000); }
+    SECTION("16 entries") { check_uncorrected_exp<default_arch, TestType, 4>(C::fast_lo, C::fast_hi, 100000); }
+}

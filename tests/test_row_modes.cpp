@@ -12,6 +12,9 @@ namespace {
 namespace lkd = logitkit::detail;
 using lk_test::rng;
 using lk_test::ulps;
+using lk_test::dense;
+using lk_test::index_t;
+using lk_test::ld;
 
 enum class row_kind { one_binade, spread, huge_spread, with_inf, with_nan, negative_binade };
 
@@ -56,12 +59,21 @@ void check_row_modes() {
             const lkd::exp_mode mode = lkd::exp_mode_for(range, m, lkd::identity_input{});
             INFO("row kind " << static_cast<int>(c.kind) << ", n = " << n << ", max " << range.max << ", min "
                              << range.min);
+            std::vector<T> y(n);
+            const auto sum = [&] {
+                return lkd::row::exp_sum<Arch, true>(x.data(), y.data(), static_cast<logitkit::index_type>(n), m,
+                                                     lkd::identity_input{}, mode);
+            };
+            if (c.kind == row_kind::with_nan) {
+                // The range may drop a NaN (and then picks a faster mode): in any mode the sum,
+                // and so every output of the row, is NaN.
+                CHECK(std::isnan(sum()));
+                continue;
+            }
             // A row of one element has no spread: every kind but NaN / inf is then in_binade.
             if (n > 1) CHECK(mode == c.mode);
-            if (c.kind == row_kind::with_nan || c.kind == row_kind::with_inf) continue;
-            std::vector<T> y(n);
-            const double s = lkd::row::exp_sum<Arch, true>(x.data(), y.data(), static_cast<logitkit::index_type>(n), m,
-                                                           lkd::identity_input{}, mode);
+            if (c.kind == row_kind::with_inf) continue;
+            const double s = sum();
             long double worst = 0, ref_sum = 0;
             for (std::size_t i = 0; i < n; ++i) {
                 const long double ref = std::exp(static_cast<long double>(x[i]) - static_cast<long double>(m));
@@ -104,6 +116,19 @@ void check_column_modes() {
                 const long double ref = std::exp(static_cast<long double>(x[at]) - static_cast<long double>(m[j]));
                 if (ref >= std::numeric_limits<T>::min()) worst = std::max(worst, ulps(y[at], ref));
             }
+        CHECK(worst <= 2.0L);
+
+        // Allowed to, a block whose every column is within the unshifted limit goes unshifted
+        // (m = 0, exp(x) itself); a block with a column beyond it keeps the modes above.
+        T m0[cols];
+        const lkd::exp_mode unshifted = lkd::col::reduce_range<Arch, K, true>(x.data(), cols, n, m0, lkd::identity_input{});
+        CHECK(unshifted == (kind == row_kind::huge_spread ? mode : lkd::exp_mode::unshifted));
+        if (unshifted != lkd::exp_mode::unshifted) continue;
+        for (logitkit::index_type j = 0; j < cols; ++j) CHECK(m0[j] == T(0));
+        lkd::col::exp_sum<Arch, K, true>(x.data(), cols, y.data(), cols, n, m0, lkd::identity_input{}, sums, unshifted);
+        worst = 0;
+        for (std::size_t at = 0; at < x.size(); ++at)
+            worst = std::max(worst, ulps(y[at], std::exp(static_cast<long double>(x[at]))));
         CHECK(worst <= 2.0L);
     }
 }
@@ -159,17 +184,17 @@ void check_short_line(logitkit::index_type n, row_kind kind, rng& r) {
     INFO("n = " << n << ", B = " << B << ", row kind " << static_cast<int>(kind));
     const bool has_nan = kind == row_kind::with_nan, has_inf = kind == row_kind::with_inf;
     if (has_nan) {
-        CHECK_FALSE(lkd::row::in_fast_range_short(l.v, l.m));
+        CHECK_FALSE(lkd::row::in_fast_range_short(l.v, l.shift.m));
         CHECK(std::isnan(l.sum));
         return;
     }
     T m = -std::numeric_limits<T>::infinity();
     for (logitkit::index_type i = 0; i < n; ++i) m = std::max(m, x[static_cast<std::size_t>(i)]);
-    CHECK(l.m == m);
+    CHECK(l.shift.m == m);
     bool in_range = true;
     for (logitkit::index_type i = 0; i < n; ++i)
         in_range = in_range && static_cast<T>(x[static_cast<std::size_t>(i)] - m) >= lkd::exp_constants<T>::fast_lo;
-    CHECK(lkd::row::in_fast_range_short(l.v, l.m) == in_range);
+    CHECK(lkd::row::in_fast_range_short(l.v, l.shift.m) == in_range);
     if (has_inf && n == 1) return;  // the line is just -inf: exp(-inf - -inf) is NaN
     long double worst = 0, stored = 0;
     for (logitkit::index_type i = 0; i < W * B; ++i) {
@@ -228,5 +253,176 @@ TEMPLATE_TEST_CASE("short lines in registers: B batches, exps within the contrac
         CHECK_FALSE(lkd::row::with_short_line<lkd::default_arch, TestType>(1, [](auto) {}));
     } else {
         check_short_lines<lkd::default_arch, TestType>();
+    }
+}
+
+namespace {
+
+// exp_mode::unshifted (stages.hpp, line_shift_for): a line whose every |in(x)| is at most
+// unshifted_limit takes exp(in(x)) with no shift by its maximum.
+
+template <class T>
+std::vector<T> line_within(std::size_t n, T limit, rng& r) {
+    std::vector<T> x(n);
+    for (auto& v : x) v = static_cast<T>(r.uniform(-static_cast<double>(limit), static_cast<double>(limit)));
+    // Both ends of the range, where the terms are largest and smallest.
+    x[0] = limit;
+    if (n > 1) x[n - 1] = -limit;
+    return x;
+}
+
+template <class Arch, class T>
+void check_unshifted_lines() {
+    using C = lkd::exp_constants<T>;
+    constexpr T limit = C::unshifted_limit;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    rng r(lk_test::seed_for(94));
+    // A line of one element, or of equal elements, keeps its shift (its outputs are exact).
+    for (std::size_t n : {1u, 2u, 37u}) {
+        const std::vector<T> same(n, T(1.5));
+        const auto sh = lkd::line_shift_for(lkd::row::reduce_range<Arch>(same.data(), static_cast<logitkit::index_type>(n)),
+                                            lkd::identity_input{});
+        CHECK(sh.mode != lkd::exp_mode::unshifted);
+        CHECK(sh.m == T(1.5));
+    }
+    for (std::size_t n : {2u, 7u, 33u, 128u, 1000u, 4097u}) {
+        INFO("n = " << n);
+        const auto x = line_within<T>(n, limit, r);
+        const auto idx = static_cast<logitkit::index_type>(n);
+        const auto range = lkd::row::reduce_range<Arch>(x.data(), idx);
+        const auto sh = lkd::line_shift_for(range, lkd::identity_input{});
+        CHECK(sh.mode == lkd::exp_mode::unshifted);
+        CHECK(sh.m == T(0));
+        std::vector<T> y(n);
+        const double s = lkd::row::exp_sum<Arch, true>(x.data(), y.data(), idx, sh.m, lkd::identity_input{}, sh.mode);
+        long double worst = 0, ref_sum = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const long double ref = std::exp(static_cast<long double>(x[i]));
+            ref_sum += ref;
+            worst = std::max(worst, ulps(y[i], ref));
+        }
+        CHECK(worst <= 2.0L);
+        CHECK(std::fabs(static_cast<long double>(s) - ref_sum) <= 1e-6L * ref_sum);
+        // log_softmax's offset: a + b is log(s), a the nearest T.
+        if constexpr (lkd::log_unshifted<T>) {
+            const auto o = lkd::log_offset_of(sh, s);
+            const long double l = std::log(static_cast<long double>(s));
+            CHECK(o.a == static_cast<T>(std::log(s)));
+            CHECK(std::fabs(static_cast<long double>(o.a) + o.b - l) <=
+                  std::ldexp(1.0L, -2 * std::numeric_limits<T>::digits + 4) * std::max(1.0L, std::fabs(l)));
+        } else {
+            CHECK(lkd::line_shift_for<false>(range, lkd::identity_input{}).mode != lkd::exp_mode::unshifted);
+        }
+
+        // Just past the limit on either side, an infinity, a NaN: shifted (a NaN may pass
+        // unseen, and then the sum is NaN).
+        for (T bad : {std::nextafter(limit, inf), -std::nextafter(limit, inf), inf, -inf}) {
+            auto z = x;
+            z[n / 2] = bad;
+            const auto zs = lkd::line_shift_for(lkd::row::reduce_range<Arch>(z.data(), idx), lkd::identity_input{});
+            INFO("with " << bad);
+            CHECK(zs.mode != lkd::exp_mode::unshifted);
+            if (std::isfinite(bad)) CHECK(zs.m == std::max(bad, limit));
+        }
+        auto z = x;
+        z[n / 2] = std::numeric_limits<T>::quiet_NaN();
+        const auto zs = lkd::line_shift_for(lkd::row::reduce_range<Arch>(z.data(), idx), lkd::identity_input{});
+        CHECK(std::isnan(lkd::row::exp_sum<Arch, false>(z.data(), static_cast<T*>(nullptr), idx, zs.m,
+                                                         lkd::identity_input{}, zs.mode)));
+        // The limit applies to in(x): x / 0.5 doubles every element past it, x / 2 halves it.
+        const auto halved = lkd::line_shift_for(range, lkd::divide_input<T>{T(2)});
+        CHECK(halved.mode == lkd::exp_mode::unshifted);
+        const auto doubled = lkd::line_shift_for(range, lkd::divide_input<T>{T(0.5)});
+        CHECK(doubled.mode != lkd::exp_mode::unshifted);
+        CHECK(doubled.m == T(2) * limit);
+    }
+}
+
+// The short-line form: unshifted when every |v| is at most the limit, else shifted by the max.
+template <class Arch, class T, int B>
+void check_unshifted_short_line(logitkit::index_type n, bool beyond, rng& r) {
+    using V = lkd::batch<T, Arch>;
+    constexpr logitkit::index_type W = V::size;
+    constexpr T limit = lkd::exp_constants<T>::unshifted_limit;
+    auto x = line_within<T>(static_cast<std::size_t>(n), limit, r);
+    if (beyond) x[static_cast<std::size_t>(n / 2)] = std::nextafter(limit, std::numeric_limits<T>::infinity());
+    x.resize(x.size() + W * B, T(1e30));  // past the line: never read into the results
+    const auto l = lkd::row::shifted_exp_short<Arch, B, true>(x.data(), n, lkd::identity_input{});
+    INFO("n = " << n << ", B = " << B << (beyond ? ", one element past the limit" : ""));
+    CHECK((l.shift.mode == lkd::exp_mode::unshifted) == !beyond);
+    const T m = beyond ? *std::max_element(x.begin(), x.begin() + n) : T(0);
+    CHECK(l.shift.m == m);
+    T e[W * B];
+    for (int b = 0; b < B; ++b) lkd::simd::store(e + b * W, l.e[b]);
+    long double worst = 0, stored = 0;
+    for (logitkit::index_type i = 0; i < W * B; ++i) {
+        if (i >= n) {
+            CHECK(e[i] == T(0));
+            continue;
+        }
+        const long double ref = std::exp(static_cast<long double>(x[static_cast<std::size_t>(i)]) - m);
+        if (ref >= std::numeric_limits<T>::min()) worst = std::max(worst, ulps(e[i], ref));
+        stored += e[i];
+    }
+    CHECK(worst <= 2.0L);
+    CHECK(std::fabs(static_cast<long double>(l.sum) - stored) <= 1e-6L * stored);
+}
+
+template <class Arch, class T>
+void check_unshifted_short_lines() {
+    constexpr logitkit::index_type W = lkd::batch<T, Arch>::size;
+    constexpr int most = lkd::row::short_line_batches<Arch, T>;
+    rng r(lk_test::seed_for(95));
+    for (logitkit::index_type n = 2; n <= most * W; ++n)
+        for (bool beyond : {false, true})
+            lkd::row::with_short_line<Arch, T>(n, [&](auto B) { check_unshifted_short_line<Arch, T, decltype(B)::value>(n, beyond, r); });
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("lines within the unshifted limit take exp(x) unshifted, within the exp contract", "[stages]", float,
+                   double) {
+    SECTION("compiled architecture") { check_unshifted_lines<lkd::default_arch, TestType>(); }
+    SECTION("scalar path") { check_unshifted_lines<lkd::scalar_arch, TestType>(); }
+    SECTION("short lines") {
+        if constexpr (lkd::row::short_line_batches<lkd::default_arch, TestType> > 0)
+            check_unshifted_short_lines<lkd::default_arch, TestType>();
+    }
+}
+
+TEMPLATE_TEST_CASE("softmax, log_softmax and logsumexp at the unshifted limit and just past it", "[stages][softmax]",
+                   float, double) {
+    using T = TestType;
+    constexpr T limit = lkd::exp_constants<T>::unshifted_limit;
+    rng r(lk_test::seed_for(96));
+    lk_test::failure_budget budget;
+    for (index_t n : {index_t(2), index_t(16), index_t(33), index_t(128), index_t(129), index_t(1000), index_t(4097)}) {
+        // Rows reaching both ends of the limit (softmax outputs down to e^-2 limit, which
+        // underflows), a row one step past it, and the same rows scaled by temperatures that
+        // move in(x) across it.
+        dense<T> x({3, n});
+        for (index_t j = 0; j < n; ++j) {
+            x[j] = static_cast<T>(r.uniform(-static_cast<double>(limit), static_cast<double>(limit)));
+            x[n + j] = static_cast<T>(r.uniform(-0.1, 0.1) * static_cast<double>(limit));
+            x[2 * n + j] = static_cast<T>(r.uniform(-static_cast<double>(limit), static_cast<double>(limit)));
+        }
+        x[0] = limit;
+        x[n - 1] = -limit;
+        x[n] = limit;
+        x[2 * n + n / 2] = std::nextafter(limit, std::numeric_limits<T>::infinity());
+        for (double t : {1.0, 0.5, 2.0, 0.05}) {
+            for (lk_test::fwd_op op : {lk_test::fwd_op::softmax, lk_test::fwd_op::log_softmax}) {
+                lk_test::fwd_case c;
+                c.op = op;
+                c.temperature = t;
+                c.data = "rows at the unshifted limit";
+                if (!budget.record(lk_test::run_forward<T, 2>(c, x))) return;
+            }
+        }
+        dense<T> out({3, 1});
+        logitkit::logsumexp(logitkit::tensor_view<const T, 2>(x.data.data(), {3, n}),
+                            logitkit::tensor_view<T, 2>(out.data.data(), {3, 1}), -1);
+        lk_test::check_close(out, lk_ref::logsumexp(x, -1), [](index_t, ld v) { return lk_test::log_allowed<T>(v); },
+                             "logsumexp of rows at the unshifted limit, n = " + std::to_string(n));
     }
 }

@@ -206,7 +206,7 @@ line_stats<T> stats(const T* x, index_type n, const Extra& extra, const T* next 
         if (detail::row::with_short_line<Arch, T>(n, [&](auto B) {
                 const auto l = detail::row::shifted_exp_short<Arch, decltype(B)::value>(x, n, identity_input{});
                 if (exps != nullptr) detail::row::store_short(exps, n, l.e);
-                st = {l.m, l.sum, 0, detail::row::in_fast_range_short(l.v, l.m)};
+                st = {l.shift.m, l.sum, 0, detail::row::in_fast_range_short(l.v, l.shift.m)};
             }))
             return st;
     }

@@ -9,6 +9,7 @@
 //           subnormal results are rounded once (error <= 1 subnormal ulp + 2 ulp relative);
 //           exp(d) = 0 for d < -103.98, +inf for d > 88.73, NaN for NaN.
 //   double: relative error <= 2 ulp where the result is normal; 0 below -745.2, +inf above 709.79.
+//   exp_of_in_range(d) (no correction) has the same bound for d in [fast_lo, fast_hi].
 //
 // Method: k = round(d 2^L / ln2) by the "shifter" trick (no float-to-int conversion), so that
 // d = (k / 2^L) ln2 + r with |r| <= ln2 / 2^(L+1); r is formed in two Cody-Waite steps plus e.
@@ -44,6 +45,9 @@ struct exp_constants<float> {
     static constexpr float shifter = round_shifter + 127.0f;  // plus the exponent bias (pow2_from_shifted)
     static constexpr float fast_lo = -87.0f;                  // 2^(k >> L) normal for d in [fast_lo, fast_hi]
     static constexpr float fast_hi = 88.0f;
+    // A line whose every |x| is at most this needs no shift by its maximum (exp_mode::unshifted):
+    // each exp(x) is a normal number, and a sum of up to 2^31 of them stays finite (e^64 = 6e27).
+    static constexpr float unshifted_limit = 64.0f;
     static constexpr float zero_below = -104.0f;  // exp rounds to 0 below -103.98
     static constexpr float clamp_lo = -110.0f;
     static constexpr float clamp_hi = 89.0f;    // and overflows to inf above 88.73
@@ -66,6 +70,7 @@ struct exp_constants<double> {
     static constexpr double shifter = round_shifter + 1023.0;
     static constexpr double fast_lo = -708.0;
     static constexpr double fast_hi = 709.0;
+    static constexpr double unshifted_limit = 512.0;  // e^512 = 2e222
     static constexpr double zero_below = -746.0;  // exp rounds to 0 below -745.14
     static constexpr double clamp_lo = -760.0;
     static constexpr double clamp_hi = 710.0;   // and overflows to inf above 709.79
@@ -125,6 +130,19 @@ LOGITKIT_INLINE V exp_reduced(const V& d, const V& e, V& t) noexcept {
     return expm1_taylor<C::degree_for_table(L)>(r);
 }
 
+/// exp(r) - 1 for d = (k / 2^L) ln2 + r (no correction), and t = round_shifter + k: the two
+/// Cody-Waite steps are chained fused multiply-adds, one operation fewer than with e.
+template <int L, class V>
+LOGITKIT_INLINE V exp_reduced(const V& d, V& t) noexcept {
+    using T = typename V::value_type;
+    using C = exp_constants<T>;
+    constexpr T scale = T(1 << L);
+    t = simd::fma(d, V(C::log2e * scale), V(C::round_shifter));
+    const V n = t - V(C::round_shifter);
+    const V r = simd::fma(n, V(-C::ln2_lo / scale), simd::fma(n, V(-C::ln2_hi / scale), d));
+    return expm1_taylor<C::degree_for_table(L)>(r);
+}
+
 /// 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r) for d = (k / 2^L) ln2 + r - e; t = round_shifter + k.
 /// The exponent factor is left out: the caller adds it with simd::add_exponent<L>(y, t).
 template <int L, class V>
@@ -169,6 +187,15 @@ LOGITKIT_INLINE V exp_of_in_range(const V& d, const V& e) noexcept {
     const V q = exp_reduced<L>(d, e, t);
     // f 2^(k >> L), normal in this range, scaled before the last fma rather than after it: the
     // table lookup and the exponent shift then cost one integer add (see exp2_scaled).
+    const V f = simd::exp2_scaled<L>(t);
+    return simd::fma(f, q, f);
+}
+
+/// exp(d) for d known to be in [fast_lo, fast_hi] (no NaN; a NaN lane gives NaN all the same).
+template <class V, int L = exp_table_bits<V>>
+LOGITKIT_INLINE V exp_of_in_range(const V& d) noexcept {
+    V t;
+    const V q = exp_reduced<L>(d, t);
     const V f = simd::exp2_scaled<L>(t);
     return simd::fma(f, q, f);
 }

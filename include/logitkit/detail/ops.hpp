@@ -57,22 +57,20 @@ row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
     return all;
 }
 
-/// The first two stages of a split line: m = in(max) from the pieces' ranges, then the sum of
-/// exp(in(x) - m) piece by piece, storing the exponentials to y when Store.
+/// The first two stages of a split line: its shift (line_shift_for) from the pieces' ranges, then
+/// the sum of exp(in(x) - m) piece by piece, storing the exponentials to y when Store.
 template <class T>
 struct shift_and_sum {
-    T m;
+    line_shift<T> shift;
     double sum;
 };
-template <class Arch, bool Store, class T, class In>
+template <class Arch, bool Store, bool Unshifted = true, class T, class In>
 shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
-    const row_range<T> r = range_of_pieces<Arch>(ex, x, n);
-    const T m = in(r.max);
-    const exp_mode mode = exp_mode_for(r, m, in);
+    const line_shift<T> sh = line_shift_for<Unshifted>(range_of_pieces<Arch>(ex, x, n), in);
     const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
-        return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, m, in, mode);
+        return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, sh.m, in, sh.mode);
     });
-    return {m, s};
+    return {sh, s};
 }
 
 // An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
@@ -92,15 +90,14 @@ struct softmax_op {
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* scratch = nullptr, const next_line<T>& next = {}) const {
         if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
-        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
-        const T m = in(r.max);
+        const line_shift<T> sh = line_shift_for(row::reduce_range<Arch>(p[0], n), in);
         T* e = Stream ? scratch : p[1];
-        const double s = row::exp_sum<Arch, true>(p[0], e, n, m, in, exp_mode_for(r, m, in));
+        const double s = row::exp_sum<Arch, true>(p[0], e, n, sh.m, in, sh.mode);
         row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
     }
     template <class Arch, int B>
     void short_row(const std::array<T*, 2>& p, index_type n) const {
-        auto l = row::shifted_exp_short<Arch, B>(p[0], n, in);
+        auto l = row::shifted_exp_short<Arch, B, true>(p[0], n, in);
         const batch<T, Arch> inv(static_cast<T>(1.0 / l.sum));
         row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = l.e[b] * inv; });
         row::store_short(p[1], n, l.e);
@@ -116,7 +113,7 @@ struct softmax_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes], inv[lanes];
         double sums[lanes];
-        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, in);
+        const exp_mode mode = col::reduce_range<Arch, K, true>(p[0], s[0], n, m, in);
         col::exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums, mode);
         for (std::size_t l = 0; l < lanes; ++l) inv[l] = static_cast<T>(1.0 / sums[l]);
         col::scale<Arch, K>(p[1], s[1], n, inv);
@@ -135,34 +132,39 @@ struct log_softmax_op {
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
-        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
-        const T m = in(r.max);
-        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in, exp_mode_for(r, m, in));
-        row::shift<Arch, Stream>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in, next);
+        const line_shift<T> sh = line_shift_for<log_unshifted<T>>(row::reduce_range<Arch>(p[0], n), in);
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, sh.m, in, sh.mode);
+        const log_offset<T> o = log_offset_of(sh, s);
+        row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
     }
     template <class Arch, int B>
     void short_row(const std::array<T*, 2>& p, index_type n) const {
         using V = batch<T, Arch>;
-        auto l = row::shifted_exp_short<Arch, B>(p[0], n, in);
-        const V vm(l.m), vl(static_cast<T>(std::log(l.sum)));
-        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = (l.v[b] - vm) - vl; });
+        auto l = row::shifted_exp_short<Arch, B, log_unshifted<T>>(p[0], n, in);
+        const log_offset<T> o = log_offset_of(l.shift, l.sum);
+        const V va(o.a), vb(o.b);
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = (l.v[b] - va) - vb; });
         row::store_short(p[1], n, l.e);
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
-        const auto r = split_exp_sum<Arch, false>(ex, p[0], static_cast<T*>(nullptr), n, in);
-        const T l = static_cast<T>(std::log(r.sum));
-        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, r.m, l, in); });
+        const auto r = split_exp_sum<Arch, false, log_unshifted<T>>(ex, p[0], static_cast<T*>(nullptr), n, in);
+        const log_offset<T> o = log_offset_of(r.shift, r.sum);
+        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, o.a, o.b, in); });
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes], l[lanes];
         double sums[lanes];
-        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, in);
+        const exp_mode mode = col::reduce_range<Arch, K, log_unshifted<T>>(p[0], s[0], n, m, in);
         col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums, mode);
-        for (std::size_t i = 0; i < lanes; ++i) l[i] = static_cast<T>(std::log(sums[i]));
+        for (std::size_t i = 0; i < lanes; ++i) {
+            const log_offset<T> o = log_offset_of(line_shift<T>{m[i], mode}, sums[i]);
+            m[i] = o.a;
+            l[i] = o.b;
+        }
         col::shift<Arch, K>(p[0], s[0], p[1], s[1], n, m, l, in);
     }
 };
@@ -187,21 +189,19 @@ struct logsumexp_op {
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         if (row::with_short_line<Arch, T>(n, [&](auto B) {
-                const auto l = row::shifted_exp_short<Arch, decltype(B)::value>(p[0], n, identity_input{});
-                *p[1] = finish_logsumexp(l.m, l.sum, [&] { return has_nan<Arch>(p[0], n); });
+                const auto l = row::shifted_exp_short<Arch, decltype(B)::value, true>(p[0], n, identity_input{});
+                *p[1] = finish_logsumexp(l.shift.m, l.sum, [&] { return has_nan<Arch>(p[0], n); });
             }))
             return;
-        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
-        const T m = r.max;
-        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
-                                                   exp_mode_for(r, m, identity_input{}), next.a);
-        *p[1] = finish_logsumexp(m, s, [&] { return has_nan<Arch>(p[0], n); });
+        const line_shift<T> sh = line_shift_for(row::reduce_range<Arch>(p[0], n), identity_input{});
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, sh.m, identity_input{}, sh.mode, next.a);
+        *p[1] = finish_logsumexp(sh.m, s, [&] { return has_nan<Arch>(p[0], n); });
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
         const auto r = split_exp_sum<Arch, false>(ex, p[0], static_cast<T*>(nullptr), n, identity_input{});
-        *p[1] = finish_logsumexp(r.m, r.sum, [&] { return has_nan<Arch>(p[0], n); });
+        *p[1] = finish_logsumexp(r.shift.m, r.sum, [&] { return has_nan<Arch>(p[0], n); });
     }
     // Templated on Arch like every kernel, so that each instruction set's copy stays its own.
     template <class Arch>
@@ -215,7 +215,7 @@ struct logsumexp_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes];
         double sums[lanes];
-        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, identity_input{});
+        const exp_mode mode = col::reduce_range<Arch, K, true>(p[0], s[0], n, m, identity_input{});
         col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums, mode);
         for (std::size_t l = 0; l < lanes; ++l)
             p[1][l] = finish_logsumexp(m[l], sums[l], [&] {
