@@ -1837,6 +1837,7 @@ const char* simd_arch_name() noexcept {
 //           subnormal results are rounded once (error <= 1 subnormal ulp + 2 ulp relative);
 //           exp(d) = 0 for d < -103.98, +inf for d > 88.73, NaN for NaN.
 //   double: relative error <= 2 ulp where the result is normal; 0 below -745.2, +inf above 709.79.
+//   exp_of_in_range(d) (no correction) has the same bound for d in [fast_lo, fast_hi].
 //
 // Method: k = round(d 2^L / ln2) by the "shifter" trick (no float-to-int conversion), so that
 // d = (k / 2^L) ln2 + r with |r| <= ln2 / 2^(L+1); r is formed in two Cody-Waite steps plus e.
@@ -1871,6 +1872,9 @@ struct exp_constants<float> {
     static constexpr float shifter = round_shifter + 127.0f;  // plus the exponent bias (pow2_from_shifted)
     static constexpr float fast_lo = -87.0f;                  // 2^(k >> L) normal for d in [fast_lo, fast_hi]
     static constexpr float fast_hi = 88.0f;
+    // A line whose every |x| is at most this needs no shift by its maximum (exp_mode::unshifted):
+    // each exp(x) is a normal number, and a sum of up to 2^31 of them stays finite (e^64 = 6e27).
+    static constexpr float unshifted_limit = 64.0f;
     static constexpr float zero_below = -104.0f;  // exp rounds to 0 below -103.98
     static constexpr float clamp_lo = -110.0f;
     static constexpr float clamp_hi = 89.0f;    // and overflows to inf above 88.73
@@ -1893,6 +1897,7 @@ struct exp_constants<double> {
     static constexpr double shifter = round_shifter + 1023.0;
     static constexpr double fast_lo = -708.0;
     static constexpr double fast_hi = 709.0;
+    static constexpr double unshifted_limit = 512.0;  // e^512 = 2e222
     static constexpr double zero_below = -746.0;  // exp rounds to 0 below -745.14
     static constexpr double clamp_lo = -760.0;
     static constexpr double clamp_hi = 710.0;   // and overflows to inf above 709.79
@@ -1952,6 +1957,19 @@ LOGITKIT_INLINE V exp_reduced(const V& d, const V& e, V& t) noexcept {
     return expm1_taylor<C::degree_for_table(L)>(r);
 }
 
+/// exp(r) - 1 for d = (k / 2^L) ln2 + r (no correction), and t = round_shifter + k: the two
+/// Cody-Waite steps are chained fused multiply-adds, one operation fewer than with e.
+template <int L, class V>
+LOGITKIT_INLINE V exp_reduced(const V& d, V& t) noexcept {
+    using T = typename V::value_type;
+    using C = exp_constants<T>;
+    constexpr T scale = T(1 << L);
+    t = simd::fma(d, V(C::log2e * scale), V(C::round_shifter));
+    const V n = t - V(C::round_shifter);
+    const V r = simd::fma(n, V(-C::ln2_lo / scale), simd::fma(n, V(-C::ln2_hi / scale), d));
+    return expm1_taylor<C::degree_for_table(L)>(r);
+}
+
 /// 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r) for d = (k / 2^L) ln2 + r - e; t = round_shifter + k.
 /// The exponent factor is left out: the caller adds it with simd::add_exponent<L>(y, t).
 template <int L, class V>
@@ -1996,6 +2014,15 @@ LOGITKIT_INLINE V exp_of_in_range(const V& d, const V& e) noexcept {
     const V q = exp_reduced<L>(d, e, t);
     // f 2^(k >> L), normal in this range, scaled before the last fma rather than after it: the
     // table lookup and the exponent shift then cost one integer add (see exp2_scaled).
+    const V f = simd::exp2_scaled<L>(t);
+    return simd::fma(f, q, f);
+}
+
+/// exp(d) for d known to be in [fast_lo, fast_hi] (no NaN; a NaN lane gives NaN all the same).
+template <class V, int L = exp_table_bits<V>>
+LOGITKIT_INLINE V exp_of_in_range(const V& d) noexcept {
+    V t;
+    const V q = exp_reduced<L>(d, t);
     const V f = simd::exp2_scaled<L>(t);
     return simd::fma(f, q, f);
 }
@@ -2182,11 +2209,13 @@ enum class exp_mode {
     checked,    // any input: the exponential tests each batch for lanes out of its fast range
     in_range,   // every x - m in the fast range (no NaN, no infinity): no test
     in_binade,  // in range, and no x of a larger exponent than m: Fast2Sum gives x - m's rounding
+    unshifted,  // every |x| <= unshifted_limit: exp(x) itself, m = 0, so no subtraction to round
 };
 
 // exp(xi - m), with the rounding error of the subtraction fed back (see exp.hpp) when Exact.
 template <bool Exact, exp_mode Mode = exp_mode::checked, class V>
 LOGITKIT_INLINE V exp_shifted(const V& xi, const V& m) noexcept {
+    if constexpr (Mode == exp_mode::unshifted) return exp_of_in_range(xi);
     const V d = xi - m;
     V e(typename V::value_type(0));
     if constexpr (Exact && Mode == exp_mode::in_binade) {
@@ -2205,8 +2234,10 @@ LOGITKIT_INLINE V exp_shifted(const V& xi, const V& m) noexcept {
         return exp_of_in_range(d, e);
 }
 
-/// A row's largest and smallest element, and whether every element is finite (a NaN or an
-/// infinity, or a sum of the row that overflows, clears it: it only selects a faster path).
+/// A row's largest and smallest element, and whether both are finite. An infinity shows in them;
+/// a NaN may not (max and min may drop it), so `finite` only selects a faster path: every exp
+/// mode turns a NaN input into a NaN term, which makes the row's sum, and so each of its
+/// outputs, NaN, as the row's NaN requires.
 template <class T>
 struct row_range {
     T max;
@@ -2225,7 +2256,8 @@ int exponent_field(T v) noexcept {
 }
 
 /// The exp_mode a row with this range allows, for exp(in(x) - m) with m = in(max); in() is
-/// monotone, so in(min) - m is the row's smallest exponent argument.
+/// monotone, so in(min) - m is the row's smallest exponent argument. Never unshifted (see
+/// line_shift_for).
 template <class T, class In>
 exp_mode exp_mode_for(const row_range<T>& r, T m, In in) noexcept {
     if (!r.finite) return exp_mode::checked;
@@ -2233,6 +2265,50 @@ exp_mode exp_mode_for(const row_range<T>& r, T m, In in) noexcept {
     if (!(lo - m >= exp_constants<T>::fast_lo)) return exp_mode::checked;
     if (m != T(0) && exponent_field(lo) <= exponent_field(m)) return exp_mode::in_binade;
     return exp_mode::in_range;
+}
+
+/// The shift of a row's exponentials, exp(in(x) - m), and the exp_mode it allows. softmax is the
+/// same for any shift that keeps the terms finite; the row's maximum is needed only to keep
+/// them from overflowing. With Unshifted, a row whose every |in(x)| is at most unshifted_limit
+/// therefore takes m = 0 (exp_mode::unshifted): no subtraction, whose rounding would have to be
+/// fed back into the exponential, and every term is a normal number. A row whose elements are
+/// all equal (one element included) keeps its shift, so that each output is exactly 1/n (or
+/// -log n rounded once). Every other row takes m = in(max).
+template <class T>
+struct line_shift {
+    T m;
+    exp_mode mode;
+};
+template <bool Unshifted = true, class T, class In>
+line_shift<T> line_shift_for(const row_range<T>& r, In in) noexcept {
+    constexpr T limit = exp_constants<T>::unshifted_limit;
+    const T hi = in(r.max);
+    if (Unshifted && r.finite && r.max != r.min && hi <= limit && in(r.min) >= -limit)
+        return {T(0), exp_mode::unshifted};
+    return {hi, exp_mode_for(r, hi, in)};
+}
+
+/// Whether log_softmax of T may take unshifted lines: their log(s) is as large as the line's
+/// maximum, and an output near 0 then needs log(s), taken in double, to about twice T's digits.
+template <class T>
+constexpr bool log_unshifted = std::numeric_limits<double>::digits >= 2 * std::numeric_limits<T>::digits;
+
+/// log(sum(exp(in(x)))) of a line as two T, a + b, from its shift m and s = sum(exp(in(x) - m)),
+/// for log_softmax's (in(x) - a) - b. Shifted, a = m and b = log(s): in(x) - m is exact where it
+/// is near 0. Unshifted (log_unshifted<T> only), log(s) itself may be as large as the line's
+/// maximum, so it is split in two: in(x) - a is then exact where the output is near 0, and b
+/// holds what a's rounding lost.
+template <class T>
+struct log_offset {
+    T a;
+    T b;
+};
+template <class T>
+log_offset<T> log_offset_of(const line_shift<T>& sh, double s) noexcept {
+    const double l = std::log(s);
+    if (sh.mode != exp_mode::unshifted) return {sh.m, static_cast<T>(l)};
+    const T a = static_cast<T>(l);
+    return {a, static_cast<T>(l - static_cast<double>(a))};
 }
 
 namespace row {
@@ -2263,19 +2339,17 @@ row_range<T> reduce_range(const T* x, index_type n) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
-    // Four accumulators of each, so that the latency of max, min and add does not bound the
-    // pass; each batch is loaded once (simd::in_register), not once per operation.
-    V hi[4], lo[4], fin[4];
+    // Four accumulators of each, so that the latency of max and min does not bound the pass;
+    // each batch is loaded once (simd::in_register), not once per operation.
+    V hi[4], lo[4];
     for (int k = 0; k < 4; ++k) {
         hi[k] = V(-inf);
         lo[k] = V(inf);
-        fin[k] = V(T(0));
     }
     auto observe = [&](int k, V v) LOGITKIT_LAMBDA_INLINE {
         simd::in_register(v);
         hi[k] = simd::max(hi[k], v);
         lo[k] = simd::min(lo[k], v);
-        fin[k] = fin[k] + v;
     };
     index_type i = 0;
     for (; i + 4 * W <= n; i += 4 * W) {
@@ -2289,14 +2363,10 @@ row_range<T> reduce_range(const T* x, index_type n) noexcept {
         const auto rem = static_cast<std::size_t>(n - i);
         hi[1] = simd::max(hi[1], simd::load_partial<V>(x + i, rem, -inf));
         lo[1] = simd::min(lo[1], simd::load_partial<V>(x + i, rem, inf));
-        fin[1] = fin[1] + simd::load_partial<V>(x + i, rem, T(0));
     }
-    // fin's lanes are sums of x: an infinity or a NaN among x leaves one of them infinite or NaN
-    // (so may an overflow of finite x, which only costs the faster path).
-    const V total = (fin[0] + fin[1]) + (fin[2] + fin[3]);
-    return {simd::reduce_max(simd::max(simd::max(hi[0], hi[1]), simd::max(hi[2], hi[3]))),
-            -simd::reduce_max(-simd::min(simd::min(lo[0], lo[1]), simd::min(lo[2], lo[3]))),
-            n > 0 && simd::all((total - total) <= V(T(0)))};
+    const T max = simd::reduce_max(simd::max(simd::max(hi[0], hi[1]), simd::max(hi[2], hi[3])));
+    const T min = -simd::reduce_max(-simd::min(simd::min(lo[0], lo[1]), simd::min(lo[2], lo[3])));
+    return {max, min, n > 0 && std::isfinite(max) && std::isfinite(min)};
 }
 
 /// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y. Exact (the
@@ -2312,7 +2382,9 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
         n,
         [&](index_type i) LOGITKIT_LAMBDA_INLINE {
             if (next != nullptr) LOGITKIT_PREFETCH(next + i);
-            const V e = exp_shifted<Exact, Mode>(in(simd::load<V>(x + i)), vm);
+            V v = in(simd::load<V>(x + i));
+            simd::in_register(v);
+            const V e = exp_shifted<Exact, Mode>(v, vm);
             if constexpr (Store) simd::store(y + i, e);
             return e;
         },
@@ -2326,6 +2398,7 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
 template <class Arch, bool Store, bool Exact = Store, class T, class In>
 double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode, const T* next = nullptr) noexcept {
     switch (mode) {
+        case exp_mode::unshifted: return exp_sum<Arch, Store, exp_mode::unshifted, Exact>(x, y, n, m, in, next);
         case exp_mode::in_binade:
             // Without Exact the rounding of x - m is not fed back: in_binade is in_range.
             if constexpr (Exact) return exp_sum<Arch, Store, exp_mode::in_binade, Exact>(x, y, n, m, in, next);
@@ -2411,15 +2484,33 @@ LOGITKIT_INLINE void store_short(T* y, index_type n, const V (&v)[B]) noexcept {
     });
 }
 
+/// op(v[0], ..., v[B - 1]) lane by lane, as a tree.
+template <int B, class V, class Op>
+LOGITKIT_INLINE V fold_short(const V (&v)[B], Op op) noexcept {
+    V h[B];
+    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = v[b]; });
+    if constexpr (B >= 8) unrolled<4>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = op(h[b], h[b + 4]); });
+    if constexpr (B >= 4) unrolled<2>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = op(h[b], h[b + 2]); });
+    if constexpr (B >= 2) h[0] = op(h[0], h[1]);
+    return h[0];
+}
+
 /// The largest element of a short line (of v; as reduce_max, a NaN may or may not be returned).
 template <int B, class V>
 LOGITKIT_INLINE typename V::value_type max_short(const V (&v)[B]) noexcept {
-    V h[B];
-    unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = v[b]; });
-    if constexpr (B >= 8) unrolled<4>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = simd::max(h[b], h[b + 4]); });
-    if constexpr (B >= 4) unrolled<2>([&](int b) LOGITKIT_LAMBDA_INLINE { h[b] = simd::max(h[b], h[b + 2]); });
-    if constexpr (B >= 2) h[0] = simd::max(h[0], h[1]);
-    return simd::reduce_max(h[0]);
+    return simd::reduce_max(fold_short(v, [](const V& a, const V& b) LOGITKIT_LAMBDA_INLINE { return simd::max(a, b); }));
+}
+
+/// Whether a short line is one line_shift_for leaves unshifted: every |v| at most
+/// unshifted_limit (false for an infinity; a NaN may pass, and then makes the line's sum NaN,
+/// see row_range), and not all equal to `first`, the line's first element (the lanes past the
+/// line hold it).
+template <int B, class V>
+LOGITKIT_INLINE bool unshifted_short(const V (&v)[B], const V& first) noexcept {
+    const V limit(exp_constants<typename V::value_type>::unshifted_limit);
+    const V hi = fold_short(v, [](const V& a, const V& b) LOGITKIT_LAMBDA_INLINE { return simd::max(a, b); });
+    const V lo = fold_short(v, [](const V& a, const V& b) LOGITKIT_LAMBDA_INLINE { return simd::min(a, b); });
+    return simd::all((hi <= limit) & (lo >= -limit)) && !simd::all((hi == first) & (lo == first));
 }
 
 /// The sum of a short line's batches, added in the order accumulate adds them (batch b into
@@ -2437,14 +2528,15 @@ LOGITKIT_INLINE double sum_short(const V (&v)[B]) noexcept {
     }
 }
 
-/// e = exp(v - m) for a short line of n elements (zero past n), and the sum of e.
-template <int B, class V>
+/// e = exp(v - m) for a short line of n elements (zero past n), and the sum of e; Mode is
+/// checked or unshifted (m = 0).
+template <exp_mode Mode = exp_mode::checked, int B, class V>
 LOGITKIT_INLINE double exp_sum_short(const V (&v)[B], index_type n, typename V::value_type m, V (&e)[B]) noexcept {
     using T = typename V::value_type;
     constexpr index_type W = V::size;
     const V vm(m);
     unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE {
-        e[b] = exp_shifted<true>(v[b], vm);
+        e[b] = exp_shifted<true, Mode>(v[b], vm);
         if ((b + 1) * W > n) e[b] = simd::select(simd::lane_index<V>() < V(static_cast<T>(n - b * W)), e[b], V(T(0)));
     });
     return sum_short(e);
@@ -2460,21 +2552,28 @@ LOGITKIT_INLINE bool in_fast_range_short(const V (&v)[B], typename V::value_type
     return simd::all(ok);
 }
 
-/// A short line through its first stages: v = in(x), m = max(v), e = exp(v - m) and its sum.
+/// A short line through its first stages: v = in(x), its shift m, e = exp(v - m) and its sum.
+/// The shift is max(v), or, with Unshifted, 0 for a line that line_shift_for would leave
+/// unshifted (which also spares the line the horizontal maximum).
 template <class V, int B>
 struct short_line {
     V v[B];
     V e[B];
-    typename V::value_type m;
+    line_shift<typename V::value_type> shift;
     double sum;
 };
-template <class Arch, int B, class T, class In>
+template <class Arch, int B, bool Unshifted = false, class T, class In>
 LOGITKIT_INLINE short_line<batch<T, Arch>, B> shifted_exp_short(const T* x, index_type n, In in) noexcept {
     short_line<batch<T, Arch>, B> l;
     load_short(x, n, x[0], l.v);
     unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.v[b] = in(l.v[b]); });
-    l.m = max_short(l.v);
-    l.sum = exp_sum_short(l.v, n, l.m, l.e);
+    if (Unshifted && unshifted_short(l.v, in(batch<T, Arch>(x[0])))) {
+        l.shift = {T(0), exp_mode::unshifted};
+        l.sum = exp_sum_short<exp_mode::unshifted>(l.v, n, T(0), l.e);
+    } else {
+        l.shift = {max_short(l.v), exp_mode::checked};
+        l.sum = exp_sum_short(l.v, n, l.shift.m, l.e);
+    }
     return l;
 }
 
@@ -2575,36 +2674,45 @@ LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept 
     for (int k = 0; k < K; ++k) acc[k].lanes(sums + k * V::size);
 }
 
-/// Per column: the largest element m, and the exp_mode (see row::exp_mode_for) that every
-/// column of the block allows for exp(in(x) - in(m)); m is returned as in(m).
-template <class Arch, int K, class T, class In>
+/// Per column: the shift m, and the exp_mode every column of the block allows (see
+/// row::reduce_range and line_shift_for): with Unshifted, m = 0 and exp_mode::unshifted when
+/// every column may go unshifted; else m = in(max) and the mode exp_mode_for gives the block.
+template <class Arch, int K, bool Unshifted = false, class T, class In>
 exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
-    V hi[K], lo[K], sum[K];
+    V hi[K], lo[K];
     for (int k = 0; k < K; ++k) {
         hi[k] = V(-inf);
         lo[k] = V(inf);
-        sum[k] = V(T(0));
     }
     for (index_type r = 0; r < n; ++r)
         for (int k = 0; k < K; ++k) {
             const V v = simd::load<V>(x + r * sx + k * W);
             hi[k] = simd::max(hi[k], v);
             lo[k] = simd::min(lo[k], v);
-            sum[k] = sum[k] + v;
         }
-    T l[K * W], t[K * W];
+    T l[K * W];
     for (int k = 0; k < K; ++k) {
         simd::store(m + k * W, hi[k]);
         simd::store(l + k * W, lo[k]);
-        simd::store(t + k * W, sum[k]);
+    }
+    const auto range = [&](index_type j) {
+        return row_range<T>{m[j], l[j], n > 0 && std::isfinite(m[j]) && std::isfinite(l[j])};
+    };
+    bool unshifted = Unshifted;
+    for (index_type j = 0; unshifted && j < K * W; ++j)
+        unshifted = line_shift_for<Unshifted>(range(j), in).mode == exp_mode::unshifted;
+    if (unshifted) {
+        std::fill(m, m + K * W, T(0));
+        return exp_mode::unshifted;
     }
     exp_mode mode = exp_mode::in_binade;
     for (index_type j = 0; j < K * W; ++j) {
+        const row_range<T> r = range(j);
         m[j] = in(m[j]);
-        mode = std::min(mode, exp_mode_for(row_range<T>{m[j], l[j], n > 0 && std::isfinite(t[j])}, m[j], in));
+        mode = std::min(mode, exp_mode_for(r, m[j], in));
     }
     return mode;
 }
@@ -2629,6 +2737,7 @@ template <class Arch, int K, bool Store, class T, class In>
 void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const T* m, In in, double* sums,
              exp_mode mode) noexcept {
     switch (mode) {
+        case exp_mode::unshifted: return exp_sum<Arch, K, Store, exp_mode::unshifted>(x, sx, y, sy, n, m, in, sums);
         case exp_mode::in_binade:
             if constexpr (Store) return exp_sum<Arch, K, Store, exp_mode::in_binade>(x, sx, y, sy, n, m, in, sums);
             return exp_sum<Arch, K, Store, exp_mode::in_range>(x, sx, y, sy, n, m, in, sums);
@@ -3478,7 +3587,7 @@ line_stats<T> stats(const T* x, index_type n, const Extra& extra, const T* next 
         if (detail::row::with_short_line<Arch, T>(n, [&](auto B) {
                 const auto l = detail::row::shifted_exp_short<Arch, decltype(B)::value>(x, n, identity_input{});
                 if (exps != nullptr) detail::row::store_short(exps, n, l.e);
-                st = {l.m, l.sum, 0, detail::row::in_fast_range_short(l.v, l.m)};
+                st = {l.shift.m, l.sum, 0, detail::row::in_fast_range_short(l.v, l.shift.m)};
             }))
             return st;
     }
@@ -5254,22 +5363,20 @@ row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
     return all;
 }
 
-/// The first two stages of a split line: m = in(max) from the pieces' ranges, then the sum of
-/// exp(in(x) - m) piece by piece, storing the exponentials to y when Store.
+/// The first two stages of a split line: its shift (line_shift_for) from the pieces' ranges, then
+/// the sum of exp(in(x) - m) piece by piece, storing the exponentials to y when Store.
 template <class T>
 struct shift_and_sum {
-    T m;
+    line_shift<T> shift;
     double sum;
 };
-template <class Arch, bool Store, class T, class In>
+template <class Arch, bool Store, bool Unshifted = true, class T, class In>
 shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
-    const row_range<T> r = range_of_pieces<Arch>(ex, x, n);
-    const T m = in(r.max);
-    const exp_mode mode = exp_mode_for(r, m, in);
+    const line_shift<T> sh = line_shift_for<Unshifted>(range_of_pieces<Arch>(ex, x, n), in);
     const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
-        return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, m, in, mode);
+        return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, sh.m, in, sh.mode);
     });
-    return {m, s};
+    return {sh, s};
 }
 
 // An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
@@ -5289,15 +5396,14 @@ struct softmax_op {
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* scratch = nullptr, const next_line<T>& next = {}) const {
         if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
-        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
-        const T m = in(r.max);
+        const line_shift<T> sh = line_shift_for(row::reduce_range<Arch>(p[0], n), in);
         T* e = Stream ? scratch : p[1];
-        const double s = row::exp_sum<Arch, true>(p[0], e, n, m, in, exp_mode_for(r, m, in));
+        const double s = row::exp_sum<Arch, true>(p[0], e, n, sh.m, in, sh.mode);
         row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
     }
     template <class Arch, int B>
     void short_row(const std::array<T*, 2>& p, index_type n) const {
-        auto l = row::shifted_exp_short<Arch, B>(p[0], n, in);
+        auto l = row::shifted_exp_short<Arch, B, true>(p[0], n, in);
         const batch<T, Arch> inv(static_cast<T>(1.0 / l.sum));
         row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = l.e[b] * inv; });
         row::store_short(p[1], n, l.e);
@@ -5313,7 +5419,7 @@ struct softmax_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes], inv[lanes];
         double sums[lanes];
-        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, in);
+        const exp_mode mode = col::reduce_range<Arch, K, true>(p[0], s[0], n, m, in);
         col::exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums, mode);
         for (std::size_t l = 0; l < lanes; ++l) inv[l] = static_cast<T>(1.0 / sums[l]);
         col::scale<Arch, K>(p[1], s[1], n, inv);
@@ -5332,34 +5438,39 @@ struct log_softmax_op {
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
-        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
-        const T m = in(r.max);
-        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, in, exp_mode_for(r, m, in));
-        row::shift<Arch, Stream>(p[0], p[1], n, m, static_cast<T>(std::log(s)), in, next);
+        const line_shift<T> sh = line_shift_for<log_unshifted<T>>(row::reduce_range<Arch>(p[0], n), in);
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, sh.m, in, sh.mode);
+        const log_offset<T> o = log_offset_of(sh, s);
+        row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
     }
     template <class Arch, int B>
     void short_row(const std::array<T*, 2>& p, index_type n) const {
         using V = batch<T, Arch>;
-        auto l = row::shifted_exp_short<Arch, B>(p[0], n, in);
-        const V vm(l.m), vl(static_cast<T>(std::log(l.sum)));
-        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = (l.v[b] - vm) - vl; });
+        auto l = row::shifted_exp_short<Arch, B, log_unshifted<T>>(p[0], n, in);
+        const log_offset<T> o = log_offset_of(l.shift, l.sum);
+        const V va(o.a), vb(o.b);
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = (l.v[b] - va) - vb; });
         row::store_short(p[1], n, l.e);
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
-        const auto r = split_exp_sum<Arch, false>(ex, p[0], static_cast<T*>(nullptr), n, in);
-        const T l = static_cast<T>(std::log(r.sum));
-        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, r.m, l, in); });
+        const auto r = split_exp_sum<Arch, false, log_unshifted<T>>(ex, p[0], static_cast<T*>(nullptr), n, in);
+        const log_offset<T> o = log_offset_of(r.shift, r.sum);
+        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, o.a, o.b, in); });
     }
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes], l[lanes];
         double sums[lanes];
-        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, in);
+        const exp_mode mode = col::reduce_range<Arch, K, log_unshifted<T>>(p[0], s[0], n, m, in);
         col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums, mode);
-        for (std::size_t i = 0; i < lanes; ++i) l[i] = static_cast<T>(std::log(sums[i]));
+        for (std::size_t i = 0; i < lanes; ++i) {
+            const log_offset<T> o = log_offset_of(line_shift<T>{m[i], mode}, sums[i]);
+            m[i] = o.a;
+            l[i] = o.b;
+        }
         col::shift<Arch, K>(p[0], s[0], p[1], s[1], n, m, l, in);
     }
 };
@@ -5384,21 +5495,19 @@ struct logsumexp_op {
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         if (row::with_short_line<Arch, T>(n, [&](auto B) {
-                const auto l = row::shifted_exp_short<Arch, decltype(B)::value>(p[0], n, identity_input{});
-                *p[1] = finish_logsumexp(l.m, l.sum, [&] { return has_nan<Arch>(p[0], n); });
+                const auto l = row::shifted_exp_short<Arch, decltype(B)::value, true>(p[0], n, identity_input{});
+                *p[1] = finish_logsumexp(l.shift.m, l.sum, [&] { return has_nan<Arch>(p[0], n); });
             }))
             return;
-        const row_range<T> r = row::reduce_range<Arch>(p[0], n);
-        const T m = r.max;
-        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, m, identity_input{},
-                                                   exp_mode_for(r, m, identity_input{}), next.a);
-        *p[1] = finish_logsumexp(m, s, [&] { return has_nan<Arch>(p[0], n); });
+        const line_shift<T> sh = line_shift_for(row::reduce_range<Arch>(p[0], n), identity_input{});
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, sh.m, identity_input{}, sh.mode, next.a);
+        *p[1] = finish_logsumexp(sh.m, s, [&] { return has_nan<Arch>(p[0], n); });
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
         const auto r = split_exp_sum<Arch, false>(ex, p[0], static_cast<T*>(nullptr), n, identity_input{});
-        *p[1] = finish_logsumexp(r.m, r.sum, [&] { return has_nan<Arch>(p[0], n); });
+        *p[1] = finish_logsumexp(r.shift.m, r.sum, [&] { return has_nan<Arch>(p[0], n); });
     }
     // Templated on Arch like every kernel, so that each instruction set's copy stays its own.
     template <class Arch>
@@ -5412,7 +5521,7 @@ struct logsumexp_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes];
         double sums[lanes];
-        const exp_mode mode = col::reduce_range<Arch, K>(p[0], s[0], n, m, identity_input{});
+        const exp_mode mode = col::reduce_range<Arch, K, true>(p[0], s[0], n, m, identity_input{});
         col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums, mode);
         for (std::size_t l = 0; l < lanes; ++l)
             p[1][l] = finish_logsumexp(m[l], sums[l], [&] {
