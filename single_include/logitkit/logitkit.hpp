@@ -5398,7 +5398,7 @@ struct softmax_op {
         if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const line_shift<T> sh = line_shift_for(row::reduce_range<Arch>(p[0], n), in);
         T* e = Stream ? scratch : p[1];
-        const double s = row::exp_sum<Arch, true>(p[0], e, n, sh.m, in, sh.mode);
+        const double s = row::exp_sum<Arch, true>(p[0], e, n, sh.m, in, sh.mode, next.a);
         row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
     }
     template <class Arch, int B>
@@ -5439,7 +5439,7 @@ struct log_softmax_op {
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const line_shift<T> sh = line_shift_for<log_unshifted<T>>(row::reduce_range<Arch>(p[0], n), in);
-        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, sh.m, in, sh.mode);
+        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, sh.m, in, sh.mode, next.a);
         const log_offset<T> o = log_offset_of(sh, s);
         row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
     }
