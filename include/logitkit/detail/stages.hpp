@@ -618,14 +618,13 @@ template <class Arch, bool Stream = false, class T>
 void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const next_line<T>& next = {}) noexcept {
     using V = batch<T, Arch>;
     const V vs(T(-s));
-    const V zero(T(0));
     write_row<V, Stream>(
         dx, n, next,
         [&](index_type i) LOGITKIT_LAMBDA_INLINE {
-            return simd::fma(exp_of(simd::load<V>(y + i), zero), vs, simd::load<V>(dy + i));
+            return simd::fma(exp_of(simd::load<V>(y + i)), vs, simd::load<V>(dy + i));
         },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            return simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0)), zero), vs,
+            return simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0))), vs,
                              simd::load_partial<V>(dy + i, rem, T(0)));
         });
 }
@@ -789,10 +788,9 @@ void log_softmax_grad(const T* y, index_type sy, const T* dy, index_type sdy, T*
     constexpr index_type W = V::size;
     V vs[K];
     for (int k = 0; k < K; ++k) vs[k] = -simd::load<V>(s + k * W);
-    const V zero(T(0));
     for (index_type r = 0; r < n; ++r)
         for (int k = 0; k < K; ++k)
-            simd::store(dx + r * sdx + k * W, simd::fma(exp_of(simd::load<V>(y + r * sy + k * W), zero), vs[k],
+            simd::store(dx + r * sdx + k * W, simd::fma(exp_of(simd::load<V>(y + r * sy + k * W)), vs[k],
                                                         simd::load<V>(dy + r * sdy + k * W)));
 }
 
