@@ -1972,10 +1972,16 @@ LOGITKIT_INLINE V exp_reduced(const V& d, V& t) noexcept {
 
 /// 2^(k >> L) * 2^((k mod 2^L) / 2^L) * exp(r) for d = (k / 2^L) ln2 + r - e; t = round_shifter + k.
 /// The exponent factor is left out: the caller adds it with simd::add_exponent<L>(y, t).
-template <int L, class V>
+template <int L, bool Corrected = true, class V>
 LOGITKIT_INLINE V exp_mantissa(const V& d, const V& e, V& t) noexcept {
     using T = typename V::value_type;
-    const V q = exp_reduced<L>(d, e, t);
+    // Without a correction (e = 0) the reduction of exp_of_in_range(d), so that exp_of(d) gives a
+    // lane the same bits whichever path its batch takes.
+    V q;
+    if constexpr (Corrected)
+        q = exp_reduced<L>(d, e, t);
+    else
+        q = exp_reduced<L>(d, t);
     if constexpr (L == 0) {
         return q + V(T(1));
     } else {
@@ -1984,8 +1990,8 @@ LOGITKIT_INLINE V exp_mantissa(const V& d, const V& e, V& t) noexcept {
     }
 }
 
-// The batches holding a lane out of the fast range (or NaN or +inf).
-template <int L, class V>
+// The batches holding a lane out of the fast range (or NaN or +inf); without Corrected, e is 0.
+template <int L, bool Corrected = true, class V>
 LOGITKIT_COLD V exp_of_wide_range(V d, V e) noexcept {
     using T = typename V::value_type;
     using C = exp_constants<T>;
@@ -1996,7 +2002,7 @@ LOGITKIT_COLD V exp_of_wide_range(V d, V e) noexcept {
     const auto above = d > hi;
     const V dc = simd::select(below, lo, simd::select(above, hi, d));
     const V ec = simd::select(below | above, V(T(0)), e);
-    const V y = exp_mantissa<L>(dc, ec, t);
+    const V y = exp_mantissa<L, Corrected>(dc, ec, t);
     const auto negative = dc < V(T(0));
     const V split = simd::select(negative, V(-C::split), V(C::split)) * V(T(1 << L));
     // 2^((k >> L) - split) is normal and y times it exact; the final product rounds once. The
@@ -2050,7 +2056,7 @@ LOGITKIT_INLINE V exp_of(const V& d) noexcept {
     if (simd::all(fast)) return exp_of_in_range<V, L>(d);
     const auto zero = d < V(C::zero_below);
     if (simd::all(fast | zero)) return simd::select(zero, V(T(0)), exp_of_in_range<V, L>(d));
-    return exp_of_wide_range<L>(d, V(T(0)));
+    return exp_of_wide_range<L, false>(d, V(T(0)));
 }
 
 }  // namespace detail
@@ -2401,8 +2407,16 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
             return e;
         },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            // Padding lanes hold exp(-inf - m) = 0, which only the checked exponential handles.
-            const V e = exp_shifted<Exact>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
+            V e;
+            if constexpr (Mode == exp_mode::unshifted) {
+                // Padding lanes hold in(0), in range, and are cleared after: each element gets the
+                // bits it would get in a full batch.
+                e = exp_shifted<Exact, Mode>(in(simd::load_partial<V>(x + i, rem, T(0))), vm);
+                e = simd::select(simd::lane_index<V>() < V(static_cast<T>(rem)), e, V(T(0)));
+            } else {
+                // Padding lanes hold exp(-inf - m) = 0, which only the checked exponential handles.
+                e = exp_shifted<Exact>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
+            }
             if constexpr (Store) simd::store_partial(y + i, e, rem);
             return e;
         });

@@ -368,8 +368,16 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
             return e;
         },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            // Padding lanes hold exp(-inf - m) = 0, which only the checked exponential handles.
-            const V e = exp_shifted<Exact>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
+            V e;
+            if constexpr (Mode == exp_mode::unshifted) {
+                // Padding lanes hold in(0), in range, and are cleared after: each element gets the
+                // bits it would get in a full batch.
+                e = exp_shifted<Exact, Mode>(in(simd::load_partial<V>(x + i, rem, T(0))), vm);
+                e = simd::select(simd::lane_index<V>() < V(static_cast<T>(rem)), e, V(T(0)));
+            } else {
+                // Padding lanes hold exp(-inf - m) = 0, which only the checked exponential handles.
+                e = exp_shifted<Exact>(in(simd::load_partial<V>(x + i, rem, -std::numeric_limits<T>::infinity())), vm);
+            }
             if constexpr (Store) simd::store_partial(y + i, e, rem);
             return e;
         });
