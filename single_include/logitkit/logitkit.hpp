@@ -2712,12 +2712,23 @@ exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noex
         hi[k] = V(-inf);
         lo[k] = V(inf);
     }
-    for (index_type r = 0; r < n; ++r)
+    // The rows in bands: each batch of columns takes the band's rows before the next batch does,
+    // so that its maximum and minimum stay in registers for the band (a block's, 2 K batches, do
+    // not fit in them) while the band's rows, a few pages, stay in the first-level cache.
+    for (index_type r = 0; r < n; r += block_batches) {
+        const index_type end = std::min(n, r + block_batches);
         for (int k = 0; k < K; ++k) {
-            const V v = simd::load<V>(x + r * sx + k * W);
-            hi[k] = simd::max(hi[k], v);
-            lo[k] = simd::min(lo[k], v);
+            V h = hi[k], l = lo[k];
+            for (index_type i = r; i < end; ++i) {
+                V v = simd::load<V>(x + i * sx + k * W);
+                simd::in_register(v);
+                h = simd::max(h, v);
+                l = simd::min(l, v);
+            }
+            hi[k] = h;
+            lo[k] = l;
         }
+    }
     T l[K * W];
     for (int k = 0; k < K; ++k) {
         simd::store(m + k * W, hi[k]);
