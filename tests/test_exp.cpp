@@ -20,6 +20,35 @@ using logitkit::detail::default_arch;
 using logitkit::detail::scalar_arch;
 using lk_test::ulps;
 
+// The errors of exponentials against their exact values, as the contract measures them: ulps
+// where the result is normal, subnormal ulps past 2 ulp relative below that, and an infinity
+// where the exact value overflows.
+template <class T>
+struct exp_errors {
+    long double worst = 0, worst_sub = 0;
+    T worst_at = 0;
+    void add(T d, T got, long double ref) {
+        if (ref >= std::numeric_limits<T>::min() && ref <= std::numeric_limits<T>::max()) {
+            const long double u = ulps(got, ref);
+            if (u > worst) {
+                worst = u;
+                worst_at = d;
+            }
+        } else if (ref < std::numeric_limits<T>::min()) {
+            const long double err = std::fabs(got - ref) - 2 * std::numeric_limits<T>::epsilon() * ref;
+            worst_sub = std::max(worst_sub, err / std::numeric_limits<T>::denorm_min());
+        } else {
+            CHECK(std::isinf(got));
+        }
+    }
+    void check() const {
+        INFO("worst " << static_cast<double>(worst) << " ulp at d = " << worst_at);
+        CHECK(worst <= 2.0L);
+        INFO("worst subnormal error " << static_cast<double>(worst_sub) << " subnormal ulps");
+        CHECK(worst_sub <= 1.0L);
+    }
+};
+
 // L is the exponential's table size (log2): the architecture's own by default; the tests also run
 // every other size on this architecture, which reads its table through memory.
 template <class Arch, class T, int L = logitkit::detail::exp_table_bits<batch<T, Arch>>>
@@ -28,8 +57,7 @@ void check_exp_contract(T lo, T hi, long count) {
     constexpr std::size_t W = V::size;
     std::mt19937_64 gen(12345);
     std::uniform_real_distribution<T> dist(lo, hi);
-    long double worst = 0, worst_sub = 0;
-    T worst_at = 0;
+    exp_errors<T> errors;
     for (long i = 0; i < count; ++i) {
         T d[W], e[W], out[W];
         for (std::size_t k = 0; k < W; ++k) {
@@ -39,26 +67,10 @@ void check_exp_contract(T lo, T hi, long count) {
             e[k] = (i % 2 == 0) ? T(0) : static_cast<T>(u * (dist(gen) - lo) / (hi - lo) - u / 2);
         }
         logitkit::detail::simd::store(out, logitkit::detail::exp_of<V, L>(V::load_unaligned(d), V::load_unaligned(e)));
-        for (std::size_t k = 0; k < W; ++k) {
-            const long double ref = std::exp(static_cast<long double>(d[k]) + static_cast<long double>(e[k]));
-            if (ref >= std::numeric_limits<T>::min() && ref <= std::numeric_limits<T>::max()) {
-                const long double u = ulps(out[k], ref);
-                if (u > worst) {
-                    worst = u;
-                    worst_at = d[k];
-                }
-            } else if (ref < std::numeric_limits<T>::min()) {
-                const long double err = std::fabs(out[k] - ref) - 2 * std::numeric_limits<T>::epsilon() * ref;
-                worst_sub = std::max(worst_sub, err / std::numeric_limits<T>::denorm_min());
-            } else {
-                CHECK(std::isinf(out[k]));
-            }
-        }
+        for (std::size_t k = 0; k < W; ++k)
+            errors.add(d[k], out[k], std::exp(static_cast<long double>(d[k]) + static_cast<long double>(e[k])));
     }
-    INFO("worst " << static_cast<double>(worst) << " ulp at d = " << worst_at);
-    CHECK(worst <= 2.0L);
-    INFO("worst subnormal error " << static_cast<double>(worst_sub) << " subnormal ulps");
-    CHECK(worst_sub <= 1.0L);
+    errors.check();
 }
 
 template <class Arch, class T, int L = logitkit::detail::exp_table_bits<batch<T, Arch>>>
@@ -184,22 +196,14 @@ void check_uncorrected_exp(T lo, T hi, long count) {
     constexpr std::size_t W = V::size;
     std::mt19937_64 gen(777);
     std::uniform_real_distribution<T> dist(lo, hi);
-    long double worst = 0;
-    T worst_at = 0;
+    exp_errors<T> errors;
     for (long i = 0; i < count; ++i) {
         T d[W], out[W];
         for (std::size_t k = 0; k < W; ++k) d[k] = dist(gen);
         logitkit::detail::simd::store(out, logitkit::detail::exp_of_in_range<V, L>(V::load_unaligned(d)));
-        for (std::size_t k = 0; k < W; ++k) {
-            const long double u = ulps(out[k], std::exp(static_cast<long double>(d[k])));
-            if (u > worst) {
-                worst = u;
-                worst_at = d[k];
-            }
-        }
+        for (std::size_t k = 0; k < W; ++k) errors.add(d[k], out[k], std::exp(static_cast<long double>(d[k])));
     }
-    INFO("worst " << static_cast<double>(worst) << " ulp at d = " << worst_at);
-    CHECK(worst <= 2.0L);
+    errors.check();
     T out[W];
     logitkit::detail::simd::store(out, logitkit::detail::exp_of_in_range<V, L>(V(std::numeric_limits<T>::quiet_NaN())));
     CHECK(std::isnan(out[0]));
@@ -233,27 +237,19 @@ void check_exp_of_without_correction(long count) {
     std::uniform_real_distribution<T> dist(is_float ? T(-110) : T(-760), is_float ? T(90) : T(712));
     const T specials[] = {T(0), -T(0), -inf, inf, std::numeric_limits<T>::quiet_NaN(), T(-1e30), T(1e30),
                           std::numeric_limits<T>::denorm_min()};
-    long double worst = 0, worst_sub = 0;
+    exp_errors<T> errors;
     for (long i = 0; i < count; ++i) {
         T d[W], out[W];
         for (std::size_t k = 0; k < W; ++k) d[k] = (i % 50 == 0 && k == 0) ? specials[(i / 50) % 8] : dist(gen);
         logitkit::detail::simd::store(out, logitkit::detail::exp_of(V::load_unaligned(d)));
         for (std::size_t k = 0; k < W; ++k) {
-            const long double ref = std::exp(static_cast<long double>(d[k]));
-            if (std::isnan(d[k])) {
+            if (std::isnan(d[k]))
                 CHECK(std::isnan(out[k]));
-            } else if (ref > std::numeric_limits<T>::max()) {
-                CHECK(out[k] == inf);
-            } else if (ref >= std::numeric_limits<T>::min()) {
-                worst = std::max(worst, ulps(out[k], ref));
-            } else {
-                const long double err = std::fabs(out[k] - ref) - 2 * std::numeric_limits<T>::epsilon() * ref;
-                worst_sub = std::max(worst_sub, err / std::numeric_limits<T>::denorm_min());
-            }
+            else
+                errors.add(d[k], out[k], std::exp(static_cast<long double>(d[k])));
         }
     }
-    CHECK(worst <= 2.0L);
-    CHECK(worst_sub <= 1.0L);
+    errors.check();
 }
 
 }  // namespace

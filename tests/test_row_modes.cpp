@@ -170,6 +170,24 @@ TEMPLATE_TEST_CASE("lane sums in registers equal the pairwise sum of the lanes i
 
 namespace {
 
+// A short line's stored exponentials e (lanes of B batches) against exp(x - m): within the
+// contract for the n elements of the line, 0 past it. Returns their sum.
+template <class T>
+long double check_short_exps(const std::vector<T>& x, logitkit::index_type n, T m, const T* e, logitkit::index_type lanes) {
+    long double worst = 0, stored = 0;
+    for (logitkit::index_type i = 0; i < lanes; ++i) {
+        if (i >= n) {
+            CHECK(e[i] == T(0));
+            continue;
+        }
+        const long double ref = std::exp(static_cast<long double>(x[static_cast<std::size_t>(i)]) - m);
+        if (ref >= std::numeric_limits<T>::min()) worst = std::max(worst, ulps(e[i], ref));
+        stored += e[i];
+    }
+    CHECK(worst <= 2.0L);
+    return stored;
+}
+
 // The short-line kernels (stages.hpp): a line of n <= short_line_batches * W elements is held in
 // B registers, B the fewest of 1, 2, 4, 8 batches that hold it.
 template <class Arch, class T, int B>
@@ -196,17 +214,7 @@ void check_short_line(logitkit::index_type n, row_kind kind, rng& r) {
         in_range = in_range && static_cast<T>(x[static_cast<std::size_t>(i)] - m) >= lkd::exp_constants<T>::fast_lo;
     CHECK(lkd::row::in_fast_range_short(l.v, l.shift.m) == in_range);
     if (has_inf && n == 1) return;  // the line is just -inf: exp(-inf - -inf) is NaN
-    long double worst = 0, stored = 0;
-    for (logitkit::index_type i = 0; i < W * B; ++i) {
-        if (i >= n) {
-            CHECK(e[i] == T(0));
-            continue;
-        }
-        const long double ref = std::exp(static_cast<long double>(x[static_cast<std::size_t>(i)]) - m);
-        if (ref >= std::numeric_limits<T>::min()) worst = std::max(worst, ulps(e[i], ref));
-        stored += e[i];
-    }
-    CHECK(worst <= 2.0L);
+    const long double stored = check_short_exps(x, n, m, e, W * B);
     // Each lane's sum of the B batches is rounded log2(B) times, in T; the lanes are added in
     // double (once more rounded per level for double lanes).
     const int levels = B == 8 ? 3 : B == 4 ? 2 : B == 2 ? 1 : 0;
@@ -359,17 +367,7 @@ void check_unshifted_short_line(logitkit::index_type n, bool beyond, rng& r) {
     CHECK(l.shift.m == m);
     T e[W * B];
     for (int b = 0; b < B; ++b) lkd::simd::store(e + b * W, l.e[b]);
-    long double worst = 0, stored = 0;
-    for (logitkit::index_type i = 0; i < W * B; ++i) {
-        if (i >= n) {
-            CHECK(e[i] == T(0));
-            continue;
-        }
-        const long double ref = std::exp(static_cast<long double>(x[static_cast<std::size_t>(i)]) - m);
-        if (ref >= std::numeric_limits<T>::min()) worst = std::max(worst, ulps(e[i], ref));
-        stored += e[i];
-    }
-    CHECK(worst <= 2.0L);
+    const long double stored = check_short_exps(x, n, m, e, W * B);
     CHECK(std::fabs(static_cast<long double>(l.sum) - stored) <= 1e-6L * stored);
 }
 
