@@ -711,6 +711,52 @@ TEMPLATE_TEST_CASE("cross_entropy: a confident line under a large class mass", "
     }
 }
 
+TEMPLATE_TEST_CASE("cross_entropy: two maxima far above the rest, under a large class mass", "[cross_entropy][special]",
+                   float, double) {
+    // S is just over 2. The stats pass may round it to just under 2 (a lane's sum brought to the
+    // maximum by a rounded factor), which the loss then takes for a confident line: log(S) must
+    // still count both maxima.
+    using T = TestType;
+    const ld mass = std::is_same<T, float>::value ? 1e20L : 1e200L;
+    rng r(306);
+    for (index_t C : {3, 20, 67}) {
+        for (bool far : {false, true}) {
+            const auto check = [&](const shape_t& shape, std::size_t axis, storage_layout lay) {
+                const ref::lines L(shape, axis);
+                std::vector<ld> x(static_cast<std::size_t>(ref::numel(shape))), q(x.size(), 0.0L);
+                std::vector<std::int64_t> t(static_cast<std::size_t>(L.samples()));
+                for (index_t s = 0; s < L.samples(); ++s) {
+                    const auto first = static_cast<index_t>(r.below(static_cast<std::uint64_t>(C)));
+                    const index_t second = (first + 1 + static_cast<index_t>(r.below(static_cast<std::uint64_t>(C - 1)))) % C;
+                    for (index_t c = 0; c < C; ++c) {
+                        const auto i = static_cast<std::size_t>(L.at(s, c));
+                        x[i] = c == first || c == second ? 100.0L : static_cast<ld>(r.uniform(55, 65));
+                        q[i] = c == first ? mass : (r.chance(0.5) ? 0.0L : static_cast<ld>(r.uniform(0, 1)));
+                    }
+                    // One element far below the rest takes the line off the two-pass stats path.
+                    if (far) x[static_cast<std::size_t>(L.at(s, (second + 1) % C == first ? (second + 2) % C : (second + 1) % C))] = -100.0L;
+                    t[static_cast<std::size_t>(s)] = static_cast<std::int64_t>(first);
+                }
+                const std::vector<ld> heavy(static_cast<std::size_t>(C), mass);
+                options_case oc;
+                oc.class_axis = static_cast<int>(axis);
+                oc.lay = lay;
+                oc.reduction = lk::reduction::none;
+                oc.grad = grad_mode::separate;
+                oc.weighted = true;
+                const std::string what = std::string("two maxima, ") + (far ? "one element far below, " : "") + layout_name(lay);
+                run_case<T, 2, false>(shape, x, t, {}, heavy, {}, oc, what + ", heavy class weights");
+                oc.weighted = false;
+                oc.z = 1e30;
+                run_case<T, 2, true>(shape, x, {}, q, {}, {}, oc, what + ", heavy probabilities, z-loss 1e30");
+            };
+            check({6, C}, 1, storage_layout::row_major);  // rows
+            check({C, 9}, 0, storage_layout::row_major);  // columns
+            check({5, C}, 1, storage_layout::padded);     // gathered lines
+        }
+    }
+}
+
 TEMPLATE_TEST_CASE("cross_entropy: NaN, +inf and all -inf lines give NaN; ignored lines are not read",
                    "[cross_entropy][special]", float, double) {
     using T = TestType;

@@ -614,8 +614,9 @@ double soft_mass(const setup<T>& p, const line_stats<T>& st) noexcept {
 /// is within 16 u, absolute; the loss A * log(S) + sum_c a_c (M - x_c) then keeps its bound
 /// tol * max(1, |loss|) while |A| * 16 u is under half of tol * max(1, |A| log(S)). Past that
 /// (a heavy class weight or probability mass on a confident line, where S is near 1 and log(S)
-/// tiny), log(S) is taken again with log_sum_near_one. The maximum is then unique: two maxima
-/// already add up to S = 2 exactly.
+/// tiny), log(S) is taken again with log_sum_near_one. S < 2 does not make the maximum unique:
+/// the stats may round a line with two maxima to just under 2 (a lane's sum brought to the
+/// maximum by a rounded factor), and log_sum_near_one counts them.
 template <class T>
 bool coarse_log_sum(const line_stats<T>& st, double log_sum, double mass) noexcept {
     constexpr double u = std::numeric_limits<T>::epsilon() / 2;
@@ -625,9 +626,9 @@ bool coarse_log_sum(const line_stats<T>& st, double log_sum, double mass) noexce
     return a * 16 * u > 0.5 * tol * std::max(1.0, a * log_sum);
 }
 
-/// log(S) of a line whose maximum m is unique, as log1p of the sum of exp(x - m) over the other
-/// elements: that sum is within 16 u of its value, relative, so log(S) is too, however close S is
-/// to 1.
+/// log(S) of a line whose maximum is m, as log1p of the sum of exp(x - m) over the elements below
+/// m when m is unique: that sum is within 16 u of its value, relative, so log(S) is too, however
+/// close S is to 1. With k > 1 maxima, S >= 2 and log(k + that sum) is as accurate.
 template <class Arch, class T>
 double log_sum_near_one(const T* x, index_type n, T m) noexcept {
     using V = batch<T, Arch>;
@@ -641,7 +642,9 @@ double log_sum_near_one(const T* x, index_type n, T m) noexcept {
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             return below(simd::load_partial<V>(x + i, rem, m));
         });
-    return std::log1p(rest);
+    index_type maxima = 0;
+    for (index_type i = 0; i < n; ++i) maxima += x[i] == m ? 1 : 0;
+    return maxima <= 1 ? std::log1p(rest) : std::log(static_cast<double>(maxima) + rest);
 }
 
 /// log(S) of the line at x with stride sx, from its stats or, where those are too coarse for the
