@@ -7,6 +7,8 @@
 
 #include <logitkit/detail/ops.hpp>
 
+#include <cstring>
+
 namespace {
 
 namespace lkd = logitkit::detail;
@@ -427,5 +429,59 @@ TEMPLATE_TEST_CASE("softmax, log_softmax and logsumexp at the unshifted limit an
                             logitkit::tensor_view<T, 2>(out.data.data(), {3, 1}), -1);
         lk_test::check_close(out, lk_ref::logsumexp(x, -1), [](index_t, ld v) { return lk_test::log_allowed<T>(v); },
                              "logsumexp of rows at the unshifted limit, n = " + std::to_string(n));
+    }
+}
+
+TEMPLATE_TEST_CASE("lines taken in groups give each line the bits it gets alone", "[stages][determinism]", float,
+                   double) {
+    // log_softmax (short lines) and logsumexp (every line) take their lines in groups of
+    // line_group: each line's sum first, then the logarithms and outputs. A line's result must
+    // not depend on the lines grouped with it: here 3 x 7 lines, two whole groups and a part,
+    // of mixed kinds (shifted or not, all equal, with NaN or infinities), in a padded buffer
+    // so that the lines are not evenly spaced, against each line computed alone.
+    using T = TestType;
+    rng r(lk_test::seed_for(97));
+    constexpr index_t A = 3, B = 7, lines = A * B;
+    static_assert(lines > 2 * lkd::log_softmax_op<T, lkd::identity_input>::line_group, "two groups and a part");
+    for (index_t n : {index_t(1), index_t(5), index_t(16), index_t(17), index_t(64), index_t(100), index_t(128),
+                      index_t(129), index_t(1000)}) {
+        const index_t row_stride = n + 3, plane_stride = B * row_stride + 5;
+        std::vector<T> x(static_cast<std::size_t>(A * plane_stride));
+        for (index_t a = 0; a < A; ++a)
+            for (index_t b = 0; b < B; ++b) {
+                T* line = x.data() + a * plane_stride + b * row_stride;
+                const auto kind = r.below(7);
+                for (index_t j = 0; j < n; ++j) {
+                    switch (kind) {
+                        case 0: line[j] = static_cast<T>(r.uniform(-1e3, 1e3)); break;  // shifted
+                        case 1: line[j] = T(2.5); break;                                 // all equal
+                        default: line[j] = static_cast<T>(r.uniform(-20, 20)); break;    // unshifted
+                    }
+                }
+                if (kind == 3) line[r.below(static_cast<std::uint64_t>(n))] = lk_test::vals<T>::nan();
+                if (kind == 4) line[r.below(static_cast<std::uint64_t>(n))] = lk_test::vals<T>::inf();
+                if (kind == 5) line[r.below(static_cast<std::uint64_t>(n))] = -lk_test::vals<T>::inf();
+            }
+        const logitkit::extents_type<3> shape{A, B, n};
+        const logitkit::extents_type<3> strides{plane_stride, row_stride, 1};
+        const logitkit::tensor_view<const T, 3> xv(x.data(), shape, strides);
+        std::vector<T> ls(static_cast<std::size_t>(A * B * n)), lse(static_cast<std::size_t>(lines));
+        logitkit::log_softmax(xv, logitkit::tensor_view<T, 3>(ls.data(), shape), -1);
+        logitkit::logsumexp(xv, logitkit::tensor_view<T, 3>(lse.data(), {A, B, 1}), -1);
+        for (index_t a = 0; a < A; ++a)
+            for (index_t b = 0; b < B; ++b) {
+                const T* line = x.data() + a * plane_stride + b * row_stride;
+                const index_t k = a * B + b;
+                dense<T> alone({n}), grouped({n});
+                logitkit::log_softmax(logitkit::tensor_view<const T, 1>(line, {n}),
+                                      logitkit::tensor_view<T, 1>(alone.data.data(), {n}), -1);
+                std::copy(ls.begin() + k * n, ls.begin() + (k + 1) * n, grouped.data.begin());
+                CHECK(lk_test::expect_bitwise_equal(grouped, alone,
+                                                    "log_softmax of line " + std::to_string(k) + ", n = " + std::to_string(n)));
+                T one = 0;
+                logitkit::logsumexp(logitkit::tensor_view<const T, 1>(line, {n}), logitkit::tensor_view<T, 1>(&one, {1}), -1);
+                INFO("logsumexp of line " << k << ", n = " << n);
+                CHECK(std::memcmp(&one, &lse[static_cast<std::size_t>(k)], sizeof(T)) == 0);
+            }
     }
 }

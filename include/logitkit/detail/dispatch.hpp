@@ -11,7 +11,8 @@
 //   3. gather  — anything else: each line is copied to a contiguous buffer, processed as a row,
 //                and the outputs are copied back.
 // An operation with `reduces = true` has one output whose extent along the axis is 1 (its axis
-// stride is ignored).
+// stride is ignored). One with `line_group` also has rows<Arch>(lines, count, n), taking up to
+// line_group rows at once where groups<Arch>(n) says so, each row's result the same as alone.
 #pragma once
 
 #include <algorithm>
@@ -202,6 +203,31 @@ struct streams_output : std::false_type {};
 template <class Op>
 struct streams_output<Op, std::void_t<decltype(Op::stream_scratch)>> : std::true_type {};
 
+/// Whether Op takes contiguous lines in groups (see ops.hpp): it declares line_group.
+template <class Op, class = void>
+struct groups_lines : std::false_type {};
+template <class Op>
+struct groups_lines<Op, std::void_t<decltype(Op::line_group)>> : std::true_type {};
+
+/// f(lines, count) for the lines along the axis, count <= G at a time, in line order, each line
+/// its operands' pointers; the lines split over `ex` when given.
+template <class T, std::size_t G, std::size_t R, std::size_t N, class F>
+void for_each_line_group(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
+    const line_dims<R> D(L.shape, axis);
+    run_pieces(ex, D.lines, line_grain(L.shape[axis]), [&](index_type b, index_type e) {
+        std::array<std::array<T*, N>, G> group;
+        std::size_t count = 0;
+        for_each_outer_range(L, D.dims, D.count, b, e, [&](const std::array<index_type, N>& off) {
+            group[count++] = at<T>(L.base, off);
+            if (count == G) {
+                f(group.data(), count);
+                count = 0;
+            }
+        });
+        if (count > 0) f(group.data(), count);
+    });
+}
+
 /// Outputs (for a reduction, inputs) of at least this many bytes, in lines of at least
 /// stream_min_line elements, take the operation's streamed path: written with non-temporal
 /// stores (far larger than a core's share of the cache, they would only evict the input), the
@@ -275,6 +301,14 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
                         if (Op::inputs > 1) next.b = prefetch_address<T>(p[1], step[1]);
                     }
                     op.template row<Arch, true>(p, n, scratch, next);
+                });
+                return;
+            }
+        }
+        if constexpr (groups_lines<Op>::value) {
+            if (Op::template groups<Arch>(n)) {
+                for_each_line_group<T, Op::line_group>(L, axis, ex, [&](const std::array<T*, N>* lines, std::size_t count) {
+                    op.template rows<Arch>(lines, count, n);
                 });
                 return;
             }

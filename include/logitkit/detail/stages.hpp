@@ -409,6 +409,12 @@ template <class Arch, class T>
 constexpr int short_line_batches =
     batch<T, Arch>::size == 1 ? 0 : sizeof(batch<T, Arch>) >= 64 ? 8 : 4;
 
+/// Whether a line of n elements is a short line.
+template <class Arch, class T>
+constexpr bool is_short_line(index_type n) noexcept {
+    return n > 0 && n <= short_line_batches<Arch, T> * index_type(batch<T, Arch>::size);
+}
+
 /// Calls f(std::integral_constant<int, B>{}) for the fewest batches B in {1, 2, 4, 8} that hold n
 /// elements, and returns true; returns false (calling nothing) when n is longer than a short line.
 template <class Arch, class T, class F>
@@ -418,7 +424,7 @@ LOGITKIT_INLINE bool with_short_line(index_type n, F f) {
     if constexpr (most == 0) {
         return false;
     } else {
-        if (n <= 0 || n > most * W) return false;
+        if (!is_short_line<Arch, T>(n)) return false;
         if (n <= W) {
             f(std::integral_constant<int, 1>{});
         } else if (n <= 2 * W) {
