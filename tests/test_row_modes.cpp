@@ -434,17 +434,17 @@ TEMPLATE_TEST_CASE("softmax, log_softmax and logsumexp at the unshifted limit an
 
 TEMPLATE_TEST_CASE("lines taken in groups give each line the bits it gets alone", "[stages][determinism]", float,
                    double) {
-    // log_softmax (short lines) and logsumexp (every line) take their lines in groups of
-    // line_group: each line's sum first, then the logarithms and outputs. A line's result must
-    // not depend on the lines grouped with it: here 3 x 7 lines, two whole groups and a part,
-    // of mixed kinds (shifted or not, all equal, with NaN or infinities), in a padded buffer
-    // so that the lines are not evenly spaced, against each line computed alone.
+    // log_softmax (lines of up to 2 KiB) and logsumexp (every line) take their lines in
+    // groups of line_group: each line's sum first, then the logarithms and outputs. A line's
+    // result must not depend on the lines grouped with it: here 3 x 7 lines, two whole groups
+    // and a part, of mixed kinds (shifted or not, all equal, with NaN or infinities), in a
+    // padded buffer so that the lines are not evenly spaced, against each line computed alone.
     using T = TestType;
     rng r(lk_test::seed_for(97));
     constexpr index_t A = 3, B = 7, lines = A * B;
     static_assert(lines > 2 * lkd::log_softmax_op<T, lkd::identity_input>::line_group, "two groups and a part");
     for (index_t n : {index_t(1), index_t(5), index_t(16), index_t(17), index_t(64), index_t(100), index_t(128),
-                      index_t(129), index_t(1000)}) {
+                      index_t(129), index_t(256), index_t(257), index_t(512), index_t(513), index_t(1000)}) {
         const index_t row_stride = n + 3, plane_stride = B * row_stride + 5;
         std::vector<T> x(static_cast<std::size_t>(A * plane_stride));
         for (index_t a = 0; a < A; ++a)

@@ -131,39 +131,53 @@ struct log_softmax_op {
 
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
-        if (groups<Arch>(n)) return rows<Arch>(&p, 1, n);
-        const line_shift<T> sh = line_shift_for<log_unshifted<T>>(row::reduce_range<Arch>(p[0], n), in);
-        const double s = row::exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, sh.m, in, sh.mode, next.a);
-        const log_offset<T> o = log_offset_of(sh, s);
+        // A short line takes its registers' path whether streamed or not, so that both give the same bits.
+        if (row::is_short_line<Arch, T>(n) || (!Stream && groups<Arch>(n))) return rows<Arch>(&p, 1, n);
+        const shift_and_sum<T> r = line_sum<Arch>(p[0], n, next.a);
+        const log_offset<T> o = log_offset_of(r.shift, r.sum);
         row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
     }
-    // Short lines go in groups: every line's sum first, then the logarithms and the outputs (the
-    // line reloaded from L1), so that the calls into the C library's log do not stand between
-    // the lines' vector work (4096x128 float: 20% less time).
+    // Lines of up to 2 KiB go in groups: every line's sum first, then the logarithms and the
+    // outputs (the group's lines reread from L1), so that the calls into the C library's log do
+    // not stand between the lines' vector work (4096x128 float: 20% less time). Longer lines
+    // gain nothing, and a group of them no longer fits in L1 (128x1000 double: 10% more time).
     static constexpr std::size_t line_group = 8;
     template <class Arch>
     static constexpr bool groups(index_type n) noexcept {
-        return row::is_short_line<Arch, T>(n);
+        return n > 0 && static_cast<std::size_t>(n) * sizeof(T) <= 2048;
     }
     template <class Arch>
     void rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
-        row::with_short_line<Arch, T>(n, [&](auto B) {
-            using V = batch<T, Arch>;
-            constexpr int Bs = decltype(B)::value;
-            shift_and_sum<T> r[line_group];
-            for (std::size_t k = 0; k < count; ++k) {
-                const auto l = row::shifted_exp_short<Arch, Bs, log_unshifted<T>>(lines[k][0], n, in);
-                r[k] = {l.shift, l.sum};
-            }
-            for (std::size_t k = 0; k < count; ++k) {
-                const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
-                const V va(o.a), vb(o.b);
-                V v[Bs];
-                row::load_short(lines[k][0], n, T(0), v);
-                row::unrolled<Bs>([&](int b) LOGITKIT_LAMBDA_INLINE { v[b] = (in(v[b]) - va) - vb; });
-                row::store_short(lines[k][1], n, v);
-            }
-        });
+        shift_and_sum<T> r[line_group];
+        if (row::with_short_line<Arch, T>(n, [&](auto B) {
+                using V = batch<T, Arch>;
+                constexpr int Bs = decltype(B)::value;
+                for (std::size_t k = 0; k < count; ++k) {
+                    const auto l = row::shifted_exp_short<Arch, Bs, log_unshifted<T>>(lines[k][0], n, in);
+                    r[k] = {l.shift, l.sum};
+                }
+                for (std::size_t k = 0; k < count; ++k) {
+                    const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
+                    const V va(o.a), vb(o.b);
+                    V v[Bs];
+                    row::load_short(lines[k][0], n, T(0), v);
+                    row::unrolled<Bs>([&](int b) LOGITKIT_LAMBDA_INLINE { v[b] = (in(v[b]) - va) - vb; });
+                    row::store_short(lines[k][1], n, v);
+                }
+            }))
+            return;
+        for (std::size_t k = 0; k < count; ++k) r[k] = line_sum<Arch>(lines[k][0], n);
+        for (std::size_t k = 0; k < count; ++k) {
+            const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
+            row::shift<Arch>(lines[k][0], lines[k][1], n, o.a, o.b, in);
+        }
+    }
+    template <class Arch>
+    shift_and_sum<T> line_sum(const T* x, index_type n, const T* next = nullptr) const noexcept {
+        shift_and_sum<T> r;
+        r.shift = line_shift_for<log_unshifted<T>>(row::reduce_range<Arch>(x, n), in);
+        r.sum = row::exp_sum<Arch, false>(x, static_cast<T*>(nullptr), n, r.shift.m, in, r.shift.mode, next);
+        return r;
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
