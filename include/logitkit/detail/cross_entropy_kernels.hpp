@@ -1031,8 +1031,8 @@ double run(const problem<T, R>& P) {
         if (k != a && L.shape[k] == 0) return 0;
     const bool grad = P.p.grad;
     neumaier_sum total;
-    auto emit = [&](double loss, T* out) {
-        total.add(loss);
+    auto emit = [&](neumaier_sum& sum, double loss, T* out) {
+        sum.add(loss);
         if (P.has_losses) *out = static_cast<T>(loss);
     };
     auto coef_at = [&](const T* up) { return P.has_upstream ? P.scale * static_cast<double>(*up) : P.scale; };
@@ -1047,7 +1047,7 @@ double run(const problem<T, R>& P) {
         for (std::size_t k = 0; k < R; ++k)
             if (k != a) dims[count++] = k;
         for_each_outer(L, dims, count,
-                       [&](const std::array<index_type, 5>& off) { emit(0.0, operand<T>(L.base, 3, off[3])); });
+                       [&](const std::array<index_type, 5>& off) { emit(total, 0.0, operand<T>(L.base, 3, off[3])); });
         return total.value();
     }
 
@@ -1079,7 +1079,7 @@ double run(const problem<T, R>& P) {
                     loss = hard_row<Arch>(P.p, x, g, t, coef, exps.empty() ? nullptr : exps.data(), large, next);
                 }
             }
-            emit(loss, operand<T>(L.base, 3, off[3]));
+            emit(total, loss, operand<T>(L.base, 3, off[3]));
         });
         return total.value();
     }
@@ -1118,7 +1118,12 @@ double run(const problem<T, R>& P) {
                             t[l] = *operand<const std::int64_t>(L.base, 2, off[2] + (j + l) * s2);
                         hard_cols<A, K>(P.p, x, sx, g, sg, t, coef, loss);
                     }
-                    for (index_type l = 0; l < lanes; ++l) emit(loss[l], operand<T>(L.base, 3, off[3] + (j + l) * s3));
+                    // Through a local copy the sum stays in registers (through `total`, which
+                    // the lambdas capture, each add waited on a store and a load: a fifth of
+                    // the time of 8x21x4096); the same adds in the same order.
+                    neumaier_sum block = total;
+                    for (index_type l = 0; l < lanes; ++l) emit(block, loss[l], operand<T>(L.base, 3, off[3] + (j + l) * s3));
+                    total = block;
                 }
                 return j;
             };
@@ -1163,7 +1168,7 @@ double run(const problem<T, R>& P) {
         }
         if (wrote)
             for (index_type r = 0; r < n; ++r) g[r * sg] = gs[static_cast<std::size_t>(r)];
-        emit(loss, operand<T>(L.base, 3, off[3]));
+        emit(total, loss, operand<T>(L.base, 3, off[3]));
     });
     return total.value();
 }
