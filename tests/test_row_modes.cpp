@@ -485,3 +485,70 @@ TEMPLATE_TEST_CASE("lines taken in groups give each line the bits it gets alone"
             }
     }
 }
+
+namespace {
+
+/// A column block of mixed columns: col::reduce_range's mode must be the least its columns allow,
+/// each column's decided on its own by line_shift_for / exp_mode_for from its scalar range, and
+/// its shifts in(max) (0 when unshifted).
+template <class Arch, class T, bool Unshifted, class In>
+void check_mixed_column_modes(In in, rng& r) {
+    constexpr int K = 2;
+    constexpr logitkit::index_type cols = K * static_cast<logitkit::index_type>(lkd::batch<T, Arch>::size);
+    const row_kind kinds[] = {row_kind::one_binade, row_kind::spread, row_kind::huge_spread, row_kind::with_inf,
+                              row_kind::negative_binade};
+    for (int trial = 0; trial < 200; ++trial) {
+        const logitkit::index_type n = 1 + static_cast<logitkit::index_type>(r.below(40));
+        // Mostly one kind, a few columns of another (or, for a few, all equal), so that every
+        // mode is reached by a block and by the one column that lowers it.
+        const row_kind base = kinds[r.below(5)], other = kinds[r.below(5)];
+        std::vector<T> x(static_cast<std::size_t>(n * cols));
+        for (logitkit::index_type j = 0; j < cols; ++j) {
+            const auto pick = r.below(16);
+            auto col = make_row<T>(pick == 0 ? other : base, static_cast<std::size_t>(n), r);
+            if (pick == 1) std::fill(col.begin(), col.end(), col[0]);
+            if (pick == 2) std::fill(col.begin(), col.end(), static_cast<T>(lkd::exp_constants<T>::unshifted_limit));
+            for (logitkit::index_type i = 0; i < n; ++i) x[static_cast<std::size_t>(i * cols + j)] = col[static_cast<std::size_t>(i)];
+        }
+        bool all_unshifted = Unshifted;
+        lkd::exp_mode least = lkd::exp_mode::in_binade;
+        T expected_m[cols];
+        for (logitkit::index_type j = 0; j < cols; ++j) {
+            T hi = -std::numeric_limits<T>::infinity(), lo = std::numeric_limits<T>::infinity();
+            for (logitkit::index_type i = 0; i < n; ++i) {
+                hi = std::max(hi, x[static_cast<std::size_t>(i * cols + j)]);
+                lo = std::min(lo, x[static_cast<std::size_t>(i * cols + j)]);
+            }
+            const lkd::row_range<T> range{hi, lo, std::isfinite(hi) && std::isfinite(lo)};
+            all_unshifted = all_unshifted && lkd::line_shift_for<Unshifted>(range, in).mode == lkd::exp_mode::unshifted;
+            expected_m[j] = in(hi);
+            least = std::min(least, lkd::exp_mode_for(range, expected_m[j], in));
+        }
+        T m[cols];
+        const lkd::exp_mode mode = lkd::col::reduce_range<Arch, K, Unshifted>(x.data(), cols, n, m, in);
+        INFO("trial " << trial << ", n = " << n << ", kinds " << static_cast<int>(base) << " / "
+                      << static_cast<int>(other));
+        CHECK(mode == (all_unshifted ? lkd::exp_mode::unshifted : least));
+        for (logitkit::index_type j = 0; j < cols; ++j) {
+            INFO("column " << j);
+            CHECK(m[j] == (all_unshifted ? T(0) : expected_m[j]));
+        }
+    }
+}
+
+template <class Arch, class T>
+void check_mixed_column_modes_all() {
+    rng r(lk_test::seed_for(98));
+    check_mixed_column_modes<Arch, T, false>(lkd::identity_input{}, r);
+    check_mixed_column_modes<Arch, T, true>(lkd::identity_input{}, r);
+    check_mixed_column_modes<Arch, T, true>(lkd::divide_input<T>{T(0.37)}, r);
+    check_mixed_column_modes<Arch, T, false>(lkd::divide_input<T>{T(3)}, r);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a column block's mode is the least its columns allow, each column decided alone", "[stages]",
+                   float, double) {
+    SECTION("compiled architecture") { check_mixed_column_modes_all<lkd::default_arch, TestType>(); }
+    SECTION("scalar path") { check_mixed_column_modes_all<lkd::scalar_arch, TestType>(); }
+}

@@ -1077,6 +1077,19 @@ LOGITKIT_INLINE scalar_batch<double> pow2_from_shifted(scalar_batch<double> t) n
 template <class T>
 using scalar_bits_t = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
 
+// |v| with its significand cleared (see binade in xsimd_generic.hpp).
+template <class T>
+LOGITKIT_INLINE scalar_batch<T> binade(scalar_batch<T> v) noexcept {
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    constexpr scalar_bits_t<T> exponent = ((scalar_bits_t<T>(1) << (sizeof(T) * 8 - 1 - mantissa)) - 1) << mantissa;
+    scalar_bits_t<T> bits;
+    std::memcpy(&bits, &v.v, sizeof bits);
+    bits &= exponent;
+    T r;
+    std::memcpy(&r, &bits, sizeof r);
+    return r;
+}
+
 // 2^((k mod 2^L) / 2^L) for the k held in the low bits of t = round_shifter + k (see exp.hpp).
 template <int L, class T>
 LOGITKIT_INLINE scalar_batch<T> exp2_fraction(scalar_batch<T> t) noexcept {
@@ -1227,6 +1240,17 @@ template <class A>
 LOGITKIT_INLINE xsimd::batch<double, A> pow2_from_shifted_impl(const xsimd::batch<double, A>& t, const A&,
                                                               const xsimd::generic&) noexcept {
     return bit_cast<double>(bit_cast<std::int64_t>(t) << 52);
+}
+
+// |v| with its significand cleared: the power of two at or below it for a normal v, 0 for a
+// subnormal or zero, so that comparing two of them compares exponent fields.
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> binade(const xsimd::batch<float, A>& v) noexcept {
+    return bit_cast<float>(bit_cast<std::int32_t>(v) & xsimd::batch<std::int32_t, A>(0x7f800000));
+}
+template <class A>
+LOGITKIT_INLINE xsimd::batch<double, A> binade(const xsimd::batch<double, A>& v) noexcept {
+    return bit_cast<double>(bit_cast<std::int64_t>(v) & xsimd::batch<std::int64_t, A>(0x7ff0000000000000));
 }
 
 // The exponential's table size (log2; see exp.hpp): none unless an architecture overrides it.
@@ -2736,28 +2760,28 @@ exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noex
             lo[k] = l;
         }
     }
-    T l[K * W];
+    // The block's mode: unshifted if every column is (line_shift_for), else the least any column
+    // allows (exp_mode_for), with m = in(max); lane by lane in batches, as the scalar tests of
+    // those functions would take them one column at a time (for a few classes per sample, as in
+    // cross-entropy over a class axis that is not last, those tests cost as much as the passes).
+    const V big(std::numeric_limits<T>::max()), limit(exp_constants<T>::unshifted_limit),
+        fast_lo(exp_constants<T>::fast_lo), zero(T(0));
+    bool unshifted = Unshifted, in_range = true, in_binade = true;
     for (int k = 0; k < K; ++k) {
-        simd::store(m + k * W, hi[k]);
-        simd::store(l + k * W, lo[k]);
+        const V ih = in(hi[k]), il = in(lo[k]);
+        // Both finite (an empty block's -inf maximum is not), so hi != lo is hi > lo.
+        const auto finite = (hi[k] >= -big) & (hi[k] <= big) & (lo[k] >= -big) & (lo[k] <= big);
+        if constexpr (Unshifted)
+            unshifted = unshifted && simd::all(finite & (hi[k] > lo[k]) & (ih <= limit) & (il >= -limit));
+        in_range = in_range && simd::all(finite & ((il - ih) >= fast_lo));
+        in_binade = in_binade && simd::all(((ih < zero) | (ih > zero)) & (simd::binade(il) <= simd::binade(ih)));
+        simd::store(m + k * W, ih);
     }
-    const auto range = [&](index_type j) {
-        return row_range<T>{m[j], l[j], n > 0 && std::isfinite(m[j]) && std::isfinite(l[j])};
-    };
-    bool unshifted = Unshifted;
-    for (index_type j = 0; unshifted && j < K * W; ++j)
-        unshifted = line_shift_for<Unshifted>(range(j), in).mode == exp_mode::unshifted;
     if (unshifted) {
         std::fill(m, m + K * W, T(0));
         return exp_mode::unshifted;
     }
-    exp_mode mode = exp_mode::in_binade;
-    for (index_type j = 0; j < K * W; ++j) {
-        const row_range<T> r = range(j);
-        m[j] = in(m[j]);
-        mode = std::min(mode, exp_mode_for(r, m[j], in));
-    }
-    return mode;
+    return !in_range ? exp_mode::checked : in_binade ? exp_mode::in_binade : exp_mode::in_range;
 }
 
 template <class Arch, int K, bool Store, exp_mode Mode, class T, class In>
@@ -4558,8 +4582,8 @@ double run(const problem<T, R>& P) {
         if (k != a && L.shape[k] == 0) return 0;
     const bool grad = P.p.grad;
     neumaier_sum total;
-    auto emit = [&](double loss, T* out) {
-        total.add(loss);
+    auto emit = [&](neumaier_sum& sum, double loss, T* out) {
+        sum.add(loss);
         if (P.has_losses) *out = static_cast<T>(loss);
     };
     auto coef_at = [&](const T* up) { return P.has_upstream ? P.scale * static_cast<double>(*up) : P.scale; };
@@ -4574,7 +4598,7 @@ double run(const problem<T, R>& P) {
         for (std::size_t k = 0; k < R; ++k)
             if (k != a) dims[count++] = k;
         for_each_outer(L, dims, count,
-                       [&](const std::array<index_type, 5>& off) { emit(0.0, operand<T>(L.base, 3, off[3])); });
+                       [&](const std::array<index_type, 5>& off) { emit(total, 0.0, operand<T>(L.base, 3, off[3])); });
         return total.value();
     }
 
@@ -4606,7 +4630,7 @@ double run(const problem<T, R>& P) {
                     loss = hard_row<Arch>(P.p, x, g, t, coef, exps.empty() ? nullptr : exps.data(), large, next);
                 }
             }
-            emit(loss, operand<T>(L.base, 3, off[3]));
+            emit(total, loss, operand<T>(L.base, 3, off[3]));
         });
         return total.value();
     }
@@ -4645,7 +4669,12 @@ double run(const problem<T, R>& P) {
                             t[l] = *operand<const std::int64_t>(L.base, 2, off[2] + (j + l) * s2);
                         hard_cols<A, K>(P.p, x, sx, g, sg, t, coef, loss);
                     }
-                    for (index_type l = 0; l < lanes; ++l) emit(loss[l], operand<T>(L.base, 3, off[3] + (j + l) * s3));
+                    // Through a local copy the sum stays in registers (through `total`, which
+                    // the lambdas capture, each add waited on a store and a load: a fifth of
+                    // the time of 8x21x4096); the same adds in the same order.
+                    neumaier_sum block = total;
+                    for (index_type l = 0; l < lanes; ++l) emit(block, loss[l], operand<T>(L.base, 3, off[3] + (j + l) * s3));
+                    total = block;
                 }
                 return j;
             };
@@ -4690,7 +4719,7 @@ double run(const problem<T, R>& P) {
         }
         if (wrote)
             for (index_type r = 0; r < n; ++r) g[r * sg] = gs[static_cast<std::size_t>(r)];
-        emit(loss, operand<T>(L.base, 3, off[3]));
+        emit(total, loss, operand<T>(L.base, 3, off[3]));
     });
     return total.value();
 }

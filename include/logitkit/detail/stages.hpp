@@ -696,28 +696,28 @@ exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noex
             lo[k] = l;
         }
     }
-    T l[K * W];
+    // The block's mode: unshifted if every column is (line_shift_for), else the least any column
+    // allows (exp_mode_for), with m = in(max); lane by lane in batches, as the scalar tests of
+    // those functions would take them one column at a time (for a few classes per sample, as in
+    // cross-entropy over a class axis that is not last, those tests cost as much as the passes).
+    const V big(std::numeric_limits<T>::max()), limit(exp_constants<T>::unshifted_limit),
+        fast_lo(exp_constants<T>::fast_lo), zero(T(0));
+    bool unshifted = Unshifted, in_range = true, in_binade = true;
     for (int k = 0; k < K; ++k) {
-        simd::store(m + k * W, hi[k]);
-        simd::store(l + k * W, lo[k]);
+        const V ih = in(hi[k]), il = in(lo[k]);
+        // Both finite (an empty block's -inf maximum is not), so hi != lo is hi > lo.
+        const auto finite = (hi[k] >= -big) & (hi[k] <= big) & (lo[k] >= -big) & (lo[k] <= big);
+        if constexpr (Unshifted)
+            unshifted = unshifted && simd::all(finite & (hi[k] > lo[k]) & (ih <= limit) & (il >= -limit));
+        in_range = in_range && simd::all(finite & ((il - ih) >= fast_lo));
+        in_binade = in_binade && simd::all(((ih < zero) | (ih > zero)) & (simd::binade(il) <= simd::binade(ih)));
+        simd::store(m + k * W, ih);
     }
-    const auto range = [&](index_type j) {
-        return row_range<T>{m[j], l[j], n > 0 && std::isfinite(m[j]) && std::isfinite(l[j])};
-    };
-    bool unshifted = Unshifted;
-    for (index_type j = 0; unshifted && j < K * W; ++j)
-        unshifted = line_shift_for<Unshifted>(range(j), in).mode == exp_mode::unshifted;
     if (unshifted) {
         std::fill(m, m + K * W, T(0));
         return exp_mode::unshifted;
     }
-    exp_mode mode = exp_mode::in_binade;
-    for (index_type j = 0; j < K * W; ++j) {
-        const row_range<T> r = range(j);
-        m[j] = in(m[j]);
-        mode = std::min(mode, exp_mode_for(r, m[j], in));
-    }
-    return mode;
+    return !in_range ? exp_mode::checked : in_binade ? exp_mode::in_binade : exp_mode::in_range;
 }
 
 template <class Arch, int K, bool Store, exp_mode Mode, class T, class In>

@@ -107,6 +107,19 @@ LOGITKIT_INLINE scalar_batch<double> pow2_from_shifted(scalar_batch<double> t) n
 template <class T>
 using scalar_bits_t = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
 
+// |v| with its significand cleared (see binade in xsimd_generic.hpp).
+template <class T>
+LOGITKIT_INLINE scalar_batch<T> binade(scalar_batch<T> v) noexcept {
+    constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+    constexpr scalar_bits_t<T> exponent = ((scalar_bits_t<T>(1) << (sizeof(T) * 8 - 1 - mantissa)) - 1) << mantissa;
+    scalar_bits_t<T> bits;
+    std::memcpy(&bits, &v.v, sizeof bits);
+    bits &= exponent;
+    T r;
+    std::memcpy(&r, &bits, sizeof r);
+    return r;
+}
+
 // 2^((k mod 2^L) / 2^L) for the k held in the low bits of t = round_shifter + k (see exp.hpp).
 template <int L, class T>
 LOGITKIT_INLINE scalar_batch<T> exp2_fraction(scalar_batch<T> t) noexcept {

@@ -104,6 +104,17 @@ LOGITKIT_INLINE xsimd::batch<double, A> pow2_from_shifted_impl(const xsimd::batc
     return bit_cast<double>(bit_cast<std::int64_t>(t) << 52);
 }
 
+// |v| with its significand cleared: the power of two at or below it for a normal v, 0 for a
+// subnormal or zero, so that comparing two of them compares exponent fields.
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> binade(const xsimd::batch<float, A>& v) noexcept {
+    return bit_cast<float>(bit_cast<std::int32_t>(v) & xsimd::batch<std::int32_t, A>(0x7f800000));
+}
+template <class A>
+LOGITKIT_INLINE xsimd::batch<double, A> binade(const xsimd::batch<double, A>& v) noexcept {
+    return bit_cast<double>(bit_cast<std::int64_t>(v) & xsimd::batch<std::int64_t, A>(0x7ff0000000000000));
+}
+
 // The exponential's table size (log2; see exp.hpp): none unless an architecture overrides it.
 template <class T, class A>
 constexpr int exp_table_bits_impl(const T*, const A&, const xsimd::generic&) noexcept {
