@@ -5651,6 +5651,31 @@ shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In 
     return {sh, s};
 }
 
+/// The first two stages of one line: its shift (line_shift_for, from its range), then the sum of
+/// exp(in(x) - m), storing the exponentials to y when Store; `next` is prefetched meanwhile.
+template <class Arch, bool Store, bool Unshifted = true, class T, class In>
+shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* next = nullptr) noexcept {
+    const line_shift<T> sh = line_shift_for<Unshifted>(row::reduce_range<Arch>(x, n), in);
+    return {sh, row::exp_sum<Arch, Store>(x, y, n, sh.m, in, sh.mode, next)};
+}
+
+/// line_exp_sum, without storing, of the first operand of each of `count` lines, into r[0..count);
+/// short lines through their registers (row::shifted_exp_short), one after another so that the
+/// exponential's constants stay in registers.
+template <class Arch, bool Unshifted, class T, std::size_t N, class In>
+void line_exp_sums(const std::array<T*, N>* lines, std::size_t count, index_type n, In in,
+                   shift_and_sum<T>* r) noexcept {
+    if (row::with_short_line<Arch, T>(n, [&](auto B) {
+            for (std::size_t k = 0; k < count; ++k) {
+                const auto l = row::shifted_exp_short<Arch, decltype(B)::value, Unshifted>(lines[k][0], n, in);
+                r[k] = {l.shift, l.sum};
+            }
+        }))
+        return;
+    for (std::size_t k = 0; k < count; ++k)
+        r[k] = line_exp_sum<Arch, false, Unshifted>(lines[k][0], static_cast<T*>(nullptr), n, in);
+}
+
 // An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
 // its output with non-temporal stores (see row::write_row) given `stream_scratch` elements of
 // scratch per element of the line; the dispatcher uses it for outputs far larger than the cache.
@@ -5668,9 +5693,8 @@ struct softmax_op {
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* scratch = nullptr, const next_line<T>& next = {}) const {
         if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
-        const line_shift<T> sh = line_shift_for(row::reduce_range<Arch>(p[0], n), in);
         T* e = Stream ? scratch : p[1];
-        const double s = row::exp_sum<Arch, true>(p[0], e, n, sh.m, in, sh.mode, next.a);
+        const double s = line_exp_sum<Arch, true>(p[0], e, n, in, next.a).sum;
         row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
     }
     template <class Arch, int B>
@@ -5711,7 +5735,7 @@ struct log_softmax_op {
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         // A short line takes its registers' path whether streamed or not, so that both give the same bits.
         if (row::is_short_line<Arch, T>(n) || (!Stream && groups<Arch>(n))) return rows<Arch>(&p, 1, n);
-        const shift_and_sum<T> r = line_sum<Arch>(p[0], n, next.a);
+        const auto r = line_exp_sum<Arch, false, log_unshifted<T>>(p[0], static_cast<T*>(nullptr), n, in, next.a);
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
         row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
     }
@@ -5727,35 +5751,11 @@ struct log_softmax_op {
     template <class Arch>
     void rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
         shift_and_sum<T> r[line_group];
-        if (row::with_short_line<Arch, T>(n, [&](auto B) {
-                using V = batch<T, Arch>;
-                constexpr int Bs = decltype(B)::value;
-                for (std::size_t k = 0; k < count; ++k) {
-                    const auto l = row::shifted_exp_short<Arch, Bs, log_unshifted<T>>(lines[k][0], n, in);
-                    r[k] = {l.shift, l.sum};
-                }
-                for (std::size_t k = 0; k < count; ++k) {
-                    const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
-                    const V va(o.a), vb(o.b);
-                    V v[Bs];
-                    row::load_short(lines[k][0], n, T(0), v);
-                    row::unrolled<Bs>([&](int b) LOGITKIT_LAMBDA_INLINE { v[b] = (in(v[b]) - va) - vb; });
-                    row::store_short(lines[k][1], n, v);
-                }
-            }))
-            return;
-        for (std::size_t k = 0; k < count; ++k) r[k] = line_sum<Arch>(lines[k][0], n);
+        line_exp_sums<Arch, log_unshifted<T>>(lines, count, n, in, r);
         for (std::size_t k = 0; k < count; ++k) {
             const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
             row::shift<Arch>(lines[k][0], lines[k][1], n, o.a, o.b, in);
         }
-    }
-    template <class Arch>
-    shift_and_sum<T> line_sum(const T* x, index_type n, const T* next = nullptr) const noexcept {
-        shift_and_sum<T> r;
-        r.shift = line_shift_for<log_unshifted<T>>(row::reduce_range<Arch>(x, n), in);
-        r.sum = row::exp_sum<Arch, false>(x, static_cast<T*>(nullptr), n, r.shift.m, in, r.shift.mode, next);
-        return r;
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
@@ -5800,7 +5800,7 @@ struct logsumexp_op {
     template <class Arch, bool Stream = false>
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         if (row::is_short_line<Arch, T>(n)) return rows<Arch>(&p, 1, n);
-        finish<Arch>(p, n, line_sum<Arch>(p[0], n, next.a));
+        finish<Arch>(p, n, line_exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, identity_input{}, next.a));
     }
     // Lines go in groups: every line's sum first, then the logarithms, so that the calls into the
     // C library's log do not stand between the lines' vector work (4096x128 float: 15% less time).
@@ -5812,21 +5812,8 @@ struct logsumexp_op {
     template <class Arch>
     void rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
         shift_and_sum<T> r[line_group];
-        if (!row::with_short_line<Arch, T>(n, [&](auto B) {
-                for (std::size_t k = 0; k < count; ++k) {
-                    const auto l = row::shifted_exp_short<Arch, decltype(B)::value, true>(lines[k][0], n, identity_input{});
-                    r[k] = {l.shift, l.sum};
-                }
-            }))
-            for (std::size_t k = 0; k < count; ++k) r[k] = line_sum<Arch>(lines[k][0], n);
+        line_exp_sums<Arch, true>(lines, count, n, identity_input{}, r);
         for (std::size_t k = 0; k < count; ++k) finish<Arch>(lines[k], n, r[k]);
-    }
-    template <class Arch>
-    static shift_and_sum<T> line_sum(const T* x, index_type n, const T* next = nullptr) noexcept {
-        shift_and_sum<T> r;
-        r.shift = line_shift_for(row::reduce_range<Arch>(x, n), identity_input{});
-        r.sum = row::exp_sum<Arch, false>(x, static_cast<T*>(nullptr), n, r.shift.m, identity_input{}, r.shift.mode, next);
-        return r;
     }
     template <class Arch>
     static void finish(const std::array<T*, 2>& p, index_type n, const shift_and_sum<T>& r) {
