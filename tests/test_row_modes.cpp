@@ -191,7 +191,7 @@ long double check_short_exps(const std::vector<T>& x, logitkit::index_type n, T 
 }
 
 // The short-line kernels (stages.hpp): a line of n <= short_line_batches * W elements is held in
-// B registers, B the fewest of 1, 2, 4, 8 batches that hold it.
+// B registers, B the fewest of 1, 2, 4, 8, 16 batches that hold it.
 template <class Arch, class T, int B>
 void check_short_line(logitkit::index_type n, row_kind kind, rng& r) {
     using V = lkd::batch<T, Arch>;
@@ -219,7 +219,7 @@ void check_short_line(logitkit::index_type n, row_kind kind, rng& r) {
     const long double stored = check_short_exps(x, n, m, e, W * B);
     // Each lane's sum of the B batches is rounded log2(B) times, in T; the lanes are added in
     // double (once more rounded per level for double lanes).
-    const int levels = B == 8 ? 3 : B == 4 ? 2 : B == 2 ? 1 : 0;
+    const int levels = B == 16 ? 4 : B == 8 ? 3 : B == 4 ? 2 : B == 2 ? 1 : 0;
     const int lane_levels = sizeof(T) == 8 ? static_cast<int>(std::log2(static_cast<double>(W))) : 0;
     const long double u = std::ldexp(1.0L, -std::numeric_limits<T>::digits);
     CHECK(std::fabs(static_cast<long double>(l.sum) - stored) <= (levels + lane_levels + 0.01L) * u * stored);

@@ -89,7 +89,7 @@ void line_exp_sums(const std::array<T*, N>* lines, std::size_t count, index_type
                    shift_and_sum<T>* r) noexcept {
     if (row::with_short_line<Arch, T>(n, [&](auto B) {
             for (std::size_t k = 0; k < count; ++k) {
-                const auto l = row::shifted_exp_short<Arch, decltype(B)::value, Unshifted>(lines[k][0], n, in);
+                const auto l = row::shifted_exp_short<Arch, decltype(B)::value, Unshifted, false>(lines[k][0], n, in);
                 r[k] = {l.shift, l.sum};
             }
         }))
