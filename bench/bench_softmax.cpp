@@ -210,7 +210,7 @@ void register_all() {
     // same bytes and the peers beside each. bench/report.py --plot draws ns/elem against n.
     std::vector<std::ptrdiff_t> lengths;
     for (std::ptrdiff_t n = 1; n <= (std::ptrdiff_t(1) << 20); n *= 4) lengths.push_back(n);
-    for (std::ptrdiff_t n : {3, 7, 33, 100, 1000, 4097, 32000, 100003}) lengths.push_back(n);
+    for (std::ptrdiff_t n : {3, 7, 33, 100, 500, 1000, 4097, 32000, 100003}) lengths.push_back(n);
     std::sort(lengths.begin(), lengths.end());
     for (std::ptrdiff_t n : lengths) {
         const shape s{std::max<std::ptrdiff_t>(1, (std::ptrdiff_t(1) << 18) / n), n, 1};
