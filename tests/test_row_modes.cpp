@@ -395,6 +395,67 @@ TEMPLATE_TEST_CASE("lines within the unshifted limit take exp(x) unshifted, with
     }
 }
 
+namespace {
+
+// row::unshifted_exp_sum takes a line's exponentials unshifted before its range is known, and
+// must answer exactly when line_shift_for<true> on reduce_range's range would have chosen
+// exp_mode::unshifted (and the sum is not NaN), then with exp_sum's bits for the sum and the
+// stored exponentials. Lines: within the limit, all equal, and with one element past the limit,
+// NaN or an infinity at the start, in the middle or at the end; with and without a temperature
+// that moves in(x) across the limit; lengths with tails, and past one line_piece.
+template <class Arch, class T, class In>
+void check_unshifted_first_line(const std::vector<T>& x, In in, const std::string& what) {
+    const auto n = static_cast<logitkit::index_type>(x.size());
+    const lkd::line_shift<T> sh = lkd::line_shift_for<true>(lkd::row::reduce_range<Arch>(x.data(), n), in);
+    std::vector<T> y_ref(x.size()), y(x.size());
+    const double ref = lkd::row::exp_sum<Arch, true, lkd::exp_mode::unshifted>(x.data(), y_ref.data(), n, T(0), in);
+    double sum = 0;
+    const bool took = lkd::row::unshifted_exp_sum<Arch, true>(x.data(), y.data(), n, in, sum);
+    INFO(what << ", n = " << n);
+    CHECK(took == (sh.mode == lkd::exp_mode::unshifted && !std::isnan(ref)));
+    if (!took) return;
+    CHECK(std::memcmp(&sum, &ref, sizeof sum) == 0);
+    CHECK(std::memcmp(y.data(), y_ref.data(), x.size() * sizeof(T)) == 0);
+}
+
+template <class Arch, class T>
+void check_unshifted_first() {
+    constexpr T limit = lkd::exp_constants<T>::unshifted_limit;
+    rng r(lk_test::seed_for(98));
+    for (index_t n : {index_t(2), index_t(3), index_t(17), index_t(64), index_t(100), index_t(129), index_t(1000),
+                      index_t(4097), lkd::line_piece + 33}) {
+        const auto size = static_cast<std::size_t>(n);
+        std::vector<T> base(size);
+        for (auto& v : base) v = static_cast<T>(r.uniform(-20.0, 20.0));
+        for (const T odd : {std::nextafter(limit, T(1000)), -std::nextafter(limit, T(1000)), T(3 * limit),
+                            std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                            -std::numeric_limits<T>::infinity()}) {
+            for (const std::size_t at : {std::size_t(0), size / 2, size - 1}) {
+                auto x = base;
+                x[at] = odd;
+                check_unshifted_first_line<Arch>(x, lkd::identity_input{}, "one element " + std::to_string(odd) +
+                                                                              " at " + std::to_string(at));
+            }
+        }
+        check_unshifted_first_line<Arch>(base, lkd::identity_input{}, "within the limit");
+        check_unshifted_first_line<Arch>(std::vector<T>(size, T(2.5)), lkd::identity_input{}, "all equal");
+        auto edge = base;
+        edge[0] = limit;
+        edge[size - 1] = -limit;
+        check_unshifted_first_line<Arch>(edge, lkd::identity_input{}, "at the limit");
+        for (const T t : {T(0.25), T(2), T(0.5)})
+            check_unshifted_first_line<Arch>(edge, lkd::divide_input<T>{t}, "at the limit, temperature " + std::to_string(t));
+    }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a line's unshifted exponentials taken before its range give exp_sum's bits, or give way",
+                   "[stages]", float, double) {
+    SECTION("this binary's SIMD path") { check_unshifted_first<lkd::default_arch, TestType>(); }
+    SECTION("scalar path") { check_unshifted_first<lkd::scalar_arch, TestType>(); }
+}
+
 TEMPLATE_TEST_CASE("softmax, log_softmax and logsumexp at the unshifted limit and just past it", "[stages][softmax]",
                    float, double) {
     using T = TestType;

@@ -77,6 +77,15 @@ shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In 
 /// exp(in(x) - m), storing the exponentials to y when Store; `next` is prefetched meanwhile.
 template <class Arch, bool Store, bool Unshifted = true, class T, class In>
 shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* next = nullptr) noexcept {
+    // Most lines of logits are unshifted ones: their exponentials are taken first, with the range
+    // on the way, which spares such a line the range's own pass. A line that turns out otherwise
+    // takes the two passes after all, the first pass having stopped early. Not in place, where
+    // that first pass would have overwritten the line (masked lines, which hold -inf, run in place).
+    if constexpr (Unshifted) {
+        double s;
+        if ((!Store || y != x) && row::unshifted_exp_sum<Arch, Store>(x, y, n, in, s, next))
+            return {{T(0), exp_mode::unshifted}, s};
+    }
     const line_shift<T> sh = line_shift_for<Unshifted>(row::reduce_range<Arch>(x, n), in);
     return {sh, row::exp_sum<Arch, Store>(x, y, n, sh.m, in, sh.mode, next)};
 }

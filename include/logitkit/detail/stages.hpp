@@ -85,10 +85,16 @@ constexpr index_type line_piece = index_type(1) << 16;
 /// The pieces of a line of n elements.
 constexpr index_type piece_count(index_type n) noexcept { return (n + line_piece - 1) / line_piece; }
 
+/// A condition that never holds (accumulate's default give_up).
+struct never {
+    constexpr bool operator()() const noexcept { return false; }
+};
+
 /// Sums term(i) over the full batches at i = 0, W, 2W, ... and tail(i, rem) for the last rem < W
-/// elements, as described at the top of this file, piece by piece (line_piece).
-template <class V, class Term, class Tail>
-LOGITKIT_INLINE double accumulate(index_type n, Term term, Tail tail) noexcept {
+/// elements, as described at the top of this file, piece by piece (line_piece). give_up() is
+/// asked after every four batches; once it holds, the sum is abandoned and NaN returned.
+template <class V, class Term, class Tail, class GiveUp = never>
+LOGITKIT_INLINE double accumulate(index_type n, Term term, Tail tail, GiveUp give_up = {}) noexcept {
     using T = typename V::value_type;
     constexpr index_type W = V::size;
     double total = 0;
@@ -104,6 +110,7 @@ LOGITKIT_INLINE double accumulate(index_type n, Term term, Tail tail) noexcept {
                 a1 = a1 + term(i + W);
                 a2 = a2 + term(i + 2 * W);
                 a3 = a3 + term(i + 3 * W);
+                if (give_up()) return std::numeric_limits<double>::quiet_NaN();
             }
             acc.add((a0 + a1) + (a2 + a3));
         }
@@ -382,6 +389,52 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
             return e;
         });
 }
+/// exp_sum in exp_mode::unshifted (the same bits) for a row not yet known to allow it: the row's
+/// range is taken on the way, its maximum and minimum beside the exponential, and the sum is
+/// returned only when line_shift_for<true> then gives the row exp_mode::unshifted. Otherwise
+/// returns false, having stopped within four batches of the first element out of the unshifted
+/// limit (y holds garbage then). A row's last element is looked at first: masked lines (-inf)
+/// usually end in masked elements, and then cost nothing here.
+template <class Arch, bool Store, class T, class In>
+bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const T* next = nullptr) noexcept {
+    using V = batch<T, Arch>;
+    constexpr T limit = exp_constants<T>::unshifted_limit;
+    if (n < 2 || !(in(x[n - 1]) <= limit && in(x[n - 1]) >= -limit)) return false;
+    const T last = x[n - 1];
+    V hi(last), lo(last);
+    const V up(limit), down(-limit), zero(T(0));
+    const auto observe = [&](V v) LOGITKIT_LAMBDA_INLINE {
+        simd::in_register(v);
+        hi = simd::max(hi, v);
+        lo = simd::min(lo, v);
+    };
+    sum = accumulate<V>(
+        n,
+        [&](index_type i) LOGITKIT_LAMBDA_INLINE {
+            if (next != nullptr) LOGITKIT_PREFETCH(next + i);
+            const V v = simd::load<V>(x + i);
+            observe(v);
+            const V e = exp_of_in_range(in(v));
+            if constexpr (Store) simd::store(y + i, e);
+            return e;
+        },
+        [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+            // Padding lanes hold the last element: they change neither the range nor, once
+            // cleared, the sum.
+            const V v = simd::load_partial<V>(x + i, rem, last);
+            observe(v);
+            const V e = simd::select(simd::lane_index<V>() < V(static_cast<T>(rem)), exp_of_in_range(in(v)), zero);
+            if constexpr (Store) simd::store_partial(y + i, e, rem);
+            return e;
+        },
+        // A NaN that max and min drop makes the sum NaN (checked below).
+        [&]() LOGITKIT_LAMBDA_INLINE { return !simd::all((in(hi) <= up) & (in(lo) >= down)); });
+    if (std::isnan(sum)) return false;
+    const T max = simd::reduce_max(hi), min = -simd::reduce_max(-lo);
+    return line_shift_for<true>(row_range<T>{max, min, std::isfinite(max) && std::isfinite(min)}, in).mode ==
+           exp_mode::unshifted;
+}
+
 template <class Arch, bool Store, bool Exact = Store, class T, class In>
 double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode, const T* next = nullptr) noexcept {
     switch (mode) {
