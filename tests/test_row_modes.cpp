@@ -7,6 +7,7 @@
 
 #include <logitkit/detail/ops.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 namespace {
@@ -448,12 +449,75 @@ void check_unshifted_first() {
     }
 }
 
+// The same for a block of K batches of columns (col::unshifted_exp_sum) against col::reduce_range
+// and col::exp_sum: the block is taken exactly when every column would be unshifted, with the
+// same bits. Rows padded, so that the stride is not the block's width.
+template <class Arch, int K, class T, class In>
+void check_unshifted_first_block(const std::vector<T>& x, index_t n, index_t stride, In in, const std::string& what) {
+    constexpr index_t lanes = lkd::block_lanes<T, Arch, K>;
+    std::vector<T> m_ref(lanes), m(lanes, T(7)), y_ref(x.size()), y(x.size());
+    std::vector<double> ref(lanes), sums(lanes);
+    const lkd::exp_mode mode = lkd::col::reduce_range<Arch, K, true>(x.data(), stride, n, m_ref.data(), in);
+    lkd::col::exp_sum<Arch, K, true, lkd::exp_mode::unshifted>(x.data(), stride, y_ref.data(), stride, n,
+                                                               m_ref.data(), in, ref.data());
+    const bool took = lkd::col::unshifted_exp_sum<Arch, K, true>(x.data(), stride, y.data(), stride, n, m.data(), in,
+                                                                  sums.data());
+    INFO(what << ", n = " << n << ", " << lanes << " columns");
+    CHECK(took == (mode == lkd::exp_mode::unshifted && std::none_of(ref.begin(), ref.end(), [](double v) { return std::isnan(v); })));
+    if (!took) return;
+    CHECK(std::memcmp(sums.data(), ref.data(), sums.size() * sizeof(double)) == 0);
+    CHECK(std::all_of(m.begin(), m.end(), [](T v) { return v == T(0); }));
+    for (index_t r = 0; r < n; ++r)
+        CHECK(std::memcmp(y.data() + r * stride, y_ref.data() + r * stride, static_cast<std::size_t>(lanes) * sizeof(T)) == 0);
+}
+
+template <class Arch, int K, class T>
+void check_unshifted_first_blocks() {
+    constexpr T limit = lkd::exp_constants<T>::unshifted_limit;
+    constexpr index_t lanes = lkd::block_lanes<T, Arch, K>, stride = lanes + 3;
+    rng r(lk_test::seed_for(99));
+    for (index_t n : {index_t(2), index_t(3), index_t(8), index_t(9), index_t(17), index_t(100)}) {
+        std::vector<T> base(static_cast<std::size_t>(n * stride));
+        for (auto& v : base) v = static_cast<T>(r.uniform(-20.0, 20.0));
+        for (const T odd : {std::nextafter(limit, T(1000)), -std::nextafter(limit, T(1000)), T(3 * limit),
+                            std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                            -std::numeric_limits<T>::infinity()}) {
+            for (const index_t row : {index_t(0), n / 2, n - 1})
+                for (const index_t col : {index_t(0), lanes - 1}) {
+                    auto x = base;
+                    x[static_cast<std::size_t>(row * stride + col)] = odd;
+                    check_unshifted_first_block<Arch, K>(x, n, stride, lkd::identity_input{},
+                                                         "one element " + std::to_string(odd) + " at (" +
+                                                             std::to_string(row) + ", " + std::to_string(col) + ")");
+                }
+        }
+        check_unshifted_first_block<Arch, K>(base, n, stride, lkd::identity_input{}, "within the limit");
+        auto equal = base;
+        for (index_t row = 0; row < n; ++row) equal[static_cast<std::size_t>(row * stride + lanes / 2)] = T(2.5);
+        check_unshifted_first_block<Arch, K>(equal, n, stride, lkd::identity_input{}, "one column all equal");
+        auto edge = base;
+        edge[0] = limit;
+        edge[static_cast<std::size_t>((n - 1) * stride + lanes - 1)] = -limit;
+        check_unshifted_first_block<Arch, K>(edge, n, stride, lkd::identity_input{}, "at the limit");
+        for (const T t : {T(0.25), T(2), T(0.5)})
+            check_unshifted_first_block<Arch, K>(edge, n, stride, lkd::divide_input<T>{t},
+                                                 "at the limit, temperature " + std::to_string(t));
+    }
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("a line's unshifted exponentials taken before its range give exp_sum's bits, or give way",
                    "[stages]", float, double) {
     SECTION("this binary's SIMD path") { check_unshifted_first<lkd::default_arch, TestType>(); }
     SECTION("scalar path") { check_unshifted_first<lkd::scalar_arch, TestType>(); }
+}
+
+TEMPLATE_TEST_CASE("a column block's unshifted exponentials taken before its range give exp_sum's bits, or give way",
+                   "[stages]", float, double) {
+    SECTION("this binary's SIMD path, one batch") { check_unshifted_first_blocks<lkd::default_arch, 1, TestType>(); }
+    SECTION("this binary's SIMD path, four batches") { check_unshifted_first_blocks<lkd::default_arch, 4, TestType>(); }
+    SECTION("scalar path") { check_unshifted_first_blocks<lkd::scalar_arch, 1, TestType>(); }
 }
 
 TEMPLATE_TEST_CASE("softmax, log_softmax and logsumexp at the unshifted limit and just past it", "[stages][softmax]",

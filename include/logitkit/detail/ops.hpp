@@ -90,6 +90,21 @@ shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* ne
     return {sh, row::exp_sum<Arch, Store>(x, y, n, sh.m, in, sh.mode, next)};
 }
 
+/// The first two stages of a block of K batches of columns (see col::accumulate): the columns'
+/// shifts m and exp_mode (col::reduce_range), then their sums of exp(in(x) - m), storing the
+/// exponentials to y when Store. Unshifted blocks take their exponentials first, as lines do
+/// (line_exp_sum); not in place.
+template <class Arch, int K, bool Store, bool Unshifted = true, class T, class In>
+exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in,
+                       double* sums) noexcept {
+    if constexpr (Unshifted)
+        if ((!Store || y != x) && col::unshifted_exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums))
+            return exp_mode::unshifted;
+    const exp_mode mode = col::reduce_range<Arch, K, Unshifted>(x, sx, n, m, in);
+    col::exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums, mode);
+    return mode;
+}
+
 /// line_exp_sum, without storing, of the first operand of each of `count` lines, into r[0..count);
 /// short lines through their registers (row::shifted_exp_short), one after another so that the
 /// exponential's constants stay in registers.
@@ -146,8 +161,7 @@ struct softmax_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes], inv[lanes];
         double sums[lanes];
-        const exp_mode mode = col::reduce_range<Arch, K, true>(p[0], s[0], n, m, in);
-        col::exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums, mode);
+        block_exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums);
         for (std::size_t l = 0; l < lanes; ++l) inv[l] = static_cast<T>(1.0 / sums[l]);
         col::scale<Arch, K>(p[1], s[1], n, inv);
     }
@@ -200,8 +214,8 @@ struct log_softmax_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes], l[lanes];
         double sums[lanes];
-        const exp_mode mode = col::reduce_range<Arch, K, log_unshifted<T>>(p[0], s[0], n, m, in);
-        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums, mode);
+        const exp_mode mode =
+            block_exp_sum<Arch, K, false, log_unshifted<T>>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums);
         for (std::size_t i = 0; i < lanes; ++i) {
             const log_offset<T> o = log_offset_of(line_shift<T>{m[i], mode}, sums[i]);
             m[i] = o.a;
@@ -268,8 +282,7 @@ struct logsumexp_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes];
         double sums[lanes];
-        const exp_mode mode = col::reduce_range<Arch, K, true>(p[0], s[0], n, m, identity_input{});
-        col::exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums, mode);
+        block_exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums);
         for (std::size_t l = 0; l < lanes; ++l)
             p[1][l] = finish_logsumexp(m[l], sums[l], [&] {
                 for (index_type r = 0; r < n; ++r)

@@ -810,6 +810,60 @@ void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const
     exp_sum<Arch, K, Store, exp_mode::checked>(x, sx, y, sy, n, m, in, sums);
 }
 
+/// col::exp_sum in exp_mode::unshifted (the same bits) for a block not yet known to allow it, as
+/// row::unshifted_exp_sum for rows: the columns' ranges are taken on the way, and the sums are
+/// returned (m set to 0) only when reduce_range<Unshifted = true> would give the block
+/// exp_mode::unshifted. Otherwise returns false, having stopped at the end of the band of rows
+/// holding the first element out of the unshifted limit (y holds garbage then). The rows go in
+/// bands, as in reduce_range, so that a batch of columns keeps its sum, maximum and minimum in
+/// registers for the band; each column's terms are added in col::accumulate's order.
+template <class Arch, int K, bool Store, class T, class In>
+bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in,
+                       double* sums) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    if (n < 2) return false;
+    const V up(exp_constants<T>::unshifted_limit), down(-exp_constants<T>::unshifted_limit);
+    V hi[K], lo[K];
+    compensated_sum<V> acc[K];
+    for (int k = 0; k < K; ++k) {
+        hi[k] = V(-inf);
+        lo[k] = V(inf);
+    }
+    for (index_type r = 0; r < n; r += block_batches) {
+        const index_type end = std::min(n, r + block_batches);
+        V s[K];
+        for (int k = 0; k < K; ++k) s[k] = V(T(0));
+        for (index_type i = r; i < end; ++i)
+            for (int k = 0; k < K; ++k) {
+                V v = simd::load<V>(x + i * sx + k * W);
+                simd::in_register(v);
+                hi[k] = simd::max(hi[k], v);
+                lo[k] = simd::min(lo[k], v);
+                const V e = exp_of_in_range(in(v));
+                if constexpr (Store) simd::store(y + i * sy + k * W, e);
+                s[k] = s[k] + e;
+            }
+        bool within = true;
+        for (int k = 0; k < K; ++k) {
+            acc[k].add(s[k]);
+            within = within & simd::all((in(hi[k]) <= up) & (in(lo[k]) >= down));
+        }
+        if (!within) return false;
+    }
+    // Every column not all equal (hi > lo, both finite now), as line_shift_for requires; a NaN
+    // that max and min dropped shows in its column's sum.
+    for (int k = 0; k < K; ++k) {
+        if (!simd::all(hi[k] > lo[k])) return false;
+        acc[k].lanes(sums + k * W);
+    }
+    for (int i = 0; i < K * W; ++i)
+        if (std::isnan(sums[i])) return false;
+    std::fill(m, m + K * W, T(0));
+    return true;
+}
+
 template <class Arch, int K, class T>
 void scale(T* y, index_type sy, index_type n, const T* s) noexcept {
     using V = batch<T, Arch>;
