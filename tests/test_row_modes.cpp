@@ -567,17 +567,21 @@ TEMPLATE_TEST_CASE("softmax, log_softmax and logsumexp at the unshifted limit an
 
 TEMPLATE_TEST_CASE("lines taken in groups give each line the bits it gets alone", "[stages][determinism]", float,
                    double) {
-    // log_softmax (lines of up to 2 KiB) and logsumexp (every line) take their lines in
-    // groups of line_group: each line's sum first, then the logarithms and outputs. A line's
-    // result must not depend on the lines grouped with it: here 3 x 7 lines, two whole groups
-    // and a part, of mixed kinds (shifted or not, all equal, with NaN or infinities), in a
-    // padded buffer so that the lines are not evenly spaced, against each line computed alone.
+    // log_softmax and logsumexp take their lines in groups of line_group, softmax its lines
+    // longer than a short line: each line's sum first, then the logarithms and outputs (short
+    // lines), or each line's output stage beside the next line's exponentials (longer ones). A
+    // line's result must not depend on the lines grouped with it: here 3 x 7 lines, two whole
+    // groups and a part, of mixed kinds (shifted or not, all equal, with NaN or infinities, or
+    // with one element past the unshifted limit, which stops the next line's first pass
+    // midway), in a padded buffer so that the lines are not evenly spaced, against each line
+    // computed alone.
     using T = TestType;
     rng r(lk_test::seed_for(97));
     constexpr index_t A = 3, B = 7, lines = A * B;
     static_assert(lines > 2 * lkd::log_softmax_op<T, lkd::identity_input>::line_group, "two groups and a part");
     for (index_t n : {index_t(1), index_t(5), index_t(16), index_t(17), index_t(64), index_t(100), index_t(128),
-                      index_t(129), index_t(256), index_t(257), index_t(512), index_t(513), index_t(1000)}) {
+                      index_t(129), index_t(256), index_t(257), index_t(512), index_t(513), index_t(1000),
+                      index_t(4097)}) {
         const index_t row_stride = n + 3, plane_stride = B * row_stride + 5;
         std::vector<T> x(static_cast<std::size_t>(A * plane_stride));
         for (index_t a = 0; a < A; ++a)
@@ -594,12 +598,14 @@ TEMPLATE_TEST_CASE("lines taken in groups give each line the bits it gets alone"
                 if (kind == 3) line[r.below(static_cast<std::uint64_t>(n))] = lk_test::vals<T>::nan();
                 if (kind == 4) line[r.below(static_cast<std::uint64_t>(n))] = lk_test::vals<T>::inf();
                 if (kind == 5) line[r.below(static_cast<std::uint64_t>(n))] = -lk_test::vals<T>::inf();
+                if (kind == 6 && n > 1) line[r.below(static_cast<std::uint64_t>(n - 1))] = T(1e3);
             }
         const logitkit::extents_type<3> shape{A, B, n};
         const logitkit::extents_type<3> strides{plane_stride, row_stride, 1};
         const logitkit::tensor_view<const T, 3> xv(x.data(), shape, strides);
-        std::vector<T> ls(static_cast<std::size_t>(A * B * n)), lse(static_cast<std::size_t>(lines));
+        std::vector<T> ls(static_cast<std::size_t>(A * B * n)), sm(ls.size()), lse(static_cast<std::size_t>(lines));
         logitkit::log_softmax(xv, logitkit::tensor_view<T, 3>(ls.data(), shape), -1);
+        logitkit::softmax(xv, logitkit::tensor_view<T, 3>(sm.data(), shape), -1);
         logitkit::logsumexp(xv, logitkit::tensor_view<T, 3>(lse.data(), {A, B, 1}), -1);
         for (index_t a = 0; a < A; ++a)
             for (index_t b = 0; b < B; ++b) {
@@ -611,6 +617,11 @@ TEMPLATE_TEST_CASE("lines taken in groups give each line the bits it gets alone"
                 std::copy(ls.begin() + k * n, ls.begin() + (k + 1) * n, grouped.data.begin());
                 CHECK(lk_test::expect_bitwise_equal(grouped, alone,
                                                     "log_softmax of line " + std::to_string(k) + ", n = " + std::to_string(n)));
+                logitkit::softmax(logitkit::tensor_view<const T, 1>(line, {n}),
+                                  logitkit::tensor_view<T, 1>(alone.data.data(), {n}), -1);
+                std::copy(sm.begin() + k * n, sm.begin() + (k + 1) * n, grouped.data.begin());
+                CHECK(lk_test::expect_bitwise_equal(grouped, alone,
+                                                    "softmax of line " + std::to_string(k) + ", n = " + std::to_string(n)));
                 T one = 0;
                 logitkit::logsumexp(logitkit::tensor_view<const T, 1>(line, {n}), logitkit::tensor_view<T, 1>(&one, {1}), -1);
                 INFO("logsumexp of line " << k << ", n = " << n);

@@ -355,6 +355,54 @@ row_range<T> reduce_range(const T* x, index_type n) noexcept {
     return {max, min, n > 0 && std::isfinite(max) && std::isfinite(min)};
 }
 
+/// Work taken a batch at a time beside a row pass (unshifted_exp_sum's `along`):
+/// step(i) for the batch at i, tail(i, rem) for the last rem elements. This one does nothing.
+struct along_nothing {
+    LOGITKIT_INLINE void step(index_type) const noexcept {}
+    LOGITKIT_INLINE void tail(index_type, std::size_t) const noexcept {}
+};
+
+/// y = f(y), in place, beside another line's pass: an output stage of the line before (softmax's
+/// scale, log_softmax's shift). The first `done` elements are rewritten so far; finish()
+/// rewrites the rest. y null: nothing to rewrite.
+template <class Arch, class T, class F>
+struct rewrite_along {
+    using V = batch<T, Arch>;
+    T* y = nullptr;
+    index_type n = 0;
+    F f{};
+    index_type done = 0;
+    LOGITKIT_INLINE void step(index_type i) noexcept {
+        simd::store(y + i, f(simd::load<V>(y + i)));
+        done = i + V::size;
+    }
+    LOGITKIT_INLINE void tail(index_type i, std::size_t rem) noexcept {
+        simd::store_partial(y + i, f(simd::load_partial<V>(y + i, rem, T(0))), rem);
+        done = n;
+    }
+    void finish() noexcept {
+        if (y == nullptr) return;
+        write_row<V, false>(
+            y + done, n - done, next_line<T>{}, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return f(simd::load<V>(y + done + i)); },
+            [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+                return f(simd::load_partial<V>(y + done + i, rem, T(0)));
+            });
+        y = nullptr;
+    }
+};
+
+/// v * s (softmax's scale), and (v - a) - b (log_softmax's shift), for rewrite_along.
+template <class V>
+struct times {
+    V s;
+    LOGITKIT_INLINE V operator()(const V& v) const noexcept { return v * s; }
+};
+template <class V>
+struct minus_twice {
+    V a, b;
+    LOGITKIT_INLINE V operator()(const V& v) const noexcept { return (v - a) - b; }
+};
+
 /// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y. Exact (the
 /// default with Store) feeds the rounding of x - m back into the exponential, so that each term
 /// is within the exponential's bound of the true value. `mode` must be what exp_mode_for allows
@@ -398,8 +446,13 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
 /// instead of the exponentials, for an output stage that then works on y in place: it reads and
 /// writes lines already in cache, where reading x and writing y would fetch y's lines in that
 /// stage (log_softmax, 32x32000 float: 15% less time).
-template <class Arch, bool Store, bool StoreInput = false, class T, class In>
-bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const T* next = nullptr) noexcept {
+///
+/// `along` (see along_nothing) takes its batches beside this pass's: the output stage of
+/// another line of the same length, whose loads and stores then overlap these exponentials
+/// instead of having a pass of their own. It has reached along.done when this returns.
+template <class Arch, bool Store, bool StoreInput = false, class T, class In, class Along = along_nothing>
+bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const T* next = nullptr,
+                       Along&& along = Along{}) noexcept {
     using V = batch<T, Arch>;
     constexpr T limit = exp_constants<T>::unshifted_limit;
     if (n < 2 || !(in(x[n - 1]) <= limit && in(x[n - 1]) >= -limit)) return false;
@@ -411,6 +464,8 @@ bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const
         hi = simd::max(hi, v);
         lo = simd::min(lo, v);
     };
+    // A copy, which no store through y can alias, so that it stays in registers.
+    std::remove_reference_t<Along> a = along;
     sum = accumulate<V>(
         n,
         [&](index_type i) LOGITKIT_LAMBDA_INLINE {
@@ -420,6 +475,7 @@ bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const
             const V u = in(v);
             const V e = exp_of_in_range(u);
             if constexpr (Store) simd::store(y + i, StoreInput ? u : e);
+            a.step(i);
             return e;
         },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
@@ -430,10 +486,12 @@ bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const
             const V u = in(v);
             const V e = simd::select(simd::lane_index<V>() < V(static_cast<T>(rem)), exp_of_in_range(u), zero);
             if constexpr (Store) simd::store_partial(y + i, StoreInput ? u : e, rem);
+            a.tail(i, rem);
             return e;
         },
         // A NaN that max and min drop makes the sum NaN (checked below).
         [&]() LOGITKIT_LAMBDA_INLINE { return !simd::all((in(hi) <= up) & (in(lo) >= down)); });
+    along = a;
     if (std::isnan(sum)) return false;
     const T max = simd::reduce_max(hi), min = -simd::reduce_max(-lo);
     return line_shift_for<true>(row_range<T>{max, min, std::isfinite(max) && std::isfinite(min)}, in).mode ==
