@@ -63,7 +63,13 @@ template <class T>
 struct shift_and_sum {
     line_shift<T> shift;
     double sum;
-    bool inputs_stored = false;  // y holds in(x) (see line_exp_sum's StoreInput)
+};
+/// line_exp_sum's result with StoreInput: whether y holds in(x). A type of its own, so that
+/// shift_and_sum stays two registers wide (a third member costs the grouped short lines of
+/// logsumexp and log_softmax 12% more time on AVX2).
+template <class T>
+struct shift_sum_stored : shift_and_sum<T> {
+    bool inputs_stored;
 };
 template <class Arch, bool Store, bool Unshifted = true, class T, class In>
 shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
@@ -74,6 +80,15 @@ shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In 
     return {sh, s};
 }
 
+template <bool StoreInput, class T>
+std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> result_of(const shift_and_sum<T>& r,
+                                                                                bool inputs_stored) noexcept {
+    if constexpr (StoreInput)
+        return {r, inputs_stored};
+    else
+        return r;
+}
+
 /// The first two stages of one line: its shift (line_shift_for, from its range), then the sum of
 /// exp(in(x) - m), storing the exponentials to y when Store; `next` is prefetched meanwhile.
 /// With StoreInput, Store stores in(x) instead, and only on an unshifted line's first pass
@@ -81,8 +96,9 @@ shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In 
 /// `along` goes to row::unshifted_exp_sum: the caller finishes what it has not done.
 template <class Arch, bool Store, bool Unshifted = true, bool StoreInput = false, class T, class In,
           class Along = row::along_nothing>
-shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* next = nullptr,
-                              Along&& along = Along{}) noexcept {
+std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> line_exp_sum(const T* x, T* y, index_type n, In in,
+                                                                                   const T* next = nullptr,
+                                                                                   Along&& along = Along{}) noexcept {
     // Most lines of logits are unshifted ones: their exponentials are taken first, with the range
     // on the way, which spares such a line the range's own pass. A line that turns out otherwise
     // takes the two passes after all, the first pass having stopped early. Not in place, where
@@ -90,11 +106,13 @@ shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* ne
     if constexpr (Unshifted) {
         double s;
         if ((!Store || y != x) && row::unshifted_exp_sum<Arch, Store, StoreInput>(x, y, n, in, s, next, along))
-            return {{T(0), exp_mode::unshifted}, s, Store && StoreInput};
+            return result_of<StoreInput>(shift_and_sum<T>{{T(0), exp_mode::unshifted}, s}, Store && StoreInput);
     }
     constexpr bool store_exp = Store && !StoreInput;
     const line_shift<T> sh = line_shift_for<Unshifted>(row::reduce_range<Arch>(x, n), in);
-    return {sh, row::exp_sum<Arch, store_exp>(x, store_exp ? y : nullptr, n, sh.m, in, sh.mode, next)};
+    return result_of<StoreInput>(
+        shift_and_sum<T>{sh, row::exp_sum<Arch, store_exp>(x, store_exp ? y : nullptr, n, sh.m, in, sh.mode, next)},
+        false);
 }
 
 /// The first two stages of a block of K batches of columns (see col::accumulate): the columns'
@@ -156,10 +174,13 @@ struct softmax_op {
     static constexpr std::size_t line_group = 8;
     template <class Arch>
     static constexpr bool groups(index_type n) noexcept {
-        return !row::is_short_line<Arch, T>(n);
+        constexpr index_type W = batch<T, Arch>::size;
+        return n > W && (n <= 8 * W || !row::is_short_line<Arch, T>(n));
     }
     template <class Arch>
     void rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
+        if (row::with_short_line<Arch, T>(n, [&](auto B) { short_rows<Arch, decltype(B)::value>(lines, count, n); }))
+            return;
         using V = batch<T, Arch>;
         row::rewrite_along<Arch, T, row::times<V>> before;
         for (std::size_t k = 0; k < count; ++k) {
@@ -174,6 +195,31 @@ struct softmax_op {
             before = {p[1], n, {V(static_cast<T>(1.0 / s))}};
         }
         before.finish();
+    }
+    template <class Arch, int B>
+    void short_rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
+        using V = batch<T, Arch>;
+        if constexpr (B > 8) {
+            for (std::size_t k = 0; k < count; ++k) short_row<Arch, B>(lines[k], n);
+            return;
+        }
+        V e[B];
+        T* y = nullptr;
+        double s = 1;
+        for (std::size_t k = 0; k < count; ++k) {
+            const auto l = row::shifted_exp_short<Arch, B, true>(lines[k][0], n, in);
+            if (y != nullptr) {
+                const V inv(static_cast<T>(1.0 / s));
+                row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { e[b] = e[b] * inv; });
+                row::store_short(y, n, e);
+            }
+            row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { e[b] = l.e[b]; });
+            y = lines[k][1];
+            s = l.sum;
+        }
+        const V inv(static_cast<T>(1.0 / s));
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { e[b] = e[b] * inv; });
+        row::store_short(y, n, e);
     }
     template <class Arch, int B>
     void short_row(const std::array<T*, 2>& p, index_type n) const {
@@ -212,6 +258,10 @@ struct log_softmax_op {
     void row(const std::array<T*, 2>& p, index_type n, T* = nullptr, const next_line<T>& next = {}) const {
         // A short line takes its registers' path whether streamed or not, so that both give the same bits.
         if (row::is_short_line<Arch, T>(n) || !Stream) return rows<Arch>(&p, 1, n);
+        two_passes<Arch, Stream>(p, n, next);
+    }
+    template <class Arch, bool Stream = false>
+    void two_passes(const std::array<T*, 2>& p, index_type n, const next_line<T>& next = {}) const {
         const auto r = line_exp_sum<Arch, false, log_unshifted<T>>(p[0], static_cast<T*>(nullptr), n, in, next.a);
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
         row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
@@ -220,10 +270,12 @@ struct log_softmax_op {
     // the outputs (the group's lines reread from L1), so that the calls into the C library's log
     // do not stand between the lines' vector work (4096x128 float: 20% less time); longer lines
     // gain nothing so, and a group of them no longer fits in L1 (128x1000 double: 10% more
-    // time). Longer lines, not streamed: an unshifted line's first pass copies in(x) to y
-    // (line_exp_sum's StoreInput), so that its output stage works on y in place, and that
+    // time). Lines of more than 8 KiB, not streamed: an unshifted line's first pass copies in(x)
+    // to y (line_exp_sum's StoreInput), so that its output stage works on y in place, and that
     // stage is taken beside the next line's exponentials (row::rewrite_along, as softmax's
-    // scale; 32x32000 float, with StoreInput: 24% less time).
+    // scale; 32x32000 float: 24% less time). Lines in between take two passes each: in L1, the
+    // output stage reading x costs little, and the longer first pass would cost more (AVX2,
+    // whose 16 registers it overfills: 128x1000 float, 10% more time).
     static constexpr std::size_t line_group = 8;
     template <class Arch>
     static constexpr bool groups(index_type n) noexcept {
@@ -231,7 +283,12 @@ struct log_softmax_op {
     }
     template <class Arch>
     void rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
-        if (static_cast<std::size_t>(n) * sizeof(T) > 2048) return long_rows<Arch>(lines, count, n);
+        const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(T);
+        if (bytes > 8192) return long_rows<Arch>(lines, count, n);
+        if (bytes > 2048) {
+            for (std::size_t k = 0; k < count; ++k) two_passes<Arch>(lines[k], n);
+            return;
+        }
         shift_and_sum<T> r[line_group];
         line_exp_sums<Arch, log_unshifted<T>>(lines, count, n, in, r);
         for (std::size_t k = 0; k < count; ++k) {
@@ -245,7 +302,7 @@ struct log_softmax_op {
         row::rewrite_along<Arch, T, row::minus_twice<V>> before;
         for (std::size_t k = 0; k < count; ++k) {
             const std::array<T*, 2>& p = lines[k];
-            shift_and_sum<T> r;
+            shift_sum_stored<T> r;
             if (before.y == nullptr) {
                 r = line_exp_sum<Arch, true, log_unshifted<T>, true>(p[0], p[1], n, in);
             } else {
