@@ -2514,9 +2514,10 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
 /// `along` (see along_nothing) takes its batches beside this pass's: the output stage of
 /// another line of the same length, whose loads and stores then overlap these exponentials
 /// instead of having a pass of their own. It has reached along.done when this returns.
+/// A non-null `range` receives the row's range when this returns true.
 template <class Arch, bool Store, bool StoreInput = false, class T, class In, class Along = along_nothing>
 bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const T* next = nullptr,
-                       Along&& along = Along{}) noexcept {
+                       Along&& along = Along{}, row_range<T>* range = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr T limit = exp_constants<T>::unshifted_limit;
     if (n < 2 || !(in(x[n - 1]) <= limit && in(x[n - 1]) >= -limit)) return false;
@@ -2558,8 +2559,10 @@ bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const
     along = a;
     if (std::isnan(sum)) return false;
     const T max = simd::reduce_max(hi), min = -simd::reduce_max(-lo);
-    return line_shift_for<true>(row_range<T>{max, min, std::isfinite(max) && std::isfinite(min)}, in).mode ==
-           exp_mode::unshifted;
+    const row_range<T> r{max, min, std::isfinite(max) && std::isfinite(min)};
+    if (line_shift_for<true>(r, in).mode != exp_mode::unshifted) return false;
+    if (range != nullptr) *range = r;
+    return true;
 }
 
 template <class Arch, bool Store, bool Exact = Store, class T, class In>
@@ -3852,6 +3855,9 @@ struct line_stats {
     double sum;    // sum(exp(x - max)); NaN when the line holds a NaN; unused when max is not finite
     double extra;  // the optional second sum (soft targets: sum of w * q)
     bool in_range = false;  // every x - max in the exponential's fast range (see exp_mode)
+    // The sum of the exponentials stats stored (its `exps`): sum, or sum(exp(x)) where the line
+    // took them unshifted, exps then holding exp(x).
+    double exps_sum = 0;
 };
 
 /// Per lane, (s + c) * exp(ref - m) in double: the lanes' sums brought to the reference m.
@@ -3923,22 +3929,39 @@ struct target_mass {
 namespace row {
 
 /// A non-null `next` (the next line's logits) is prefetched by the exact-sum pass. A non-null
-/// `exps` receives exp(x - max) when the line is in range (the result's in_range).
+/// `exps` receives the exponentials when the line is in range (the result's in_range): exp(x - max),
+/// or exp(x) (see exps_sum).
 template <class Arch, class T, class Extra>
 line_stats<T> stats(const T* x, index_type n, const Extra& extra, const T* next = nullptr,
                     T* exps = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     const V zero(T(0));
-    // A short line is held in registers (see row::with_short_line in stages.hpp).
     if constexpr (!Extra::active) {
+        // A short line is held in registers (see row::with_short_line in stages.hpp).
         line_stats<T> st;
         if (detail::row::with_short_line<Arch, T>(n, [&](auto B) {
                 const auto l = detail::row::shifted_exp_short<Arch, decltype(B)::value>(x, n, identity_input{});
                 if (exps != nullptr) detail::row::store_short(exps, n, l.e);
-                st = {l.shift.m, l.sum, 0, detail::row::in_fast_range_short(l.v, l.shift.m)};
+                st = {l.shift.m, l.sum, 0, detail::row::in_fast_range_short(l.v, l.shift.m), l.sum};
             }))
             return st;
+        // A line of unshifted logits (every |x| <= unshifted_limit, as most are) takes exp(x)
+        // first, its range on the way (as line_exp_sum), which spares it the range's own pass.
+        // S = sum(exp(x)) * exp(-max) keeps the 16 u of coarse_log_sum: each exp(x) is within
+        // the exponential's bound, x being exact, and exp(-max) is taken in double. S is at least 1
+        // (the maximum's term), where the rounding of exp(max) may have left it just under.
+        double su;
+        row_range<T> r;
+        const bool unshifted =
+            exps != nullptr
+                ? detail::row::unshifted_exp_sum<Arch, true>(x, exps, n, identity_input{}, su, next,
+                                                             detail::row::along_nothing{}, &r)
+                : detail::row::unshifted_exp_sum<Arch, false>(x, static_cast<T*>(nullptr), n, identity_input{}, su,
+                                                              next, detail::row::along_nothing{}, &r);
+        if (unshifted)
+            return {r.max, std::max(1.0, su * std::exp(-static_cast<double>(r.max))), 0,
+                    exp_mode_for(r, r.max, identity_input{}) != exp_mode::checked, su};
     }
     // A row whose range keeps every x - max in the exponential's fast range (the common case)
     // takes two passes, its range and then the exact sum in the faster exp mode; any other row
@@ -3956,7 +3979,7 @@ line_stats<T> stats(const T* x, index_type n, const Extra& extra, const T* next 
             e = accumulate<V>(
                 n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return extra.template term<V>(i); },
                 [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE { return extra.template tail<V>(i, rem); });
-        return {range.max, sum, e, true};
+        return {range.max, sum, e, true, sum};
     }
     online_lanes<V> st;
     compensated_sum<V> ex;
@@ -4394,6 +4417,7 @@ struct hard_sample {
     double lse;
     double log_sum;  // log(sum(exp(x - M)))
     T alpha;  // coefficient of exp(x - M) in the gradient
+    T alpha_exps;  // coefficient of the exponentials stats stored (line_stats::exps_sum)
     T gamma;  // coefficient of w_c in the gradient
     T g_t;    // the gradient at the target class, evaluated directly
 };
@@ -4406,13 +4430,14 @@ hard_sample<T> hard_terms(const setup<T>& p, const line_stats<T>& st, double log
     h.lse = lse_of(st, h.log_sum);
     if (std::isnan(h.lse) || !p.grad) {
         const T nan = std::numeric_limits<T>::quiet_NaN();
-        h.alpha = h.gamma = h.g_t = nan;  // no gradient: never used
+        h.alpha = h.alpha_exps = h.gamma = h.g_t = nan;  // no gradient: never used
         return h;
     }
     const double wt = p.w(t);
     const double a_t = p.keep() * wt + p.spread() * wt;
     const double b = hard_mass(p, t) + 2 * p.z * h.lse;
     h.alpha = static_cast<T>(coef * b / st.sum);
+    h.alpha_exps = st.exps_sum == st.sum ? h.alpha : static_cast<T>(coef * b / st.exps_sum);
     h.gamma = static_cast<T>(-coef * p.spread());
     const double p_t = std::exp(static_cast<double>(xt) - static_cast<double>(st.max)) / st.sum;
     h.g_t = static_cast<T>(coef * (b * p_t - a_t));
@@ -4497,11 +4522,17 @@ double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef
     const T xt = x[t];  // read before an in-place gradient overwrites it
     const hard_sample<T> h = hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t), x), xt, t, coef);
     double smooth = 0;
-    if (reuse && st.in_range) {
+    // Unshifted exponentials reach exp(unshifted_limit) and their coefficient is as much smaller:
+    // one that would be subnormal (a vast line under a small scale) loses its digits, and the line
+    // takes its gradient from exp(x - max) instead. Shifted ones have alpha_exps = alpha, and both
+    // ways give the same bits.
+    const bool normal_coef =
+        !(std::fabs(h.alpha_exps) < std::numeric_limits<T>::min()) || h.alpha_exps == T(0);
+    if (reuse && st.in_range && normal_coef) {
         with_bool(p.weight != nullptr, [&](auto weighted) {
             with_bool(large && g != x, [&](auto stream) {
-                row::hard_grad<Arch, flag<decltype(weighted)>, flag<decltype(stream)>>(exps, g, p.weight, n, h.alpha,
-                                                                                        h.gamma);
+                row::hard_grad<Arch, flag<decltype(weighted)>, flag<decltype(stream)>>(exps, g, p.weight, n,
+                                                                                        h.alpha_exps, h.gamma);
             });
         });
     } else if (p.grad || smoothing) {

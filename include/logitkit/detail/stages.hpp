@@ -450,9 +450,10 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
 /// `along` (see along_nothing) takes its batches beside this pass's: the output stage of
 /// another line of the same length, whose loads and stores then overlap these exponentials
 /// instead of having a pass of their own. It has reached along.done when this returns.
+/// A non-null `range` receives the row's range when this returns true.
 template <class Arch, bool Store, bool StoreInput = false, class T, class In, class Along = along_nothing>
 bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const T* next = nullptr,
-                       Along&& along = Along{}) noexcept {
+                       Along&& along = Along{}, row_range<T>* range = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr T limit = exp_constants<T>::unshifted_limit;
     if (n < 2 || !(in(x[n - 1]) <= limit && in(x[n - 1]) >= -limit)) return false;
@@ -494,8 +495,10 @@ bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const
     along = a;
     if (std::isnan(sum)) return false;
     const T max = simd::reduce_max(hi), min = -simd::reduce_max(-lo);
-    return line_shift_for<true>(row_range<T>{max, min, std::isfinite(max) && std::isfinite(min)}, in).mode ==
-           exp_mode::unshifted;
+    const row_range<T> r{max, min, std::isfinite(max) && std::isfinite(min)};
+    if (line_shift_for<true>(r, in).mode != exp_mode::unshifted) return false;
+    if (range != nullptr) *range = r;
+    return true;
 }
 
 template <class Arch, bool Store, bool Exact = Store, class T, class In>
