@@ -580,8 +580,9 @@ TEMPLATE_TEST_CASE("cross_entropy: class counts 1, 3, 67, 1000 and 4097", "[cros
 }
 
 // Lines of more than a short line's classes whose every |x| is within the exponential's
-// unshifted limit take exp(x) itself in their first pass, the range on the way. Logits near that
-// limit make sum(exp(x)) huge, and a small upstream gradient makes the coefficient of those
+// unshifted limit take exp(x) itself in their first pass, the range on the way; so do column
+// blocks larger than the L1 cache ([C, 40] with the class axis first). Logits near that limit
+// make sum(exp(x)) huge, and a small upstream gradient makes the coefficient of those
 // exponentials subnormal: such a line must take its gradient from exp(x - max) instead. Lines
 // spanning -limit to +limit have exponentials below the fast range.
 TEMPLATE_TEST_CASE("cross_entropy: lines near the unshifted limit, and tiny upstream gradients", "[cross_entropy]",
@@ -591,26 +592,33 @@ TEMPLATE_TEST_CASE("cross_entropy: lines near the unshifted limit, and tiny upst
     const ld tiny = std::is_same<T, float>::value ? 1e-12L : 1e-90L;
     rng r(203);
     for (index_t C : {300, 1000, 4097}) {
-        const shape_t shape = {4, C};
-        std::vector<std::pair<std::string, std::vector<ld>>> data;
-        data.push_back({"uniform(limit - 10, limit)", random_values(4 * C, limit - 10, limit, r)});
-        data.push_back({"uniform(-limit, -limit + 10)", random_values(4 * C, -limit, -limit + 10, r)});
-        data.push_back({"uniform(-limit, limit)", random_values(4 * C, -limit, limit, r)});
-        {
-            auto x = random_values(4 * C, -limit, limit, r);
-            for (index_t s = 0; s < 4; ++s) x[static_cast<std::size_t>(s * C + s)] = static_cast<ld>(s % 2 ? limit : -limit);
-            data.push_back({"uniform(-limit, limit), one element at +-limit", x});
-        }
-        for (const auto& d : data) {
-            const auto t = random_targets(4, C, 0.0, -100, r);
-            for (int variant = 0; variant < 4; ++variant) {
-                options_case oc;
-                oc.reduction = lk::reduction::none;
-                oc.upstream = variant < 2;
-                oc.grad = variant % 2 ? grad_mode::in_place : grad_mode::separate;
-                oc.weighted = variant == 1;
-                const std::vector<ld> up(4, variant == 0 ? tiny : 1e-3L);
-                run_case<T, 2, false>(shape, d.second, t, {}, random_weights(C, r), up, oc, d.first);
+        for (const bool columns : {false, true}) {
+            const index_t N = columns ? 40 : 4;
+            const shape_t shape = columns ? shape_t{C, N} : shape_t{N, C};
+            const ref::lines lines(shape, columns ? 0 : 1);
+            std::vector<std::pair<std::string, std::vector<ld>>> data;
+            data.push_back({"uniform(limit - 10, limit)", random_values(N * C, limit - 10, limit, r)});
+            data.push_back({"uniform(-limit, -limit + 10)", random_values(N * C, -limit, -limit + 10, r)});
+            data.push_back({"uniform(-limit, limit)", random_values(N * C, -limit, limit, r)});
+            {
+                auto x = random_values(N * C, -limit, limit, r);
+                for (index_t s = 0; s < N; ++s)
+                    x[static_cast<std::size_t>(lines.at(s, s))] = static_cast<ld>(s % 2 ? limit : -limit);
+                data.push_back({"uniform(-limit, limit), one element at +-limit", x});
+            }
+            for (const auto& d : data) {
+                const auto t = random_targets(N, C, 0.0, -100, r);
+                for (int variant = 0; variant < 4; ++variant) {
+                    options_case oc;
+                    oc.class_axis = columns ? 0 : 1;
+                    oc.reduction = lk::reduction::none;
+                    oc.upstream = variant < 2;
+                    oc.grad = variant % 2 ? grad_mode::in_place : grad_mode::separate;
+                    oc.weighted = variant == 1;
+                    const std::vector<ld> up(static_cast<std::size_t>(N), variant == 0 ? tiny : 1e-3L);
+                    run_case<T, 2, false>(shape, d.second, t, {}, random_weights(C, r), up, oc,
+                                          d.first + (columns ? ", columns" : ""));
+                }
             }
         }
     }

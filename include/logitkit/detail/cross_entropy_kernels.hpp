@@ -849,14 +849,16 @@ double soft_row(const setup<T>& p, const T* x, const T* q, T* g, double coef) {
 /// counted, its line's maximum and sum are finite, and log(S) is fine for its loss (not
 /// coarse_log_sum); `plain` says which lanes did, and the others are the caller's, through
 /// hard_terms. Lanes are independent: a lane's values do not depend on the others.
+/// alpha_exps is the coefficient of the stored exponentials, whose sums are exps_sum (see
+/// line_stats::exps_sum).
 template <class T, std::size_t L>
 struct lane_terms {
-    double lse[L], log_sum[L], alpha[L], g_t[L];
+    double lse[L], log_sum[L], alpha[L], alpha_exps[L], g_t[L];
     bool plain[L];
 };
 template <class Arch, class T, std::size_t L>
 void hard_lane_terms(const setup<T>& p, const double* m, const double* xt, const double* wt, const double* sum,
-                     const double* coef, const T* active, lane_terms<T, L>& out) noexcept {
+                     const double* exps_sum, const double* coef, const T* active, lane_terms<T, L>& out) noexcept {
     using VD = batch<double, Arch>;
     constexpr std::size_t WD = VD::size;
     static_assert(L % WD == 0, "hard_lane_terms: whole batches of lanes");
@@ -881,6 +883,7 @@ void hard_lane_terms(const setup<T>& p, const double* m, const double* xt, const
         simd::store(out.lse + l, lse);
         simd::store(out.log_sum + l, log_s);
         simd::store(out.alpha + l, c * b / s);
+        simd::store(out.alpha_exps + l, exps_sum == sum ? c * b / s : c * b / simd::load<VD>(exps_sum + l));
         simd::store(out.g_t + l, c * (b * p_t - a_t));
         double ok[WD];
         simd::store(ok, simd::select(fine & finite, one, VD(0.0)));
@@ -913,27 +916,53 @@ void hard_lane_losses(const setup<T>& p, const double* m, const double* xt, cons
     }
 }
 
+/// The bytes of logits a column block may span and still be found in the L1 cache by its next pass.
+constexpr index_type l1_block_bytes = 32 * 1024;
+
 template <class Arch, int K, class T>
 void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg, const std::int64_t* t,
                const double* coef, double* loss) {
     using V = batch<T, Arch>;
     constexpr index_type L = static_cast<index_type>(V::size) * K;
     const index_type n = p.classes;
-    T m[L], xt[L], alpha[L], gamma[L], active[L];
-    double sum[L], extra[L], smooth[L];
-    // As on a line (row::stats): a block whose range keeps every x - max in the exponential's
-    // fast range takes its range and then the exact sums, the exponentials stored in g for a
-    // gradient without smoothing (unless g is the logits); any other block the one-pass online
-    // maximum.
+    T m[L], shift[L], xt[L], alpha[L], alpha_exps[L], gamma[L], active[L];
+    double sum[L], exps_sum[L], extra[L], smooth[L];
+    // As on a line (row::stats): a block of unshifted logits takes exp(x) first, its columns'
+    // ranges on the way; any other block whose range keeps every x - max in the exponential's
+    // fast range takes its range and then the exact sums; the exponentials are stored in g for a
+    // gradient without smoothing (unless g is the logits). Any other block takes the one-pass
+    // online maximum. A block that fits in the L1 cache (few classes: 8x21x4096 float) takes its
+    // range first all the same: that pass's loads, free of other work, fetch the block from memory
+    // in less time than the exponentials' pass does (23% less time there), and the later passes
+    // find it in L1.
     const bool smoothing = p.smoothing != 0;
-    const exp_mode mode = detail::col::reduce_range<Arch, K>(x, sx, n, m, identity_input{});
-    const bool reuse = mode != exp_mode::checked && p.grad && !smoothing && g != x;
-    if (mode == exp_mode::checked)
-        col::stats<Arch, K>(x, sx, n, no_extra{}, m, sum, extra);
-    else if (reuse)
-        detail::col::exp_sum<Arch, K, true>(x, sx, g, sg, n, m, identity_input{}, sum, mode);
-    else
-        detail::col::exp_sum<Arch, K, false>(x, sx, static_cast<T*>(nullptr), 0, n, m, identity_input{}, sum, mode);
+    const bool store_exps = p.grad && !smoothing && g != x;
+    bool reuse = store_exps;
+    const bool unshifted =
+        n * L * index_type(sizeof(T)) > l1_block_bytes &&
+        (store_exps ? detail::col::unshifted_exp_sum<Arch, K, true>(x, sx, g, sg, n, shift, identity_input{}, exps_sum, m)
+                    : detail::col::unshifted_exp_sum<Arch, K, false>(x, sx, static_cast<T*>(nullptr), 0, n, shift,
+                                                                     identity_input{}, exps_sum, m));
+    if (unshifted) {
+        // As row::stats: S = sum(exp(x)) * exp(-max), at least 1.
+        using VD = batch<double, Arch>;
+        for (index_type l = 0; l < L; l += static_cast<index_type>(VD::size)) {
+            double md[VD::size];
+            for (std::size_t k = 0; k < VD::size; ++k) md[k] = -static_cast<double>(m[l + static_cast<index_type>(k)]);
+            simd::store(sum + l, simd::max(VD(1.0), simd::load<VD>(exps_sum + l) * exp_of(simd::load<VD>(md))));
+        }
+    } else {
+        const exp_mode mode = detail::col::reduce_range<Arch, K>(x, sx, n, m, identity_input{});
+        reuse = store_exps && mode != exp_mode::checked;
+        if (mode == exp_mode::checked)
+            col::stats<Arch, K>(x, sx, n, no_extra{}, m, sum, extra);
+        else if (reuse)
+            detail::col::exp_sum<Arch, K, true>(x, sx, g, sg, n, m, identity_input{}, sum, mode);
+        else
+            detail::col::exp_sum<Arch, K, false>(x, sx, static_cast<T*>(nullptr), 0, n, m, identity_input{}, sum,
+                                                 mode);
+    }
+    const double* stored_sum = unshifted ? exps_sum : sum;
     // The samples' scalars: lane by lane in double batches (hard_lane_terms), hard_terms for the
     // lanes that are not plain.
     double md[L], xd[L], wd[L];
@@ -949,29 +978,34 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
         wd[l] = on ? p.w(t[l]) : 0.0;
     }
     lane_terms<T, static_cast<std::size_t>(L)> h;
-    hard_lane_terms<Arch>(p, md, xd, wd, sum, coef, active, h);
+    hard_lane_terms<Arch>(p, md, xd, wd, sum, stored_sum, coef, active, h);
     for (index_type l = 0; l < L; ++l) {
         if (active[l] == T(0)) {
-            alpha[l] = gamma[l] = T(0);
+            alpha[l] = alpha_exps[l] = gamma[l] = T(0);
             continue;
         }
         if (!h.plain[l]) {
-            const line_stats<T> st{m[l], sum[l], 0};
+            const line_stats<T> st{m[l], sum[l], 0, false, stored_sum[l]};
             const hard_sample<T> hs =
                 hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t[l]), x + l, sx), xt[l], t[l], coef[l]);
             h.lse[l] = hs.lse;
             h.log_sum[l] = hs.log_sum;
             h.alpha[l] = static_cast<double>(hs.alpha);
+            h.alpha_exps[l] = static_cast<double>(hs.alpha_exps);
             h.g_t[l] = static_cast<double>(hs.g_t);
             gamma[l] = hs.gamma;
         } else {
             gamma[l] = static_cast<T>(-coef[l] * p.spread());
         }
         alpha[l] = static_cast<T>(h.alpha[l]);
+        alpha_exps[l] = static_cast<T>(h.alpha_exps[l]);
+        // As hard_row: a subnormal coefficient of unshifted exponentials sends the block to
+        // exp(x - max).
+        if (std::fabs(alpha_exps[l]) < std::numeric_limits<T>::min() && alpha_exps[l] != T(0)) reuse = false;
     }
     if (reuse) {
         with_bool(p.weight != nullptr, [&](auto weighted) {
-            col::hard_grad<Arch, K, flag<decltype(weighted)>>(g, sg, p.weight, n, alpha, gamma, active);
+            col::hard_grad<Arch, K, flag<decltype(weighted)>>(g, sg, p.weight, n, alpha_exps, gamma, active);
         });
     } else if (p.grad || (smoothing && any)) {
         with_bool(p.grad, [&](auto store) {

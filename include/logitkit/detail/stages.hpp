@@ -878,15 +878,15 @@ void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const
 
 /// col::exp_sum in exp_mode::unshifted (the same bits) for a block not yet known to allow it, as
 /// row::unshifted_exp_sum for rows: the columns' ranges are taken on the way, and the sums are
-/// returned (m set to 0) only when reduce_range<Unshifted = true> would give the block
-/// exp_mode::unshifted. Otherwise returns false, having stopped at the end of the band of rows
+/// returned (m set to 0, and the columns' maxima to a non-null `max`) only when
+/// reduce_range<Unshifted = true> would give the block exp_mode::unshifted. Otherwise returns false, having stopped at the end of the band of rows
 /// holding the first element out of the unshifted limit (y holds garbage then). Each column's
 /// terms are added in col::accumulate's order, a row at a time across the block as there: not
 /// reduce_range's order (a batch of columns down the band), which with the stores took 75% more
 /// time on 1000x1024 softmax, each store 4 KiB from the next row's load.
 template <class Arch, int K, bool Store, class T, class In>
-bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in,
-                       double* sums) noexcept {
+bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in, double* sums,
+                       T* max = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
@@ -928,6 +928,8 @@ bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_typ
     for (int i = 0; i < K * W; ++i)
         if (std::isnan(sums[i])) return false;
     std::fill(m, m + K * W, T(0));
+    if (max != nullptr)
+        for (int k = 0; k < K; ++k) simd::store(max + k * W, hi[k]);
     return true;
 }
 
