@@ -2859,8 +2859,9 @@ LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept 
 /// Per column: the shift m, and the exp_mode every column of the block allows (see
 /// row::reduce_range and line_shift_for): with Unshifted, m = 0 and exp_mode::unshifted when
 /// every column may go unshifted; else m = in(max) and the mode exp_mode_for gives the block.
+/// A non-null `max` receives in(max) in either case.
 template <class Arch, int K, bool Unshifted = false, class T, class In>
-exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noexcept {
+exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* max = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
@@ -2902,6 +2903,7 @@ exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noex
         in_range = in_range && simd::all(finite & ((il - ih) >= fast_lo));
         in_binade = in_binade && simd::all(((ih < zero) | (ih > zero)) & (simd::binade(il) <= simd::binade(ih)));
         simd::store(m + k * W, ih);
+        if (max != nullptr) simd::store(max + k * W, ih);
     }
     if (unshifted) {
         std::fill(m, m + K * W, T(0));
@@ -4661,22 +4663,36 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
     const index_type n = p.classes;
     T m[L], shift[L], xt[L], alpha[L], alpha_exps[L], gamma[L], active[L];
     double sum[L], exps_sum[L], extra[L], smooth[L];
-    // As on a line (row::stats): a block of unshifted logits takes exp(x) first, its columns'
-    // ranges on the way; any other block whose range keeps every x - max in the exponential's
-    // fast range takes its range and then the exact sums; the exponentials are stored in g for a
-    // gradient without smoothing (unless g is the logits). Any other block takes the one-pass
-    // online maximum. A block that fits in the L1 cache (few classes: 8x21x4096 float) takes its
-    // range first all the same: that pass's loads, free of other work, fetch the block from memory
-    // in less time than the exponentials' pass does (23% less time there), and the later passes
-    // find it in L1.
+    // As on a line (row::stats), a block of unshifted logits takes exp(x) itself (its sums are
+    // then sums of exp(x), and m its columns' maxima); any other block whose range keeps every
+    // x - max in the exponential's fast range takes exp(x - max). The exponentials are stored in g
+    // for a gradient without smoothing (unless g is the logits). Any other block takes the
+    // one-pass online maximum. A block larger than the L1 cache takes its unshifted
+    // exponentials first, its columns' ranges on the way; a smaller one (few classes: 8x21x4096
+    // float) takes its range first all the same: that pass's loads, free of other work, fetch
+    // the block from memory in less time than the exponentials' pass does (23% less time there),
+    // and the later passes find it in L1.
     const bool smoothing = p.smoothing != 0;
     const bool store_exps = p.grad && !smoothing && g != x;
     bool reuse = store_exps;
-    const bool unshifted =
+    bool unshifted =
         n * L * index_type(sizeof(T)) > l1_block_bytes &&
         (store_exps ? detail::col::unshifted_exp_sum<Arch, K, true>(x, sx, g, sg, n, shift, identity_input{}, exps_sum, m)
                     : detail::col::unshifted_exp_sum<Arch, K, false>(x, sx, static_cast<T*>(nullptr), 0, n, shift,
                                                                      identity_input{}, exps_sum, m));
+    if (!unshifted) {
+        const exp_mode mode = detail::col::reduce_range<Arch, K, true>(x, sx, n, shift, identity_input{}, m);
+        unshifted = mode == exp_mode::unshifted;
+        reuse = store_exps && mode != exp_mode::checked;
+        double* sums = unshifted ? exps_sum : sum;
+        if (mode == exp_mode::checked)
+            col::stats<Arch, K>(x, sx, n, no_extra{}, m, sum, extra);
+        else if (reuse)
+            detail::col::exp_sum<Arch, K, true>(x, sx, g, sg, n, shift, identity_input{}, sums, mode);
+        else
+            detail::col::exp_sum<Arch, K, false>(x, sx, static_cast<T*>(nullptr), 0, n, shift, identity_input{},
+                                                 sums, mode);
+    }
     if (unshifted) {
         // As row::stats: S = sum(exp(x)) * exp(-max), at least 1.
         using VD = batch<double, Arch>;
@@ -4685,16 +4701,6 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
             for (std::size_t k = 0; k < VD::size; ++k) md[k] = -static_cast<double>(m[l + static_cast<index_type>(k)]);
             simd::store(sum + l, simd::max(VD(1.0), simd::load<VD>(exps_sum + l) * exp_of(simd::load<VD>(md))));
         }
-    } else {
-        const exp_mode mode = detail::col::reduce_range<Arch, K>(x, sx, n, m, identity_input{});
-        reuse = store_exps && mode != exp_mode::checked;
-        if (mode == exp_mode::checked)
-            col::stats<Arch, K>(x, sx, n, no_extra{}, m, sum, extra);
-        else if (reuse)
-            detail::col::exp_sum<Arch, K, true>(x, sx, g, sg, n, m, identity_input{}, sum, mode);
-        else
-            detail::col::exp_sum<Arch, K, false>(x, sx, static_cast<T*>(nullptr), 0, n, m, identity_input{}, sum,
-                                                 mode);
     }
     const double* stored_sum = unshifted ? exps_sum : sum;
     // The samples' scalars: lane by lane in double batches (hard_lane_terms), hard_terms for the

@@ -795,8 +795,9 @@ LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept 
 /// Per column: the shift m, and the exp_mode every column of the block allows (see
 /// row::reduce_range and line_shift_for): with Unshifted, m = 0 and exp_mode::unshifted when
 /// every column may go unshifted; else m = in(max) and the mode exp_mode_for gives the block.
+/// A non-null `max` receives in(max) in either case.
 template <class Arch, int K, bool Unshifted = false, class T, class In>
-exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noexcept {
+exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* max = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
@@ -838,6 +839,7 @@ exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in) noex
         in_range = in_range && simd::all(finite & ((il - ih) >= fast_lo));
         in_binade = in_binade && simd::all(((ih < zero) | (ih > zero)) & (simd::binade(il) <= simd::binade(ih)));
         simd::store(m + k * W, ih);
+        if (max != nullptr) simd::store(max + k * W, ih);
     }
     if (unshifted) {
         std::fill(m, m + K * W, T(0));
