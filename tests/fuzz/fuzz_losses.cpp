@@ -414,9 +414,17 @@ loss_expectation expected_loss(const loss_case<T>& c) {
         // The reduction sums in double: past double's range the result is IEEE arithmetic (inf).
         ld total = 0;
         for (ld v : want.losses) total += std::fabs(v);
-        if (!(total < static_cast<ld>(std::numeric_limits<double>::max()) / 2)) ex.reduced.check = false;
+        ld weights = 0;
+        if (cfg.reduction == ref::red::mean)
+            for (std::int64_t v : t)
+                if (v != cfg.ignore_index) weights += std::fabs(ref::weight_of(cfg, v));
+        const ld big = static_cast<ld>(std::numeric_limits<double>::max()) / 2;
+        if (!(total < big) || !(weights < big)) ex.reduced.check = false;
         for (ld v : want.losses) ex.losses.push_back(nll(v));
-        for (ld v : want.grad) ex.grad.push_back(nll(v));
+        for (ld v : want.grad) {
+            ex.grad.push_back(nll(v));
+            if (!(weights < big)) ex.grad.back().check = false;  // the mean's gradient scale is 0
+        }
         return ex;
     }
 
@@ -429,6 +437,15 @@ loss_expectation expected_loss(const loss_case<T>& c) {
             if (v != cfg.ignore_index) denominator += ref::weight_of(cfg, v);
     }
     const ld mean_scale = cfg.reduction == ref::red::mean ? 1.0L / denominator : 1.0L;
+    // The reductions sum in double (docs/api.md): past double's range, the sum of the losses or
+    // of the mean's target weights, the result is IEEE arithmetic (inf, or inf / inf), and with the
+    // weights' sum the mean's gradient scale too (0).
+    const ld double_big = static_cast<ld>(std::numeric_limits<double>::max()) / 2;
+    const bool denominator_overflow = cfg.reduction == ref::red::mean && !(denominator < double_big);
+    ld loss_total = 0;
+    for (ld v : want.losses)
+        if (std::isfinite(v)) loss_total += std::fabs(v);
+    const bool reduction_overflow = denominator_overflow || !(loss_total < double_big);
     // Per-sample loss bound: tol * max(1, |loss|) + z (2 |lse| + d) d with d = tol * max(1, |lse|):
     // lse is known to d, and z lse^2 carries that error (docs/api.md).
     std::vector<ld> sample_bound(want.losses.size(), 0);
@@ -453,6 +470,7 @@ loss_expectation expected_loss(const loss_case<T>& c) {
             allowed += sum_bounds * std::fabs(mean_scale);
         }
         ex.reduced = expect(want.reduced, allowed);
+        if (reduction_overflow) ex.reduced.check = false;
     }
     for (std::size_t i = 0; i < want.losses.size(); ++i) {
         // A loss beyond T's range is stored as infinity.
@@ -518,7 +536,7 @@ loss_expectation expected_loss(const loss_case<T>& c) {
                                                      std::fabs(coef[static_cast<std::size_t>(k)]));
             ex.grad[i].allowed = tol::grad * magnitude + floor + underflow;
             // docs/api.md says nothing of an infinite upstream gradient; its products are not checked.
-            if (!std::isfinite(scale) || grad_overflow) ex.grad[i].check = false;
+            if (!std::isfinite(scale) || grad_overflow || denominator_overflow) ex.grad[i].check = false;
         }
     }
     return ex;
