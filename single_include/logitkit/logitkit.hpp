@@ -3952,9 +3952,11 @@ line_stats<T> stats(const T* x, index_type n, const Extra& extra, const T* next 
             return st;
         // A line of unshifted logits (every |x| <= unshifted_limit, as most are) takes exp(x)
         // first, its range on the way (as line_exp_sum), which spares it the range's own pass.
-        // S = sum(exp(x)) * exp(-max) keeps the 16 u of coarse_log_sum: each exp(x) is within
-        // the exponential's bound, x being exact, and exp(-max) is taken in double. S is at least 1
-        // (the maximum's term), where the rounding of exp(max) may have left it just under.
+        // S = sum(exp(x)) * exp(-max): each exp(x) is within the exponential's bound, x being
+        // exact, so that sum(exp(x)) keeps the 16 u of coarse_log_sum, and the scaling, in double,
+        // adds two roundings of double (nothing for float; for double, within the factor of 2
+        // that coarse_log_sum leaves). S is at least 1 (the maximum's term), where the rounding
+        // of exp(max) may have left it just under.
         double su;
         row_range<T> r;
         const bool unshifted =
