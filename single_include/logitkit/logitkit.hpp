@@ -4417,6 +4417,16 @@ double line_log_sum(const setup<T>& p, const line_stats<T>& st, double mass, con
     return log_sum_near_one<Arch>(line.data(), p.classes, st.max);
 }
 
+/// Whether the coefficient of stored exponentials is subnormal. Unshifted exponentials reach
+/// exp(unshifted_limit) and their coefficient is as much smaller: a subnormal one (a vast line
+/// under a small scale) has lost its digits, and the line, or the block of columns, takes its
+/// gradient from exp(x - max) instead. Shifted ones have alpha_exps = alpha, and both ways give
+/// the same bits.
+template <class T>
+bool subnormal(T coef) noexcept {
+    return std::fabs(coef) < std::numeric_limits<T>::min() && coef != T(0);
+}
+
 /// The scalars of one sample with a class index t.
 template <class T>
 struct hard_sample {
@@ -4528,13 +4538,7 @@ double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef
     const T xt = x[t];  // read before an in-place gradient overwrites it
     const hard_sample<T> h = hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t), x), xt, t, coef);
     double smooth = 0;
-    // Unshifted exponentials reach exp(unshifted_limit) and their coefficient is as much smaller:
-    // one that would be subnormal (a vast line under a small scale) loses its digits, and the line
-    // takes its gradient from exp(x - max) instead. Shifted ones have alpha_exps = alpha, and both
-    // ways give the same bits.
-    const bool normal_coef =
-        !(std::fabs(h.alpha_exps) < std::numeric_limits<T>::min()) || h.alpha_exps == T(0);
-    if (reuse && st.in_range && normal_coef) {
+    if (reuse && st.in_range && !subnormal(h.alpha_exps)) {
         with_bool(p.weight != nullptr, [&](auto weighted) {
             with_bool(large && g != x, [&](auto stream) {
                 row::hard_grad<Arch, flag<decltype(weighted)>, flag<decltype(stream)>>(exps, g, p.weight, n,
@@ -4741,9 +4745,7 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
         }
         alpha[l] = static_cast<T>(h.alpha[l]);
         alpha_exps[l] = static_cast<T>(h.alpha_exps[l]);
-        // As hard_row: a subnormal coefficient of unshifted exponentials sends the block to
-        // exp(x - max).
-        if (std::fabs(alpha_exps[l]) < std::numeric_limits<T>::min() && alpha_exps[l] != T(0)) reuse = false;
+        if (subnormal(alpha_exps[l])) reuse = false;
     }
     if (reuse) {
         with_bool(p.weight != nullptr, [&](auto weighted) {
