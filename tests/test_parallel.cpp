@@ -272,6 +272,65 @@ TEST_CASE("a split long row with infinities and NaN gives the single-threaded va
     }
 }
 
+TEMPLATE_TEST_CASE("a split long row takes its exponentials in one pass when the whole row allows it", "[parallel]",
+                   float, double) {
+    // The pieces take exp(x) first, each with its range; the row's verdict (line_shift_for) comes
+    // from all of them, as from the single-threaded pass over the whole row: a constant piece in a
+    // row that is not constant stays unshifted, and one element past the unshifted limit in any
+    // piece sends the whole row to the range's pass.
+    using T = TestType;
+    const lk::index_type n = 3 * 65536 + 21;
+    const T limit = std::is_same<T, float>::value ? T(64) : T(512);
+    struct variant {
+        const char* name;
+        std::size_t at;  // where `value` goes (n: nowhere)
+        T value;
+        bool constant_first_piece;
+        bool one_pass;  // softmax's passes over the row: the exponentials' and the scale's only
+    };
+    const variant variants[] = {
+        {"random", static_cast<std::size_t>(n), T(0), false, true},
+        {"constant first piece", static_cast<std::size_t>(n), T(0), true, true},
+        {"at the limit in the last piece", 3 * 65536 + 2, limit, false, true},
+        {"past the limit in the last piece", 3 * 65536 + 2, limit * T(1.5), false, false},
+        {"past the limit in the first piece", 1000, -limit * T(1.5), false, false},
+        {"past the limit in a constant first piece", 65535, limit * T(2), true, false},
+    };
+    for (const variant& v : variants) {
+        INFO(v.name);
+        auto x = random_values<T>(static_cast<std::size_t>(n), 41);
+        if (v.constant_first_piece) std::fill(x.begin(), x.begin() + 65536, T(3));
+        if (v.at < x.size()) x[v.at] = v.value;
+        const lk::tensor_view<const T, 1> xv(x.data(), {n});
+        auto run = [&](lk::executor* ex) {
+            lk::softmax_options o;
+            o.parallel = ex;
+            std::vector<T> y(x.size()), l(x.size());
+            T out = 0;
+            lk::softmax(xv, lk::tensor_view<T, 1>(y.data(), {n}), -1, o);
+            lk::log_softmax(xv, lk::tensor_view<T, 1>(l.data(), {n}), -1, o);
+            lk::logsumexp(xv, lk::tensor_view<T, 1>(&out, {1}), -1, ex);
+            y.insert(y.end(), l.begin(), l.end());
+            y.push_back(out);
+            return y;
+        };
+        const auto expected = run(nullptr);
+        lk::thread_pool pool(3);
+        CHECK(same_bits(run(&pool), expected));
+        reverse_executor reverse(4);
+        CHECK(same_bits(run(&reverse), expected));
+        reverse_executor softmax_only(4);
+        lk::softmax_options o;
+        o.parallel = &softmax_only;
+        std::vector<T> y(x.size());
+        lk::softmax(xv, lk::tensor_view<T, 1>(y.data(), {n}), -1, o);
+        CHECK(same_bits(y, std::vector<T>(expected.begin(), expected.begin() + n)));
+        // One pass of exponentials and the scale; else the attempt, the range, the exponentials
+        // again and the scale.
+        CHECK(softmax_only.calls == (v.one_pass ? 2u : 4u));
+    }
+}
+
 TEST_CASE("a call on a small tensor stays on the calling thread", "[parallel]") {
     std::vector<float> x(1000, 1.0f), y(1000);
     reverse_executor ex(8);

@@ -2501,26 +2501,16 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
             return e;
         });
 }
-/// exp_sum in exp_mode::unshifted (the same bits) for a row not yet known to allow it: the row's
-/// range is taken on the way, its maximum and minimum beside the exponential, and the sum is
-/// returned only when line_shift_for<true> then gives the row exp_mode::unshifted. Otherwise
-/// returns false, having stopped within four batches of the first element out of the unshifted
-/// limit (y holds garbage then). A row's last element is looked at first: masked lines (-inf)
-/// usually end in masked elements, and then cost nothing here. With StoreInput, y gets in(x)
-/// instead of the exponentials, for an output stage that then works on y in place: it reads and
-/// writes lines already in cache, where reading x and writing y would fetch y's lines in that
-/// stage (log_softmax, 32x32000 float: 15% less time).
-///
-/// `along` (see along_nothing) takes its batches beside this pass's: the output stage of
-/// another line of the same length, whose loads and stores then overlap these exponentials
-/// instead of having a pass of their own. It has reached along.done when this returns.
-/// A non-null `range` receives the row's range when this returns true.
+/// The pass of unshifted_exp_sum, without its verdict: the sum of exp(in(x)) (storing each to y
+/// when Store), and the range of the row. The sum is NaN when the pass stopped, within four
+/// batches of the first element out of the unshifted limit, or met a NaN that max and min dropped.
+/// The pieces of a split line take it one by one, and the line's verdict comes from them all.
 template <class Arch, bool Store, bool StoreInput = false, class T, class In, class Along = along_nothing>
-bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const T* next = nullptr,
-                       Along&& along = Along{}, row_range<T>* range = nullptr) noexcept {
+double unshifted_exp_pass(const T* x, T* y, index_type n, In in, row_range<T>& range, const T* next = nullptr,
+                          Along&& along = Along{}) noexcept {
     using V = batch<T, Arch>;
     constexpr T limit = exp_constants<T>::unshifted_limit;
-    if (n < 2 || !(in(x[n - 1]) <= limit && in(x[n - 1]) >= -limit)) return false;
+    if (n < 2 || !(in(x[n - 1]) <= limit && in(x[n - 1]) >= -limit)) return std::numeric_limits<double>::quiet_NaN();
     const T last = x[n - 1];
     V hi(last), lo(last);
     const V up(limit), down(-limit), zero(T(0));
@@ -2531,7 +2521,7 @@ bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const
     };
     // A copy, which no store through y can alias, so that it stays in registers.
     std::remove_reference_t<Along> a = along;
-    sum = accumulate<V>(
+    const double sum = accumulate<V>(
         n,
         [&](index_type i) LOGITKIT_LAMBDA_INLINE {
             if (next != nullptr) LOGITKIT_PREFETCH(next + i);
@@ -2554,13 +2544,33 @@ bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const
             a.tail(i, rem);
             return e;
         },
-        // A NaN that max and min drop makes the sum NaN (checked below).
         [&]() LOGITKIT_LAMBDA_INLINE { return !simd::all((in(hi) <= up) & (in(lo) >= down)); });
     along = a;
-    if (std::isnan(sum)) return false;
     const T max = simd::reduce_max(hi), min = -simd::reduce_max(-lo);
-    const row_range<T> r{max, min, std::isfinite(max) && std::isfinite(min)};
-    if (line_shift_for<true>(r, in).mode != exp_mode::unshifted) return false;
+    range = {max, min, std::isfinite(max) && std::isfinite(min)};
+    return sum;
+}
+
+/// exp_sum in exp_mode::unshifted (the same bits) for a row not yet known to allow it: the row's
+/// range is taken on the way, its maximum and minimum beside the exponential, and the sum is
+/// returned only when line_shift_for<true> then gives the row exp_mode::unshifted. Otherwise
+/// returns false, having stopped within four batches of the first element out of the unshifted
+/// limit (y holds garbage then). A row's last element is looked at first: masked lines (-inf)
+/// usually end in masked elements, and then cost nothing here. With StoreInput, y gets in(x)
+/// instead of the exponentials, for an output stage that then works on y in place: it reads and
+/// writes lines already in cache, where reading x and writing y would fetch y's lines in that
+/// stage (log_softmax, 32x32000 float: 15% less time).
+///
+/// `along` (see along_nothing) takes its batches beside this pass's: the output stage of
+/// another line of the same length, whose loads and stores then overlap these exponentials
+/// instead of having a pass of their own. It has reached along.done when this returns.
+/// A non-null `range` receives the row's range when this returns true.
+template <class Arch, bool Store, bool StoreInput = false, class T, class In, class Along = along_nothing>
+bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const T* next = nullptr,
+                       Along&& along = Along{}, row_range<T>* range = nullptr) noexcept {
+    row_range<T> r;
+    sum = unshifted_exp_pass<Arch, Store, StoreInput>(x, y, n, in, r, next, std::forward<Along>(along));
+    if (std::isnan(sum) || line_shift_for<true>(r, in).mode != exp_mode::unshifted) return false;
     if (range != nullptr) *range = r;
     return true;
 }
@@ -5875,12 +5885,8 @@ double sum_of_pieces(executor& ex, index_type n, F piece_sum) {
 
 /// The line's range from its pieces' ranges: the same maximum and minimum (a NaN, which either
 /// may drop, makes the line non-finite), and finite when every piece is.
-template <class Arch, class T>
-row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
-    std::vector<row_range<T>> r(static_cast<std::size_t>(piece_count(n)));
-    for_each_piece(ex, n, [&](index_type b, index_type e) {
-        r[static_cast<std::size_t>(b / line_piece)] = row::reduce_range<Arch>(x + b, e - b);
-    });
+template <class T>
+row_range<T> combined_range(const std::vector<row_range<T>>& r) {
     row_range<T> all = r[0];
     for (const auto& p : r) {
         all.max = p.max > all.max ? p.max : all.max;
@@ -5888,6 +5894,14 @@ row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
         all.finite = all.finite && p.finite;
     }
     return all;
+}
+template <class Arch, class T>
+row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
+    std::vector<row_range<T>> r(static_cast<std::size_t>(piece_count(n)));
+    for_each_piece(ex, n, [&](index_type b, index_type e) {
+        r[static_cast<std::size_t>(b / line_piece)] = row::reduce_range<Arch>(x + b, e - b);
+    });
+    return combined_range(r);
 }
 
 /// The first two stages of a split line: its shift (line_shift_for) from the pieces' ranges, then
@@ -5906,6 +5920,21 @@ struct shift_sum_stored : shift_and_sum<T> {
 };
 template <class Arch, bool Store, bool Unshifted = true, class T, class In>
 shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
+    // As line_exp_sum, the exponentials first, each piece's range on the way: the line is
+    // unshifted when its range, from the pieces', says so and no piece stopped (a NaN sum). The
+    // pieces' sums are accumulate's, so the bits are the single pass's; otherwise the line takes
+    // the range's pass and the exponentials' after all.
+    if constexpr (Unshifted) {
+        if (!Store || y != x) {
+            std::vector<row_range<T>> r(static_cast<std::size_t>(piece_count(n)));
+            const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+                return row::unshifted_exp_pass<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, in,
+                                                            r[static_cast<std::size_t>(b / line_piece)]);
+            });
+            if (!std::isnan(s) && line_shift_for<true>(combined_range(r), in).mode == exp_mode::unshifted)
+                return {{T(0), exp_mode::unshifted}, s};
+        }
+    }
     const line_shift<T> sh = line_shift_for<Unshifted>(range_of_pieces<Arch>(ex, x, n), in);
     const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
         return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, sh.m, in, sh.mode);

@@ -42,12 +42,8 @@ double sum_of_pieces(executor& ex, index_type n, F piece_sum) {
 
 /// The line's range from its pieces' ranges: the same maximum and minimum (a NaN, which either
 /// may drop, makes the line non-finite), and finite when every piece is.
-template <class Arch, class T>
-row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
-    std::vector<row_range<T>> r(static_cast<std::size_t>(piece_count(n)));
-    for_each_piece(ex, n, [&](index_type b, index_type e) {
-        r[static_cast<std::size_t>(b / line_piece)] = row::reduce_range<Arch>(x + b, e - b);
-    });
+template <class T>
+row_range<T> combined_range(const std::vector<row_range<T>>& r) {
     row_range<T> all = r[0];
     for (const auto& p : r) {
         all.max = p.max > all.max ? p.max : all.max;
@@ -55,6 +51,14 @@ row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
         all.finite = all.finite && p.finite;
     }
     return all;
+}
+template <class Arch, class T>
+row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
+    std::vector<row_range<T>> r(static_cast<std::size_t>(piece_count(n)));
+    for_each_piece(ex, n, [&](index_type b, index_type e) {
+        r[static_cast<std::size_t>(b / line_piece)] = row::reduce_range<Arch>(x + b, e - b);
+    });
+    return combined_range(r);
 }
 
 /// The first two stages of a split line: its shift (line_shift_for) from the pieces' ranges, then
@@ -73,6 +77,21 @@ struct shift_sum_stored : shift_and_sum<T> {
 };
 template <class Arch, bool Store, bool Unshifted = true, class T, class In>
 shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
+    // As line_exp_sum, the exponentials first, each piece's range on the way: the line is
+    // unshifted when its range, from the pieces', says so and no piece stopped (a NaN sum). The
+    // pieces' sums are accumulate's, so the bits are the single pass's; otherwise the line takes
+    // the range's pass and the exponentials' after all.
+    if constexpr (Unshifted) {
+        if (!Store || y != x) {
+            std::vector<row_range<T>> r(static_cast<std::size_t>(piece_count(n)));
+            const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+                return row::unshifted_exp_pass<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, in,
+                                                            r[static_cast<std::size_t>(b / line_piece)]);
+            });
+            if (!std::isnan(s) && line_shift_for<true>(combined_range(r), in).mode == exp_mode::unshifted)
+                return {{T(0), exp_mode::unshifted}, s};
+        }
+    }
     const line_shift<T> sh = line_shift_for<Unshifted>(range_of_pieces<Arch>(ex, x, n), in);
     const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
         return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, sh.m, in, sh.mode);
