@@ -331,6 +331,85 @@ TEMPLATE_TEST_CASE("a split long row takes its exponentials in one pass when the
     }
 }
 
+TEMPLATE_TEST_CASE("a column block whose rows split over an executor takes the verdicts of all its rows",
+                   "[parallel]", float, double) {
+    // Axis 0 with few columns: each block's rows go to the executor in pieces of 256, and the
+    // pieces' ranges give the block's verdict, as the single-threaded call's do: a column constant
+    // in one piece stays unshifted, and one element past the unshifted limit, an infinity or a
+    // NaN in any piece sends the block to the range's pass.
+    using T = TestType;
+    const lk::index_type n = 2 * 256 + 1;  // the last piece holds one row
+    const T limit = std::is_same<T, float>::value ? T(64) : T(512);
+    struct variant {
+        const char* name;
+        lk::index_type row;  // where `value` goes in column 0 (-1: nowhere)
+        T value;
+        bool constant_first_piece;
+        bool one_pass;
+    };
+    const variant variants[] = {
+        {"random", -1, T(0), false, true},
+        {"column constant in the first piece", -1, T(0), true, true},
+        {"at the limit in the last piece", n - 1, -limit, false, true},
+        {"past the limit in the last piece", n - 1, -limit * T(1.5), false, false},
+        {"past the limit in the middle piece", 300, limit * T(1.5), false, false},
+        {"an infinity in the first piece", 7, -std::numeric_limits<T>::infinity(), false, false},
+        {"a NaN in the middle piece", 400, std::numeric_limits<T>::quiet_NaN(), false, false},
+    };
+    for (const lk::index_type width : {lk::index_type(2), lk::index_type(40), lk::index_type(300)}) {
+        for (const variant& v : variants) {
+            INFO(v.name << ", " << width << " columns");
+            auto x = random_values<T>(static_cast<std::size_t>(n * width), static_cast<std::uint64_t>(width));
+            if (v.constant_first_piece)
+                for (lk::index_type r = 0; r < 256; ++r) x[static_cast<std::size_t>(r * width)] = T(3);
+            if (v.row >= 0) x[static_cast<std::size_t>(v.row * width)] = v.value;
+            const lk::tensor_view<const T, 2> xv(x.data(), {n, width});
+            auto run = [&](lk::executor* ex) {
+                lk::softmax_options o;
+                o.parallel = ex;
+                std::vector<T> y(x.size()), l(x.size()), dx(x.size()), dl(x.size());
+                std::vector<T> out(static_cast<std::size_t>(width));
+                const lk::tensor_view<T, 2> yv(y.data(), {n, width}), lv(l.data(), {n, width});
+                const lk::tensor_view<T, 2> dxv(dx.data(), {n, width}), dlv(dl.data(), {n, width});
+                lk::softmax(xv, yv, 0, o);
+                lk::log_softmax(xv, lv, 0, o);
+                lk::logsumexp(xv, lk::tensor_view<T, 2>(out.data(), {1, width}), 0, ex);
+                lk::softmax_backward(lk::tensor_view<const T, 2>(yv), xv, dxv, 0, o);
+                lk::log_softmax_backward(lk::tensor_view<const T, 2>(lv), xv, dlv, 0, o);
+                for (auto* part : {&l, &dx, &dl, &out}) y.insert(y.end(), part->begin(), part->end());
+                return y;
+            };
+            // NaN lanes may differ in sign or payload (which NaN a maximum or a sum keeps).
+            auto same = [](const std::vector<T>& a, const std::vector<T>& b) {
+                if (a.size() != b.size()) return false;
+                for (std::size_t i = 0; i < a.size(); ++i) {
+                    const bool both_nan = std::isnan(a[i]) && std::isnan(b[i]);
+                    if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0 && !both_nan) return false;
+                }
+                return true;
+            };
+            const auto expected = run(nullptr);
+            lk::thread_pool pool(2);
+            CHECK(same(run(&pool), expected));
+            reverse_executor reverse(4);
+            CHECK(same(run(&reverse), expected));
+            if (width == 2) {
+                // Two blocks of one column, the second random. softmax's passes over a block are
+                // its exponentials' and its scale's; else the attempt, the range, the
+                // exponentials and the scale.
+                reverse_executor softmax_only(4);
+                lk::softmax_options o;
+                o.parallel = &softmax_only;
+                std::vector<T> y(x.size());
+                lk::softmax(xv, lk::tensor_view<T, 2>(y.data(), {n, width}), 0, o);
+                CHECK(same(y, std::vector<T>(expected.begin(), expected.begin() + n * width)));
+                CHECK(softmax_only.calls == (v.one_pass ? 4u : 6u));
+                CHECK(softmax_only.pieces == 3 * softmax_only.calls);
+            }
+        }
+    }
+}
+
 TEST_CASE("a call on a small tensor stays on the calling thread", "[parallel]") {
     std::vector<float> x(1000, 1.0f), y(1000);
     reverse_executor ex(8);

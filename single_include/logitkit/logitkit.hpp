@@ -2866,19 +2866,17 @@ LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept 
     for (int k = 0; k < K; ++k) acc[k].lanes(sums + k * V::size);
 }
 
-/// Per column: the shift m, and the exp_mode every column of the block allows (see
-/// row::reduce_range and line_shift_for): with Unshifted, m = 0 and exp_mode::unshifted when
-/// every column may go unshifted; else m = in(max) and the mode exp_mode_for gives the block.
-/// A non-null `max` receives in(max) in either case.
-template <class Arch, int K, bool Unshifted = false, class T, class In>
-exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* max = nullptr) noexcept {
+/// Per column, the largest and the smallest element of n rows, into hi and lo (K * W each). A
+/// NaN may or may not be dropped (see reduce_range).
+template <class Arch, int K, class T>
+void range(const T* x, index_type sx, index_type n, T* hi, T* lo) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
-    V hi[K], lo[K];
+    V h[K], l[K];
     for (int k = 0; k < K; ++k) {
-        hi[k] = V(-inf);
-        lo[k] = V(inf);
+        h[k] = V(-inf);
+        l[k] = V(inf);
     }
     // The rows in bands: each batch of columns takes the band's rows before the next batch does,
     // so that its maximum and minimum stay in registers for the band (a block's, 2 K batches, do
@@ -2886,30 +2884,44 @@ exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* m
     for (index_type r = 0; r < n; r += block_batches) {
         const index_type end = std::min(n, r + block_batches);
         for (int k = 0; k < K; ++k) {
-            V h = hi[k], l = lo[k];
+            V hk = h[k], lk = l[k];
             for (index_type i = r; i < end; ++i) {
                 V v = simd::load<V>(x + i * sx + k * W);
                 simd::in_register(v);
-                h = simd::max(h, v);
-                l = simd::min(l, v);
+                hk = simd::max(hk, v);
+                lk = simd::min(lk, v);
             }
-            hi[k] = h;
-            lo[k] = l;
+            h[k] = hk;
+            l[k] = lk;
         }
     }
-    // The block's mode: unshifted if every column is (line_shift_for), else the least any column
-    // allows (exp_mode_for), with m = in(max); lane by lane in batches, as the scalar tests of
-    // those functions would take them one column at a time (for a few classes per sample, as in
-    // cross-entropy over a class axis that is not last, those tests cost as much as the passes).
+    for (int k = 0; k < K; ++k) {
+        simd::store(hi + k * W, h[k]);
+        simd::store(lo + k * W, l[k]);
+    }
+}
+
+/// Per column: the shift m, and the exp_mode every column of the block allows (see
+/// row::reduce_range and line_shift_for), from the columns' maxima hi and minima lo: with
+/// Unshifted, m = 0 and exp_mode::unshifted when every column may go unshifted; else m = in(max)
+/// and the mode exp_mode_for gives the block. A non-null `max` receives in(max) in either case.
+template <class Arch, int K, bool Unshifted = false, class T, class In>
+exp_mode mode_of_range(const T* hi, const T* lo, T* m, In in, T* max = nullptr) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    // Lane by lane in batches, as the scalar tests of those functions would take them one column
+    // at a time (for a few classes per sample, as in cross-entropy over a class axis that is not
+    // last, those tests cost as much as the passes).
     const V big(std::numeric_limits<T>::max()), limit(exp_constants<T>::unshifted_limit),
         fast_lo(exp_constants<T>::fast_lo), zero(T(0));
     bool unshifted = Unshifted, in_range = true, in_binade = true;
     for (int k = 0; k < K; ++k) {
-        const V ih = in(hi[k]), il = in(lo[k]);
+        const V h = simd::load<V>(hi + k * W), l = simd::load<V>(lo + k * W);
+        const V ih = in(h), il = in(l);
         // Both finite (an empty block's -inf maximum is not), so hi != lo is hi > lo.
-        const auto finite = (hi[k] >= -big) & (hi[k] <= big) & (lo[k] >= -big) & (lo[k] <= big);
+        const auto finite = (h >= -big) & (h <= big) & (l >= -big) & (l <= big);
         if constexpr (Unshifted)
-            unshifted = unshifted && simd::all(finite & (hi[k] > lo[k]) & (ih <= limit) & (il >= -limit));
+            unshifted = unshifted && simd::all(finite & (h > l) & (ih <= limit) & (il >= -limit));
         in_range = in_range && simd::all(finite & ((il - ih) >= fast_lo));
         in_binade = in_binade && simd::all(((ih < zero) | (ih > zero)) & (simd::binade(il) <= simd::binade(ih)));
         simd::store(m + k * W, ih);
@@ -2920,6 +2932,15 @@ exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* m
         return exp_mode::unshifted;
     }
     return !in_range ? exp_mode::checked : in_binade ? exp_mode::in_binade : exp_mode::in_range;
+}
+
+/// The columns' shifts and the block's exp_mode (mode_of_range) from one pass over the block.
+template <class Arch, int K, bool Unshifted = false, class T, class In>
+exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* max = nullptr) noexcept {
+    constexpr index_type L = static_cast<index_type>(batch<T, Arch>::size) * K;
+    T hi[L], lo[L];
+    range<Arch, K>(x, sx, n, hi, lo);
+    return mode_of_range<Arch, K, Unshifted>(hi, lo, m, in, max);
 }
 
 template <class Arch, int K, bool Store, exp_mode Mode, class T, class In>
@@ -2952,27 +2973,23 @@ void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const
     exp_sum<Arch, K, Store, exp_mode::checked>(x, sx, y, sy, n, m, in, sums);
 }
 
-/// col::exp_sum in exp_mode::unshifted (the same bits) for a block not yet known to allow it, as
-/// row::unshifted_exp_sum for rows: the columns' ranges are taken on the way, and the sums are
-/// returned (m set to 0, and the columns' maxima to a non-null `max`) only when
-/// reduce_range<Unshifted = true> would give the block exp_mode::unshifted. Otherwise returns false, having stopped at the end of the band of rows
-/// holding the first element out of the unshifted limit (y holds garbage then). Each column's
-/// terms are added in col::accumulate's order, a row at a time across the block as there: not
-/// reduce_range's order (a batch of columns down the band), which with the stores took 75% more
-/// time on 1000x1024 softmax, each store 4 KiB from the next row's load.
+/// The pass of unshifted_exp_sum, without its verdict: the columns' sums of exp(in(x)) (storing
+/// each to y when Store) into sums, and their maxima and minima into hi and lo (K * W each).
+/// Returns false, having stopped at the end of the band of rows holding the first element out of
+/// the unshifted limit (y holds garbage then). The pieces of a block's rows take it one by one,
+/// and the block's verdict (unshifted_verdict) comes from them all.
 template <class Arch, int K, bool Store, class T, class In>
-bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in, double* sums,
-                       T* max = nullptr) noexcept {
+bool unshifted_exp_pass(const T* x, index_type sx, T* y, index_type sy, index_type n, In in, double* sums, T* hi,
+                        T* lo) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
-    if (n < 2) return false;
     const V up(exp_constants<T>::unshifted_limit), down(-exp_constants<T>::unshifted_limit);
-    V hi[K], lo[K];
+    V h[K], l[K];
     compensated_sum<V> acc[K];
     for (int k = 0; k < K; ++k) {
-        hi[k] = V(-inf);
-        lo[k] = V(inf);
+        h[k] = V(-inf);
+        l[k] = V(inf);
     }
     for (index_type r = 0; r < n; r += block_batches) {
         const index_type end = std::min(n, r + block_batches);
@@ -2982,8 +2999,8 @@ bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_typ
             for (int k = 0; k < K; ++k) {
                 V v = simd::load<V>(x + i * sx + k * W);
                 simd::in_register(v);
-                hi[k] = simd::max(hi[k], v);
-                lo[k] = simd::min(lo[k], v);
+                h[k] = simd::max(h[k], v);
+                l[k] = simd::min(l[k], v);
                 const V e = exp_of_in_range(in(v));
                 if constexpr (Store) simd::store(y + i * sy + k * W, e);
                 s[k] = s[k] + e;
@@ -2991,22 +3008,49 @@ bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_typ
         bool within = true;
         for (int k = 0; k < K; ++k) {
             acc[k].add(s[k]);
-            within = within & simd::all((in(hi[k]) <= up) & (in(lo[k]) >= down));
+            within = within & simd::all((in(h[k]) <= up) & (in(l[k]) >= down));
         }
         if (!within) return false;
     }
-    // Every column not all equal (hi > lo, both finite now), as line_shift_for requires; a NaN
-    // that max and min dropped shows in its column's sum.
     for (int k = 0; k < K; ++k) {
-        if (!simd::all(hi[k] > lo[k])) return false;
         acc[k].lanes(sums + k * W);
+        simd::store(hi + k * W, h[k]);
+        simd::store(lo + k * W, l[k]);
     }
+    return true;
+}
+
+/// Whether a block whose every element was within the unshifted limit (unshifted_exp_pass) is
+/// unshifted, as reduce_range<Unshifted = true> would find: every column not all equal (hi > lo,
+/// both finite now), and no NaN, which max and min may have dropped, in the columns' sums. Then
+/// m is set to 0, and the columns' maxima to a non-null `max`.
+template <class Arch, int K, class T>
+bool unshifted_verdict(const T* hi, const T* lo, const double* sums, T* m, T* max = nullptr) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    for (int k = 0; k < K; ++k)
+        if (!simd::all(simd::load<V>(hi + k * W) > simd::load<V>(lo + k * W))) return false;
     for (int i = 0; i < K * W; ++i)
         if (std::isnan(sums[i])) return false;
     std::fill(m, m + K * W, T(0));
-    if (max != nullptr)
-        for (int k = 0; k < K; ++k) simd::store(max + k * W, hi[k]);
+    if (max != nullptr) std::copy(hi, hi + K * W, max);
     return true;
+}
+
+/// col::exp_sum in exp_mode::unshifted (the same bits) for a block not yet known to allow it, as
+/// row::unshifted_exp_sum for rows: the columns' ranges are taken on the way, and the sums are
+/// returned (m set to 0, and the columns' maxima to a non-null `max`) only when
+/// reduce_range<Unshifted = true> would give the block exp_mode::unshifted (unshifted_verdict).
+/// Each column's terms are added in col::accumulate's order, a row at a time across the block as
+/// there: not reduce_range's order (a batch of columns down the band), which with the stores
+/// took 75% more time on 1000x1024 softmax, each store 4 KiB from the next row's load.
+template <class Arch, int K, bool Store, class T, class In>
+bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in, double* sums,
+                       T* max = nullptr) noexcept {
+    constexpr index_type L = static_cast<index_type>(batch<T, Arch>::size) * K;
+    T hi[L], lo[L];
+    return n >= 2 && unshifted_exp_pass<Arch, K, Store>(x, sx, y, sy, n, in, sums, hi, lo) &&
+           unshifted_verdict<Arch, K>(hi, lo, sums, m, max);
 }
 
 template <class Arch, int K, class T>
@@ -3186,6 +3230,54 @@ void run_pieces(executor* ex, index_type items, index_type grain, F run) {
     });
 }
 
+// A column block's rows, along the axis, in pieces of column_piece_rows: the stages that sum down
+// the columns sum each piece on its own and add the pieces' sums in order, and every stage takes
+// the pieces one by one, so that an executor can take a block's pieces and the bits are those of
+// the single-threaded call. A block of at most that many rows is one piece, taken as a whole.
+// Blocks split so when they are too few for the executor (axis 0 of 1000x1024 on 2 threads: one
+// block), where splitting their columns instead would leave each thread part of every page (see
+// column_block_batches), at a cost near that of the whole page.
+constexpr index_type column_piece_rows = 256;
+
+/// The pieces of a block of n rows; run on ex when given, else in order on the calling thread.
+struct row_pieces {
+    index_type n;
+    executor* ex = nullptr;
+
+    std::size_t count() const noexcept {
+        return static_cast<std::size_t>((n + column_piece_rows - 1) / column_piece_rows);
+    }
+    /// f(k, begin, end) for each piece k of rows [begin, end). On an executor each task takes a
+    /// run of adjacent pieces, the same run at every stage, so that a thread that keeps its task
+    /// finds its rows in its own cache at the next stage (log_softmax over axis 0 of 1000x1024
+    /// on 2 threads: 25% less time than with a piece per task).
+    template <class F>
+    void each(F f) const {
+        const std::size_t c = count();
+        const auto pieces = [&](std::size_t from, std::size_t to) {
+            for (std::size_t k = from; k < to; ++k) {
+                const index_type b = static_cast<index_type>(k) * column_piece_rows;
+                f(k, b, std::min(n, b + column_piece_rows));
+            }
+        };
+        const std::size_t tasks = ex == nullptr ? 1 : std::min(c, ex->concurrency());
+        if (tasks <= 1) return pieces(0, c);
+        ex->run(tasks, [&](std::size_t i) { pieces(c * i / tasks, c * (i + 1) / tasks); });
+    }
+    /// The columns' sums, `lanes` of them, into out: sum(k, begin, end, part) sums piece k's rows
+    /// into part, and the pieces' parts are added in order.
+    template <class F>
+    void sums(std::size_t lanes, double* out, F sum) const {
+        const std::size_t c = count();
+        if (c <= 1) return sum(std::size_t(0), index_type(0), n, out);
+        std::vector<double> part(c * lanes);
+        each([&](std::size_t k, index_type b, index_type e) { sum(k, b, e, part.data() + k * lanes); });
+        std::copy(part.begin(), part.begin() + static_cast<std::ptrdiff_t>(lanes), out);
+        for (std::size_t k = 1; k < c; ++k)
+            for (std::size_t l = 0; l < lanes; ++l) out[l] += part[k * lanes + l];
+    }
+};
+
 /// Elements a piece of work should hold at least, so that handing it to a thread pays off.
 constexpr index_type parallel_grain_elements = index_type(1) << 15;
 
@@ -3235,23 +3327,34 @@ constexpr int column_block_batches(index_type bytes) noexcept {
     return static_cast<int>(bytes / static_cast<index_type>(batch<T, Arch>::size * sizeof(T)));
 }
 
-template <class Arch, class T, int K, class Op, std::size_t N>
-LOGITKIT_INLINE index_type run_column_blocks(const Op& op, std::array<T*, N> p, const std::array<index_type, N>& s,
-                                             index_type n, index_type width, index_type j) {
-    constexpr index_type W = batch<T, Arch>::size * K;
-    for (; j + W <= width; j += W) {
-        std::array<T*, N> q = p;
-        for (auto& ptr : q) ptr += j;
-        op.template cols<Arch, K>(q, s, n);
-    }
-    return j;
-}
-
 /// Whether Op can split one line over an executor (see ops.hpp): it declares splits_lines.
 template <class Op, class = void>
 struct splits_lines : std::false_type {};
 template <class Op>
 struct splits_lines<Op, std::void_t<decltype(Op::splits_lines)>> : std::true_type {};
+
+/// Whether Op can split a column block's rows over an executor (row_pieces): it declares
+/// splits_blocks, and its cols take the executor.
+template <class Op, class = void>
+struct splits_blocks : std::false_type {};
+template <class Op>
+struct splits_blocks<Op, std::void_t<decltype(Op::splits_blocks)>> : std::true_type {};
+
+/// The blocks of K batches of columns in [j, width), each block's rows split over ex when given.
+template <class Arch, class T, int K, class Op, std::size_t N>
+LOGITKIT_INLINE index_type run_column_blocks(const Op& op, std::array<T*, N> p, const std::array<index_type, N>& s,
+                                             index_type n, index_type width, index_type j, executor* ex = nullptr) {
+    constexpr index_type W = batch<T, Arch>::size * K;
+    for (; j + W <= width; j += W) {
+        std::array<T*, N> q = p;
+        for (auto& ptr : q) ptr += j;
+        if constexpr (splits_blocks<Op>::value)
+            op.template cols<Arch, K>(q, s, n, ex);
+        else
+            op.template cols<Arch, K>(q, s, n);
+    }
+    return j;
+}
 
 /// Whether Op can stream its output (see ops.hpp): it declares stream_scratch.
 template <class Op, class = void>
@@ -3406,6 +3509,14 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
         constexpr int K_page = column_block_batches<T, Arch>(4096), K_kib = column_block_batches<T, Arch>(1024);
         const index_type outer = outer_count<R>(L.shape, dims, count);
         index_type band = W * K_page;
+        // Too few page-wide bands for the executor: each block's rows split over it instead
+        // (row_pieces), when there are rows enough.
+        executor* block_ex = nullptr;
+        if (splits_blocks<Op>::value && ex != nullptr && n >= 2 * column_piece_rows &&
+            outer * ((width + band - 1) / band) < static_cast<index_type>(ex->concurrency())) {
+            block_ex = ex;
+            ex = nullptr;
+        }
         if (ex != nullptr)
             while (band > W && outer * ((width + band - 1) / band) < 2 * static_cast<index_type>(ex->concurrency()))
                 band = std::max(W, band / 4);
@@ -3419,11 +3530,11 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
                            const index_type from = std::max(b, o * bands) - o * bands;
                            const index_type to = std::min(e, (o + 1) * bands) - o * bands;
                            const index_type stop = std::min(width, to * band);
-                           index_type j = run_column_blocks<Arch, T, K_page>(op, p, s, n, stop, from * band);
-                           j = run_column_blocks<Arch, T, K_kib>(op, p, s, n, stop, j);
-                           j = run_column_blocks<Arch, T, 4>(op, p, s, n, stop, j);
-                           j = run_column_blocks<Arch, T, 1>(op, p, s, n, stop, j);
-                           run_column_blocks<scalar_arch, T, 1>(op, p, s, n, stop, j);
+                           index_type j = run_column_blocks<Arch, T, K_page>(op, p, s, n, stop, from * band, block_ex);
+                           j = run_column_blocks<Arch, T, K_kib>(op, p, s, n, stop, j, block_ex);
+                           j = run_column_blocks<Arch, T, 4>(op, p, s, n, stop, j, block_ex);
+                           j = run_column_blocks<Arch, T, 1>(op, p, s, n, stop, j, block_ex);
+                           run_column_blocks<scalar_arch, T, 1>(op, p, s, n, stop, j, block_ex);
                            ++o;
                        });
                    });
@@ -5845,6 +5956,7 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
 // logitkit — the softmax-family operations, assembled from the stages for rows and columns.
 // SPDX-License-Identifier: MIT
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -5980,15 +6092,53 @@ std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> line_exp_s
 /// The first two stages of a block of K batches of columns (see col::accumulate): the columns'
 /// shifts m and exp_mode (col::reduce_range), then their sums of exp(in(x) - m), storing the
 /// exponentials to y when Store. Unshifted blocks take their exponentials first, as lines do
-/// (line_exp_sum); not in place.
+/// (line_exp_sum); not in place. A block of several pieces (row_pieces) takes the same stages
+/// piece by piece, its verdicts from all the pieces' ranges.
 template <class Arch, int K, bool Store, bool Unshifted = true, class T, class In>
-exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in,
-                       double* sums) noexcept {
-    if constexpr (Unshifted)
-        if ((!Store || y != x) && col::unshifted_exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums))
-            return exp_mode::unshifted;
-    const exp_mode mode = col::reduce_range<Arch, K, Unshifted>(x, sx, n, m, in);
-    col::exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums, mode);
+exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const row_pieces& rows, T* m, In in,
+                       double* sums) {
+    const index_type n = rows.n;
+    const std::size_t c = rows.count();
+    if (c <= 1) {
+        if constexpr (Unshifted)
+            if ((!Store || y != x) && col::unshifted_exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums))
+                return exp_mode::unshifted;
+        const exp_mode mode = col::reduce_range<Arch, K, Unshifted>(x, sx, n, m, in);
+        col::exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums, mode);
+        return mode;
+    }
+    constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+    std::vector<T> hi(c * lanes), lo(c * lanes);
+    // The block's maxima and minima, into piece 0's.
+    const auto combine_ranges = [&] {
+        for (std::size_t k = 1; k < c; ++k)
+            for (std::size_t l = 0; l < lanes; ++l) {
+                const T h = hi[k * lanes + l], w = lo[k * lanes + l];
+                hi[l] = h > hi[l] ? h : hi[l];
+                lo[l] = w < lo[l] ? w : lo[l];
+            }
+    };
+    if constexpr (Unshifted) {
+        if (!Store || y != x) {
+            std::vector<char> within(c);
+            rows.sums(lanes, sums, [&](std::size_t k, index_type b, index_type e, double* part) {
+                within[k] = col::unshifted_exp_pass<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy,
+                                                                    e - b, in, part, &hi[k * lanes], &lo[k * lanes]);
+            });
+            if (std::find(within.begin(), within.end(), char(0)) == within.end()) {
+                combine_ranges();
+                if (col::unshifted_verdict<Arch, K>(hi.data(), lo.data(), sums, m)) return exp_mode::unshifted;
+            }
+        }
+    }
+    rows.each([&](std::size_t k, index_type b, index_type e) {
+        col::range<Arch, K>(x + b * sx, sx, e - b, &hi[k * lanes], &lo[k * lanes]);
+    });
+    combine_ranges();
+    const exp_mode mode = col::mode_of_range<Arch, K, Unshifted>(hi.data(), lo.data(), m, in);
+    rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
+        col::exp_sum<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy, e - b, m, in, part, mode);
+    });
     return mode;
 }
 
@@ -6100,14 +6250,19 @@ struct softmax_op {
         const T inv = static_cast<T>(1.0 / split_exp_sum<Arch, true>(ex, p[0], p[1], n, in).sum);
         for_each_piece(ex, n, [&](index_type b, index_type e) { row::scale<Arch>(p[1] + b, p[1] + b, e - b, inv); });
     }
+    static constexpr bool splits_blocks = true;
     template <class Arch, int K>
-    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
+    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n,
+              executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        const row_pieces rows{n, ex};
         T m[lanes], inv[lanes];
         double sums[lanes];
-        block_exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums);
+        block_exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], rows, m, in, sums);
         for (std::size_t l = 0; l < lanes; ++l) inv[l] = static_cast<T>(1.0 / sums[l]);
-        col::scale<Arch, K>(p[1], s[1], n, inv);
+        rows.each([&](std::size_t, index_type b, index_type e) {
+            col::scale<Arch, K>(p[1] + b * s[1], s[1], e - b, inv);
+        });
     }
 };
 
@@ -6191,19 +6346,24 @@ struct log_softmax_op {
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
         for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, o.a, o.b, in); });
     }
+    static constexpr bool splits_blocks = true;
     template <class Arch, int K>
-    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
+    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n,
+              executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        const row_pieces rows{n, ex};
         T m[lanes], l[lanes];
         double sums[lanes];
         const exp_mode mode =
-            block_exp_sum<Arch, K, false, log_unshifted<T>>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums);
+            block_exp_sum<Arch, K, false, log_unshifted<T>>(p[0], s[0], static_cast<T*>(nullptr), 0, rows, m, in, sums);
         for (std::size_t i = 0; i < lanes; ++i) {
             const log_offset<T> o = log_offset_of(line_shift<T>{m[i], mode}, sums[i]);
             m[i] = o.a;
             l[i] = o.b;
         }
-        col::shift<Arch, K>(p[0], s[0], p[1], s[1], n, m, l, in);
+        rows.each([&](std::size_t, index_type b, index_type e) {
+            col::shift<Arch, K>(p[0] + b * s[0], s[0], p[1] + b * s[1], s[1], e - b, m, l, in);
+        });
     }
 };
 
@@ -6259,12 +6419,15 @@ struct logsumexp_op {
             if (std::isnan(x[i])) return true;
         return false;
     }
+    static constexpr bool splits_blocks = true;
     template <class Arch, int K>
-    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
+    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n,
+              executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes];
         double sums[lanes];
-        block_exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums);
+        block_exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, row_pieces{n, ex}, m, identity_input{},
+                                      sums);
         for (std::size_t l = 0; l < lanes; ++l)
             p[1][l] = finish_logsumexp(m[l], sums[l], [&] {
                 for (index_type r = 0; r < n; ++r)
@@ -6308,14 +6471,21 @@ struct softmax_backward_op {
             row::softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
         });
     }
+    static constexpr bool splits_blocks = true;
     template <class Arch, int K>
-    void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {
+    void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n,
+              executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        const row_pieces rows{n, ex};
         double sums[lanes];
         T st[lanes];
-        col::dot<Arch, K>(p[0], s[0], p[1], s[1], n, sums);
+        rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
+            col::dot<Arch, K>(p[0] + b * s[0], s[0], p[1] + b * s[1], s[1], e - b, part);
+        });
         for (std::size_t l = 0; l < lanes; ++l) st[l] = static_cast<T>(sums[l]);
-        col::softmax_grad<Arch, K>(p[0], s[0], p[1], s[1], p[2], s[2], n, st);
+        rows.each([&](std::size_t, index_type b, index_type e) {
+            col::softmax_grad<Arch, K>(p[0] + b * s[0], s[0], p[1] + b * s[1], s[1], p[2] + b * s[2], s[2], e - b, st);
+        });
     }
 };
 
@@ -6352,14 +6522,22 @@ struct log_softmax_backward_op {
             row::log_softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
         });
     }
+    static constexpr bool splits_blocks = true;
     template <class Arch, int K>
-    void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {
+    void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n,
+              executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        const row_pieces rows{n, ex};
         double sums[lanes];
         T st[lanes];
-        col::sum<Arch, K>(p[1], s[1], n, sums);
+        rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
+            col::sum<Arch, K>(p[1] + b * s[1], s[1], e - b, part);
+        });
         for (std::size_t l = 0; l < lanes; ++l) st[l] = static_cast<T>(sums[l]);
-        col::log_softmax_grad<Arch, K>(p[0], s[0], p[1], s[1], p[2], s[2], n, st);
+        rows.each([&](std::size_t, index_type b, index_type e) {
+            col::log_softmax_grad<Arch, K>(p[0] + b * s[0], s[0], p[1] + b * s[1], s[1], p[2] + b * s[2], s[2], e - b,
+                                           st);
+        });
     }
 };
 

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -137,15 +138,53 @@ std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> line_exp_s
 /// The first two stages of a block of K batches of columns (see col::accumulate): the columns'
 /// shifts m and exp_mode (col::reduce_range), then their sums of exp(in(x) - m), storing the
 /// exponentials to y when Store. Unshifted blocks take their exponentials first, as lines do
-/// (line_exp_sum); not in place.
+/// (line_exp_sum); not in place. A block of several pieces (row_pieces) takes the same stages
+/// piece by piece, its verdicts from all the pieces' ranges.
 template <class Arch, int K, bool Store, bool Unshifted = true, class T, class In>
-exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in,
-                       double* sums) noexcept {
-    if constexpr (Unshifted)
-        if ((!Store || y != x) && col::unshifted_exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums))
-            return exp_mode::unshifted;
-    const exp_mode mode = col::reduce_range<Arch, K, Unshifted>(x, sx, n, m, in);
-    col::exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums, mode);
+exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const row_pieces& rows, T* m, In in,
+                       double* sums) {
+    const index_type n = rows.n;
+    const std::size_t c = rows.count();
+    if (c <= 1) {
+        if constexpr (Unshifted)
+            if ((!Store || y != x) && col::unshifted_exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums))
+                return exp_mode::unshifted;
+        const exp_mode mode = col::reduce_range<Arch, K, Unshifted>(x, sx, n, m, in);
+        col::exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums, mode);
+        return mode;
+    }
+    constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+    std::vector<T> hi(c * lanes), lo(c * lanes);
+    // The block's maxima and minima, into piece 0's.
+    const auto combine_ranges = [&] {
+        for (std::size_t k = 1; k < c; ++k)
+            for (std::size_t l = 0; l < lanes; ++l) {
+                const T h = hi[k * lanes + l], w = lo[k * lanes + l];
+                hi[l] = h > hi[l] ? h : hi[l];
+                lo[l] = w < lo[l] ? w : lo[l];
+            }
+    };
+    if constexpr (Unshifted) {
+        if (!Store || y != x) {
+            std::vector<char> within(c);
+            rows.sums(lanes, sums, [&](std::size_t k, index_type b, index_type e, double* part) {
+                within[k] = col::unshifted_exp_pass<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy,
+                                                                    e - b, in, part, &hi[k * lanes], &lo[k * lanes]);
+            });
+            if (std::find(within.begin(), within.end(), char(0)) == within.end()) {
+                combine_ranges();
+                if (col::unshifted_verdict<Arch, K>(hi.data(), lo.data(), sums, m)) return exp_mode::unshifted;
+            }
+        }
+    }
+    rows.each([&](std::size_t k, index_type b, index_type e) {
+        col::range<Arch, K>(x + b * sx, sx, e - b, &hi[k * lanes], &lo[k * lanes]);
+    });
+    combine_ranges();
+    const exp_mode mode = col::mode_of_range<Arch, K, Unshifted>(hi.data(), lo.data(), m, in);
+    rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
+        col::exp_sum<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy, e - b, m, in, part, mode);
+    });
     return mode;
 }
 
@@ -257,14 +296,19 @@ struct softmax_op {
         const T inv = static_cast<T>(1.0 / split_exp_sum<Arch, true>(ex, p[0], p[1], n, in).sum);
         for_each_piece(ex, n, [&](index_type b, index_type e) { row::scale<Arch>(p[1] + b, p[1] + b, e - b, inv); });
     }
+    static constexpr bool splits_blocks = true;
     template <class Arch, int K>
-    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
+    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n,
+              executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        const row_pieces rows{n, ex};
         T m[lanes], inv[lanes];
         double sums[lanes];
-        block_exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], n, m, in, sums);
+        block_exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], rows, m, in, sums);
         for (std::size_t l = 0; l < lanes; ++l) inv[l] = static_cast<T>(1.0 / sums[l]);
-        col::scale<Arch, K>(p[1], s[1], n, inv);
+        rows.each([&](std::size_t, index_type b, index_type e) {
+            col::scale<Arch, K>(p[1] + b * s[1], s[1], e - b, inv);
+        });
     }
 };
 
@@ -348,19 +392,24 @@ struct log_softmax_op {
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
         for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, o.a, o.b, in); });
     }
+    static constexpr bool splits_blocks = true;
     template <class Arch, int K>
-    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
+    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n,
+              executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        const row_pieces rows{n, ex};
         T m[lanes], l[lanes];
         double sums[lanes];
         const exp_mode mode =
-            block_exp_sum<Arch, K, false, log_unshifted<T>>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, in, sums);
+            block_exp_sum<Arch, K, false, log_unshifted<T>>(p[0], s[0], static_cast<T*>(nullptr), 0, rows, m, in, sums);
         for (std::size_t i = 0; i < lanes; ++i) {
             const log_offset<T> o = log_offset_of(line_shift<T>{m[i], mode}, sums[i]);
             m[i] = o.a;
             l[i] = o.b;
         }
-        col::shift<Arch, K>(p[0], s[0], p[1], s[1], n, m, l, in);
+        rows.each([&](std::size_t, index_type b, index_type e) {
+            col::shift<Arch, K>(p[0] + b * s[0], s[0], p[1] + b * s[1], s[1], e - b, m, l, in);
+        });
     }
 };
 
@@ -416,12 +465,15 @@ struct logsumexp_op {
             if (std::isnan(x[i])) return true;
         return false;
     }
+    static constexpr bool splits_blocks = true;
     template <class Arch, int K>
-    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n) const {
+    void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n,
+              executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes];
         double sums[lanes];
-        block_exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, n, m, identity_input{}, sums);
+        block_exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, row_pieces{n, ex}, m, identity_input{},
+                                      sums);
         for (std::size_t l = 0; l < lanes; ++l)
             p[1][l] = finish_logsumexp(m[l], sums[l], [&] {
                 for (index_type r = 0; r < n; ++r)
@@ -465,14 +517,21 @@ struct softmax_backward_op {
             row::softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
         });
     }
+    static constexpr bool splits_blocks = true;
     template <class Arch, int K>
-    void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {
+    void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n,
+              executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        const row_pieces rows{n, ex};
         double sums[lanes];
         T st[lanes];
-        col::dot<Arch, K>(p[0], s[0], p[1], s[1], n, sums);
+        rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
+            col::dot<Arch, K>(p[0] + b * s[0], s[0], p[1] + b * s[1], s[1], e - b, part);
+        });
         for (std::size_t l = 0; l < lanes; ++l) st[l] = static_cast<T>(sums[l]);
-        col::softmax_grad<Arch, K>(p[0], s[0], p[1], s[1], p[2], s[2], n, st);
+        rows.each([&](std::size_t, index_type b, index_type e) {
+            col::softmax_grad<Arch, K>(p[0] + b * s[0], s[0], p[1] + b * s[1], s[1], p[2] + b * s[2], s[2], e - b, st);
+        });
     }
 };
 
@@ -509,14 +568,22 @@ struct log_softmax_backward_op {
             row::log_softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
         });
     }
+    static constexpr bool splits_blocks = true;
     template <class Arch, int K>
-    void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n) const {
+    void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n,
+              executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
+        const row_pieces rows{n, ex};
         double sums[lanes];
         T st[lanes];
-        col::sum<Arch, K>(p[1], s[1], n, sums);
+        rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
+            col::sum<Arch, K>(p[1] + b * s[1], s[1], e - b, part);
+        });
         for (std::size_t l = 0; l < lanes; ++l) st[l] = static_cast<T>(sums[l]);
-        col::log_softmax_grad<Arch, K>(p[0], s[0], p[1], s[1], p[2], s[2], n, st);
+        rows.each([&](std::size_t, index_type b, index_type e) {
+            col::log_softmax_grad<Arch, K>(p[0] + b * s[0], s[0], p[1] + b * s[1], s[1], p[2] + b * s[2], s[2], e - b,
+                                           st);
+        });
     }
 };
 

@@ -802,19 +802,17 @@ LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept 
     for (int k = 0; k < K; ++k) acc[k].lanes(sums + k * V::size);
 }
 
-/// Per column: the shift m, and the exp_mode every column of the block allows (see
-/// row::reduce_range and line_shift_for): with Unshifted, m = 0 and exp_mode::unshifted when
-/// every column may go unshifted; else m = in(max) and the mode exp_mode_for gives the block.
-/// A non-null `max` receives in(max) in either case.
-template <class Arch, int K, bool Unshifted = false, class T, class In>
-exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* max = nullptr) noexcept {
+/// Per column, the largest and the smallest element of n rows, into hi and lo (K * W each). A
+/// NaN may or may not be dropped (see reduce_range).
+template <class Arch, int K, class T>
+void range(const T* x, index_type sx, index_type n, T* hi, T* lo) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
-    V hi[K], lo[K];
+    V h[K], l[K];
     for (int k = 0; k < K; ++k) {
-        hi[k] = V(-inf);
-        lo[k] = V(inf);
+        h[k] = V(-inf);
+        l[k] = V(inf);
     }
     // The rows in bands: each batch of columns takes the band's rows before the next batch does,
     // so that its maximum and minimum stay in registers for the band (a block's, 2 K batches, do
@@ -822,30 +820,44 @@ exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* m
     for (index_type r = 0; r < n; r += block_batches) {
         const index_type end = std::min(n, r + block_batches);
         for (int k = 0; k < K; ++k) {
-            V h = hi[k], l = lo[k];
+            V hk = h[k], lk = l[k];
             for (index_type i = r; i < end; ++i) {
                 V v = simd::load<V>(x + i * sx + k * W);
                 simd::in_register(v);
-                h = simd::max(h, v);
-                l = simd::min(l, v);
+                hk = simd::max(hk, v);
+                lk = simd::min(lk, v);
             }
-            hi[k] = h;
-            lo[k] = l;
+            h[k] = hk;
+            l[k] = lk;
         }
     }
-    // The block's mode: unshifted if every column is (line_shift_for), else the least any column
-    // allows (exp_mode_for), with m = in(max); lane by lane in batches, as the scalar tests of
-    // those functions would take them one column at a time (for a few classes per sample, as in
-    // cross-entropy over a class axis that is not last, those tests cost as much as the passes).
+    for (int k = 0; k < K; ++k) {
+        simd::store(hi + k * W, h[k]);
+        simd::store(lo + k * W, l[k]);
+    }
+}
+
+/// Per column: the shift m, and the exp_mode every column of the block allows (see
+/// row::reduce_range and line_shift_for), from the columns' maxima hi and minima lo: with
+/// Unshifted, m = 0 and exp_mode::unshifted when every column may go unshifted; else m = in(max)
+/// and the mode exp_mode_for gives the block. A non-null `max` receives in(max) in either case.
+template <class Arch, int K, bool Unshifted = false, class T, class In>
+exp_mode mode_of_range(const T* hi, const T* lo, T* m, In in, T* max = nullptr) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    // Lane by lane in batches, as the scalar tests of those functions would take them one column
+    // at a time (for a few classes per sample, as in cross-entropy over a class axis that is not
+    // last, those tests cost as much as the passes).
     const V big(std::numeric_limits<T>::max()), limit(exp_constants<T>::unshifted_limit),
         fast_lo(exp_constants<T>::fast_lo), zero(T(0));
     bool unshifted = Unshifted, in_range = true, in_binade = true;
     for (int k = 0; k < K; ++k) {
-        const V ih = in(hi[k]), il = in(lo[k]);
+        const V h = simd::load<V>(hi + k * W), l = simd::load<V>(lo + k * W);
+        const V ih = in(h), il = in(l);
         // Both finite (an empty block's -inf maximum is not), so hi != lo is hi > lo.
-        const auto finite = (hi[k] >= -big) & (hi[k] <= big) & (lo[k] >= -big) & (lo[k] <= big);
+        const auto finite = (h >= -big) & (h <= big) & (l >= -big) & (l <= big);
         if constexpr (Unshifted)
-            unshifted = unshifted && simd::all(finite & (hi[k] > lo[k]) & (ih <= limit) & (il >= -limit));
+            unshifted = unshifted && simd::all(finite & (h > l) & (ih <= limit) & (il >= -limit));
         in_range = in_range && simd::all(finite & ((il - ih) >= fast_lo));
         in_binade = in_binade && simd::all(((ih < zero) | (ih > zero)) & (simd::binade(il) <= simd::binade(ih)));
         simd::store(m + k * W, ih);
@@ -856,6 +868,15 @@ exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* m
         return exp_mode::unshifted;
     }
     return !in_range ? exp_mode::checked : in_binade ? exp_mode::in_binade : exp_mode::in_range;
+}
+
+/// The columns' shifts and the block's exp_mode (mode_of_range) from one pass over the block.
+template <class Arch, int K, bool Unshifted = false, class T, class In>
+exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* max = nullptr) noexcept {
+    constexpr index_type L = static_cast<index_type>(batch<T, Arch>::size) * K;
+    T hi[L], lo[L];
+    range<Arch, K>(x, sx, n, hi, lo);
+    return mode_of_range<Arch, K, Unshifted>(hi, lo, m, in, max);
 }
 
 template <class Arch, int K, bool Store, exp_mode Mode, class T, class In>
@@ -888,27 +909,23 @@ void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const
     exp_sum<Arch, K, Store, exp_mode::checked>(x, sx, y, sy, n, m, in, sums);
 }
 
-/// col::exp_sum in exp_mode::unshifted (the same bits) for a block not yet known to allow it, as
-/// row::unshifted_exp_sum for rows: the columns' ranges are taken on the way, and the sums are
-/// returned (m set to 0, and the columns' maxima to a non-null `max`) only when
-/// reduce_range<Unshifted = true> would give the block exp_mode::unshifted. Otherwise returns false, having stopped at the end of the band of rows
-/// holding the first element out of the unshifted limit (y holds garbage then). Each column's
-/// terms are added in col::accumulate's order, a row at a time across the block as there: not
-/// reduce_range's order (a batch of columns down the band), which with the stores took 75% more
-/// time on 1000x1024 softmax, each store 4 KiB from the next row's load.
+/// The pass of unshifted_exp_sum, without its verdict: the columns' sums of exp(in(x)) (storing
+/// each to y when Store) into sums, and their maxima and minima into hi and lo (K * W each).
+/// Returns false, having stopped at the end of the band of rows holding the first element out of
+/// the unshifted limit (y holds garbage then). The pieces of a block's rows take it one by one,
+/// and the block's verdict (unshifted_verdict) comes from them all.
 template <class Arch, int K, bool Store, class T, class In>
-bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in, double* sums,
-                       T* max = nullptr) noexcept {
+bool unshifted_exp_pass(const T* x, index_type sx, T* y, index_type sy, index_type n, In in, double* sums, T* hi,
+                        T* lo) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
-    if (n < 2) return false;
     const V up(exp_constants<T>::unshifted_limit), down(-exp_constants<T>::unshifted_limit);
-    V hi[K], lo[K];
+    V h[K], l[K];
     compensated_sum<V> acc[K];
     for (int k = 0; k < K; ++k) {
-        hi[k] = V(-inf);
-        lo[k] = V(inf);
+        h[k] = V(-inf);
+        l[k] = V(inf);
     }
     for (index_type r = 0; r < n; r += block_batches) {
         const index_type end = std::min(n, r + block_batches);
@@ -918,8 +935,8 @@ bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_typ
             for (int k = 0; k < K; ++k) {
                 V v = simd::load<V>(x + i * sx + k * W);
                 simd::in_register(v);
-                hi[k] = simd::max(hi[k], v);
-                lo[k] = simd::min(lo[k], v);
+                h[k] = simd::max(h[k], v);
+                l[k] = simd::min(l[k], v);
                 const V e = exp_of_in_range(in(v));
                 if constexpr (Store) simd::store(y + i * sy + k * W, e);
                 s[k] = s[k] + e;
@@ -927,22 +944,49 @@ bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_typ
         bool within = true;
         for (int k = 0; k < K; ++k) {
             acc[k].add(s[k]);
-            within = within & simd::all((in(hi[k]) <= up) & (in(lo[k]) >= down));
+            within = within & simd::all((in(h[k]) <= up) & (in(l[k]) >= down));
         }
         if (!within) return false;
     }
-    // Every column not all equal (hi > lo, both finite now), as line_shift_for requires; a NaN
-    // that max and min dropped shows in its column's sum.
     for (int k = 0; k < K; ++k) {
-        if (!simd::all(hi[k] > lo[k])) return false;
         acc[k].lanes(sums + k * W);
+        simd::store(hi + k * W, h[k]);
+        simd::store(lo + k * W, l[k]);
     }
+    return true;
+}
+
+/// Whether a block whose every element was within the unshifted limit (unshifted_exp_pass) is
+/// unshifted, as reduce_range<Unshifted = true> would find: every column not all equal (hi > lo,
+/// both finite now), and no NaN, which max and min may have dropped, in the columns' sums. Then
+/// m is set to 0, and the columns' maxima to a non-null `max`.
+template <class Arch, int K, class T>
+bool unshifted_verdict(const T* hi, const T* lo, const double* sums, T* m, T* max = nullptr) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    for (int k = 0; k < K; ++k)
+        if (!simd::all(simd::load<V>(hi + k * W) > simd::load<V>(lo + k * W))) return false;
     for (int i = 0; i < K * W; ++i)
         if (std::isnan(sums[i])) return false;
     std::fill(m, m + K * W, T(0));
-    if (max != nullptr)
-        for (int k = 0; k < K; ++k) simd::store(max + k * W, hi[k]);
+    if (max != nullptr) std::copy(hi, hi + K * W, max);
     return true;
+}
+
+/// col::exp_sum in exp_mode::unshifted (the same bits) for a block not yet known to allow it, as
+/// row::unshifted_exp_sum for rows: the columns' ranges are taken on the way, and the sums are
+/// returned (m set to 0, and the columns' maxima to a non-null `max`) only when
+/// reduce_range<Unshifted = true> would give the block exp_mode::unshifted (unshifted_verdict).
+/// Each column's terms are added in col::accumulate's order, a row at a time across the block as
+/// there: not reduce_range's order (a batch of columns down the band), which with the stores
+/// took 75% more time on 1000x1024 softmax, each store 4 KiB from the next row's load.
+template <class Arch, int K, bool Store, class T, class In>
+bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in, double* sums,
+                       T* max = nullptr) noexcept {
+    constexpr index_type L = static_cast<index_type>(batch<T, Arch>::size) * K;
+    T hi[L], lo[L];
+    return n >= 2 && unshifted_exp_pass<Arch, K, Store>(x, sx, y, sy, n, in, sums, hi, lo) &&
+           unshifted_verdict<Arch, K>(hi, lo, sums, m, max);
 }
 
 template <class Arch, int K, class T>
