@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -43,6 +44,11 @@ public:
 
 /// A fixed set of worker threads; the thread calling run() works too. One run() at a time: calls
 /// from several threads take turns. The pool must outlive the calls that use it.
+///
+/// A worker that has finished its pieces polls for the next run() for up to spin_time (yielding
+/// the processor between looks) before it sleeps, and run() polls likewise for the pieces still
+/// running: a kernel's stages call run() back to back, and a sleeping thread took 50 to 70 us to
+/// wake on a 2-core virtual machine, a quarter of a call on a 4 MB tensor.
 class thread_pool final : public executor {
 public:
     /// threads >= 1 is the number of threads a call runs on, the caller included; 0 is an
@@ -80,15 +86,16 @@ public:
             count_ = count;
             next_.store(0);
             error_ = nullptr;
-            busy_ = workers_.size();
-            ++generation_;
+            busy_.store(workers_.size());
+            generation_.store(generation_.load() + 1);
         }
         wake_.notify_all();
         drain();
+        poll([this] { return busy_.load() == 0; });
         std::exception_ptr error;
         {
             std::unique_lock<std::mutex> lock(mutex_);
-            done_.wait(lock, [this] { return busy_ == 0; });
+            done_.wait(lock, [this] { return busy_.load() == 0; });
             task_ = nullptr;
             error = error_;
         }
@@ -120,17 +127,26 @@ private:
     void work() {
         std::size_t seen = 0;
         for (;;) {
+            poll([&] { return generation_.load() != seen; });
             {
                 std::unique_lock<std::mutex> lock(mutex_);
-                wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+                wake_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
                 if (stop_) return;
-                seen = generation_;
+                seen = generation_.load();
             }
             drain();
             std::lock_guard<std::mutex> lock(mutex_);
-            if (--busy_ == 0) done_.notify_one();
+            if (busy_.fetch_sub(1) == 1) done_.notify_one();
         }
     }
+
+    /// Until ready() or spin_time has passed.
+    template <class Ready>
+    static void poll(Ready ready) {
+        const auto start = std::chrono::steady_clock::now();
+        while (!ready() && std::chrono::steady_clock::now() - start < spin_time) std::this_thread::yield();
+    }
+    static constexpr std::chrono::microseconds spin_time{200};
 
     std::vector<std::thread> workers_;
     std::mutex run_mutex_;
@@ -139,8 +155,8 @@ private:
     const std::function<void(std::size_t)>* task_ = nullptr;
     std::size_t count_ = 0;
     std::atomic<std::size_t> next_{0};
-    std::size_t busy_ = 0;
-    std::size_t generation_ = 0;
+    std::atomic<std::size_t> busy_{0};
+    std::atomic<std::size_t> generation_{0};
     bool stop_ = false;
     std::exception_ptr error_;
 };
