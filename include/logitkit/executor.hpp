@@ -3,9 +3,11 @@
 //
 // Every kernel runs on the calling thread unless it is handed an executor (softmax_options::parallel,
 // logsumexp's last argument). With one, the kernel splits its lines (rows, or blocks of columns
-// when the axis is not the last dimension) into pieces and gives them to executor::run. A line's
-// result never depends on the piece it lands in, so the output is bit-identical to the
-// single-threaded call whatever the executor, its thread count or its order.
+// when the axis is not the last dimension) into pieces and gives them to executor::run; a line
+// much longer than the others, or a block of columns when they are too few, is split along the
+// axis itself, into pieces whose sums are added in order. A line's result never depends on the
+// piece it lands in, so the output is bit-identical to the single-threaded call whatever the
+// executor, its thread count or its order.
 //
 // Example:
 //   logitkit::thread_pool pool(4);           // 4 threads in all: the caller and 3 workers

@@ -504,9 +504,11 @@ void check_distinct_elements(const char* fn, const char* name, const tensor_view
 //
 // Every kernel runs on the calling thread unless it is handed an executor (softmax_options::parallel,
 // logsumexp's last argument). With one, the kernel splits its lines (rows, or blocks of columns
-// when the axis is not the last dimension) into pieces and gives them to executor::run. A line's
-// result never depends on the piece it lands in, so the output is bit-identical to the
-// single-threaded call whatever the executor, its thread count or its order.
+// when the axis is not the last dimension) into pieces and gives them to executor::run; a line
+// much longer than the others, or a block of columns when they are too few, is split along the
+// axis itself, into pieces whose sums are added in order. A line's result never depends on the
+// piece it lands in, so the output is bit-identical to the single-threaded call whatever the
+// executor, its thread count or its order.
 //
 // Example:
 //   logitkit::thread_pool pool(4);           // 4 threads in all: the caller and 3 workers
@@ -3263,22 +3265,19 @@ struct row_pieces {
     std::size_t count() const noexcept {
         return static_cast<std::size_t>((n + column_piece_rows - 1) / column_piece_rows);
     }
-    /// f(k, begin, end) for each piece k of rows [begin, end). On an executor each task takes a
-    /// run of adjacent pieces, the same run at every stage, so that a thread that keeps its task
-    /// finds its rows in its own cache at the next stage (log_softmax over axis 0 of 1000x1024
-    /// on 2 threads: 25% less time than with a piece per task).
+    /// f(k, begin, end) for each piece k of rows [begin, end).
     template <class F>
     void each(F f) const {
         const std::size_t c = count();
-        const auto pieces = [&](std::size_t from, std::size_t to) {
-            for (std::size_t k = from; k < to; ++k) {
-                const index_type b = static_cast<index_type>(k) * column_piece_rows;
-                f(k, b, std::min(n, b + column_piece_rows));
-            }
+        const auto piece = [&](std::size_t k) {
+            const index_type b = static_cast<index_type>(k) * column_piece_rows;
+            f(k, b, std::min(n, b + column_piece_rows));
         };
-        const std::size_t tasks = ex == nullptr ? 1 : std::min(c, ex->concurrency());
-        if (tasks <= 1) return pieces(0, c);
-        ex->run(tasks, [&](std::size_t i) { pieces(c * i / tasks, c * (i + 1) / tasks); });
+        if (ex == nullptr || c < 2) {
+            for (std::size_t k = 0; k < c; ++k) piece(k);
+            return;
+        }
+        ex->run(c, piece);
     }
     /// The columns' sums, `lanes` of them, into out: sum(k, begin, end, part) sums piece k's rows
     /// into part, and the pieces' parts are added in order.
