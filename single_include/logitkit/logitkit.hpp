@@ -2868,8 +2868,10 @@ namespace col {
 // A column block is K batches of W adjacent columns: element (r, k) of a block lives at
 // p + r * stride + k * W. Per-column results are arrays of K * W values.
 
-template <class V, int K, class Term>
-LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept {
+/// give_up() is asked after each band of rows; once it holds, the sums are abandoned and false
+/// returned.
+template <class V, int K, class Term, class GiveUp = never>
+LOGITKIT_INLINE bool accumulate(index_type n, Term term, double* sums, GiveUp give_up = {}) noexcept {
     using T = typename V::value_type;
     compensated_sum<V> acc[K];
     index_type r = 0;
@@ -2880,18 +2882,20 @@ LOGITKIT_INLINE void accumulate(index_type n, Term term, double* sums) noexcept 
         for (; r < end; ++r)
             for (int k = 0; k < K; ++k) blk[k] = blk[k] + term(r, k);
         for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
+        if (give_up()) return false;
     }
     for (int k = 0; k < K; ++k) acc[k].lanes(sums + k * V::size);
+    return true;
 }
 
-/// Per column, the largest and the smallest element of n rows, into hi and lo (K * W each). A
-/// NaN may or may not be dropped (see reduce_range).
+/// Per column, the largest and the smallest element of n rows, into h and l. A NaN may or may
+/// not be dropped (see reduce_range).
 template <class Arch, int K, class T>
-void range(const T* x, index_type sx, index_type n, T* hi, T* lo) noexcept {
+LOGITKIT_INLINE void range_of(const T* x, index_type sx, index_type n, batch<T, Arch> (&h)[K],
+                              batch<T, Arch> (&l)[K]) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
-    V h[K], l[K];
     for (int k = 0; k < K; ++k) {
         h[k] = V(-inf);
         l[k] = V(inf);
@@ -2913,18 +2917,27 @@ void range(const T* x, index_type sx, index_type n, T* hi, T* lo) noexcept {
             l[k] = lk;
         }
     }
+}
+
+/// range_of, stored to hi and lo (K * W each).
+template <class Arch, int K, class T>
+void range(const T* x, index_type sx, index_type n, T* hi, T* lo) noexcept {
+    using V = batch<T, Arch>;
+    V h[K], l[K];
+    range_of<Arch, K>(x, sx, n, h, l);
     for (int k = 0; k < K; ++k) {
-        simd::store(hi + k * W, h[k]);
-        simd::store(lo + k * W, l[k]);
+        simd::store(hi + k * V::size, h[k]);
+        simd::store(lo + k * V::size, l[k]);
     }
 }
 
 /// Per column: the shift m, and the exp_mode every column of the block allows (see
-/// row::reduce_range and line_shift_for), from the columns' maxima hi and minima lo: with
-/// Unshifted, m = 0 and exp_mode::unshifted when every column may go unshifted; else m = in(max)
-/// and the mode exp_mode_for gives the block. A non-null `max` receives in(max) in either case.
-template <class Arch, int K, bool Unshifted = false, class T, class In>
-exp_mode mode_of_range(const T* hi, const T* lo, T* m, In in, T* max = nullptr) noexcept {
+/// row::reduce_range and line_shift_for), from the columns' maxima hi(k) and minima lo(k), batch
+/// k of each: with Unshifted, m = 0 and exp_mode::unshifted when every column may go unshifted;
+/// else m = in(max) and the mode exp_mode_for gives the block. A non-null `max` receives in(max)
+/// in either case.
+template <class Arch, int K, bool Unshifted = false, class T, class Hi, class Lo, class In>
+exp_mode mode_of_range(Hi hi, Lo lo, T* m, In in, T* max = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     // Lane by lane in batches, as the scalar tests of those functions would take them one column
@@ -2934,7 +2947,7 @@ exp_mode mode_of_range(const T* hi, const T* lo, T* m, In in, T* max = nullptr) 
         fast_lo(exp_constants<T>::fast_lo), zero(T(0));
     bool unshifted = Unshifted, in_range = true, in_binade = true;
     for (int k = 0; k < K; ++k) {
-        const V h = simd::load<V>(hi + k * W), l = simd::load<V>(lo + k * W);
+        const V h = hi(k), l = lo(k);
         const V ih = in(h), il = in(l);
         // Both finite (an empty block's -inf maximum is not), so hi != lo is hi > lo.
         const auto finite = (h >= -big) & (h <= big) & (l >= -big) & (l <= big);
@@ -2952,13 +2965,22 @@ exp_mode mode_of_range(const T* hi, const T* lo, T* m, In in, T* max = nullptr) 
     return !in_range ? exp_mode::checked : in_binade ? exp_mode::in_binade : exp_mode::in_range;
 }
 
+/// mode_of_range of the columns' maxima and minima stored at hi and lo (K * W each).
+template <class Arch, int K, bool Unshifted = false, class T, class In>
+exp_mode mode_of_stored_range(const T* hi, const T* lo, T* m, In in, T* max = nullptr) noexcept {
+    using V = batch<T, Arch>;
+    return mode_of_range<Arch, K, Unshifted, T>([&](int k) { return simd::load<V>(hi + k * V::size); },
+                                                [&](int k) { return simd::load<V>(lo + k * V::size); }, m, in, max);
+}
+
 /// The columns' shifts and the block's exp_mode (mode_of_range) from one pass over the block.
 template <class Arch, int K, bool Unshifted = false, class T, class In>
 exp_mode reduce_range(const T* x, index_type sx, index_type n, T* m, In in, T* max = nullptr) noexcept {
-    constexpr index_type L = static_cast<index_type>(batch<T, Arch>::size) * K;
-    T hi[L], lo[L];
-    range<Arch, K>(x, sx, n, hi, lo);
-    return mode_of_range<Arch, K, Unshifted>(hi, lo, m, in, max);
+    using V = batch<T, Arch>;
+    V h[K], l[K];
+    range_of<Arch, K>(x, sx, n, h, l);
+    return mode_of_range<Arch, K, Unshifted, T>([&](int k) { return h[k]; }, [&](int k) { return l[k]; }, m, in,
+                                                max);
 }
 
 template <class Arch, int K, bool Store, exp_mode Mode, class T, class In>
@@ -3004,34 +3026,29 @@ bool unshifted_exp_pass(const T* x, index_type sx, T* y, index_type sy, index_ty
     constexpr T inf = std::numeric_limits<T>::infinity();
     const V up(exp_constants<T>::unshifted_limit), down(-exp_constants<T>::unshifted_limit);
     V h[K], l[K];
-    compensated_sum<V> acc[K];
     for (int k = 0; k < K; ++k) {
         h[k] = V(-inf);
         l[k] = V(inf);
     }
-    for (index_type r = 0; r < n; r += block_batches) {
-        const index_type end = std::min(n, r + block_batches);
-        V s[K];
-        for (int k = 0; k < K; ++k) s[k] = V(T(0));
-        for (index_type i = r; i < end; ++i)
-            for (int k = 0; k < K; ++k) {
-                V v = simd::load<V>(x + i * sx + k * W);
-                simd::in_register(v);
-                h[k] = simd::max(h[k], v);
-                l[k] = simd::min(l[k], v);
-                const V e = exp_of_in_range(in(v));
-                if constexpr (Store) simd::store(y + i * sy + k * W, e);
-                s[k] = s[k] + e;
-            }
-        bool within = true;
-        for (int k = 0; k < K; ++k) {
-            acc[k].add(s[k]);
-            within = within & simd::all((in(h[k]) <= up) & (in(l[k]) >= down));
-        }
-        if (!within) return false;
-    }
+    const bool within = accumulate<V, K>(
+        n,
+        [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE {
+            V v = simd::load<V>(x + r * sx + k * W);
+            simd::in_register(v);
+            h[k] = simd::max(h[k], v);
+            l[k] = simd::min(l[k], v);
+            const V e = exp_of_in_range(in(v));
+            if constexpr (Store) simd::store(y + r * sy + k * W, e);
+            return e;
+        },
+        sums,
+        [&]() LOGITKIT_LAMBDA_INLINE {
+            bool out = false;
+            for (int k = 0; k < K; ++k) out = out | !simd::all((in(h[k]) <= up) & (in(l[k]) >= down));
+            return out;
+        });
+    if (!within) return false;
     for (int k = 0; k < K; ++k) {
-        acc[k].lanes(sums + k * W);
         simd::store(hi + k * W, h[k]);
         simd::store(lo + k * W, l[k]);
     }
@@ -3041,9 +3058,9 @@ bool unshifted_exp_pass(const T* x, index_type sx, T* y, index_type sy, index_ty
 /// Whether a block whose every element was within the unshifted limit (unshifted_exp_pass) is
 /// unshifted, as reduce_range<Unshifted = true> would find: every column not all equal (hi > lo,
 /// both finite now), and no NaN, which max and min may have dropped, in the columns' sums. Then
-/// m is set to 0, and the columns' maxima to a non-null `max`.
+/// m is set to 0.
 template <class Arch, int K, class T>
-bool unshifted_verdict(const T* hi, const T* lo, const double* sums, T* m, T* max = nullptr) noexcept {
+bool unshifted_verdict(const T* hi, const T* lo, const double* sums, T* m) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     for (int k = 0; k < K; ++k)
@@ -3051,24 +3068,28 @@ bool unshifted_verdict(const T* hi, const T* lo, const double* sums, T* m, T* ma
     for (int i = 0; i < K * W; ++i)
         if (std::isnan(sums[i])) return false;
     std::fill(m, m + K * W, T(0));
-    if (max != nullptr) std::copy(hi, hi + K * W, max);
     return true;
 }
 
 /// col::exp_sum in exp_mode::unshifted (the same bits) for a block not yet known to allow it, as
 /// row::unshifted_exp_sum for rows: the columns' ranges are taken on the way, and the sums are
-/// returned (m set to 0, and the columns' maxima to a non-null `max`) only when
-/// reduce_range<Unshifted = true> would give the block exp_mode::unshifted (unshifted_verdict).
-/// Each column's terms are added in col::accumulate's order, a row at a time across the block as
-/// there: not reduce_range's order (a batch of columns down the band), which with the stores
-/// took 75% more time on 1000x1024 softmax, each store 4 KiB from the next row's load.
+/// returned (m set to 0, and in(max) of the columns to a non-null `max`, as reduce_range gives)
+/// only when reduce_range<Unshifted = true> would give the block exp_mode::unshifted
+/// (unshifted_verdict). The pass is col::accumulate's, a row at a time across the block: not
+/// reduce_range's order (a batch of columns down the band), which with the stores took 75% more
+/// time on 1000x1024 softmax, each store 4 KiB from the next row's load.
 template <class Arch, int K, bool Store, class T, class In>
 bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in, double* sums,
                        T* max = nullptr) noexcept {
-    constexpr index_type L = static_cast<index_type>(batch<T, Arch>::size) * K;
-    T hi[L], lo[L];
-    return n >= 2 && unshifted_exp_pass<Arch, K, Store>(x, sx, y, sy, n, in, sums, hi, lo) &&
-           unshifted_verdict<Arch, K>(hi, lo, sums, m, max);
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    T hi[W * K], lo[W * K];
+    if (n < 2 || !unshifted_exp_pass<Arch, K, Store>(x, sx, y, sy, n, in, sums, hi, lo) ||
+        !unshifted_verdict<Arch, K>(hi, lo, sums, m))
+        return false;
+    if (max != nullptr)
+        for (int k = 0; k < K; ++k) simd::store(max + k * W, in(simd::load<V>(hi + k * W)));
+    return true;
 }
 
 template <class Arch, int K, class T>
@@ -6150,7 +6171,7 @@ exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const row
         col::range<Arch, K>(x + b * sx, sx, e - b, &hi[k * lanes], &lo[k * lanes]);
     });
     combine_ranges();
-    const exp_mode mode = col::mode_of_range<Arch, K, Unshifted>(hi.data(), lo.data(), m, in);
+    const exp_mode mode = col::mode_of_stored_range<Arch, K, Unshifted>(hi.data(), lo.data(), m, in);
     rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
         col::exp_sum<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy, e - b, m, in, part, mode);
     });

@@ -181,7 +181,7 @@ exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const row
         col::range<Arch, K>(x + b * sx, sx, e - b, &hi[k * lanes], &lo[k * lanes]);
     });
     combine_ranges();
-    const exp_mode mode = col::mode_of_range<Arch, K, Unshifted>(hi.data(), lo.data(), m, in);
+    const exp_mode mode = col::mode_of_stored_range<Arch, K, Unshifted>(hi.data(), lo.data(), m, in);
     rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
         col::exp_sum<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy, e - b, m, in, part, mode);
     });
