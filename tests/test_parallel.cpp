@@ -55,6 +55,35 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
+// Equal bits, except that NaN lanes may differ in sign or payload (which NaN a maximum or a sum
+// keeps).
+template <class T>
+bool same_values(const std::vector<T>& a, const std::vector<T>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const bool both_nan = std::isnan(a[i]) && std::isnan(b[i]);
+        if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0 && !both_nan) return false;
+    }
+    return true;
+}
+
+// softmax, log_softmax and logsumexp of one row on ex, one after another in one vector.
+template <class T>
+std::vector<T> row_outputs(const std::vector<T>& x, lk::executor* ex) {
+    const auto n = static_cast<lk::index_type>(x.size());
+    const lk::tensor_view<const T, 1> xv(x.data(), {n});
+    lk::softmax_options o;
+    o.parallel = ex;
+    std::vector<T> y(x.size()), l(x.size());
+    T out = 0;
+    lk::softmax(xv, lk::tensor_view<T, 1>(y.data(), {n}), -1, o);
+    lk::log_softmax(xv, lk::tensor_view<T, 1>(l.data(), {n}), -1, o);
+    lk::logsumexp(xv, lk::tensor_view<T, 1>(&out, {1}), -1, ex);
+    y.insert(y.end(), l.begin(), l.end());
+    y.push_back(out);
+    return y;
+}
+
 // A strided 2-D view over a buffer: `transposed` puts the last dimension's stride first, and
 // `spread` leaves a gap after each element so that no dimension is contiguous (gather path).
 template <class T>
@@ -241,12 +270,6 @@ TEMPLATE_TEST_CASE("a row of many pieces keeps the stated bounds, split or not",
 }
 
 TEST_CASE("a split long row with infinities and NaN gives the single-threaded values", "[parallel]") {
-    // NaN lanes may differ in sign or payload (which NaN a maximum or a sum keeps); others in bits.
-    auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
-        for (std::size_t i = 0; i < a.size(); ++i)
-            if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0 && !(std::isnan(a[i]) && std::isnan(b[i]))) return false;
-        return true;
-    };
     const lk::index_type n = 3 * 65536 + 5;
     lk::thread_pool pool(3);
     for (const float special : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
@@ -255,20 +278,7 @@ TEST_CASE("a split long row with infinities and NaN gives the single-threaded va
         auto x = random_values<float>(static_cast<std::size_t>(n), 5);
         x[70000] = special;   // in the second piece
         x[190000] = special;  // in the last
-        const lk::tensor_view<const float, 1> xv(x.data(), {n});
-        auto run = [&](lk::executor* ex) {
-            lk::softmax_options o;
-            o.parallel = ex;
-            std::vector<float> y(x.size()), l(x.size());
-            float out = 0;
-            lk::softmax(xv, lk::tensor_view<float, 1>(y.data(), {n}), -1, o);
-            lk::log_softmax(xv, lk::tensor_view<float, 1>(l.data(), {n}), -1, o);
-            lk::logsumexp(xv, lk::tensor_view<float, 1>(&out, {1}), -1, ex);
-            y.insert(y.end(), l.begin(), l.end());
-            y.push_back(out);
-            return y;
-        };
-        CHECK(same(run(&pool), run(nullptr)));
+        CHECK(same_values(row_outputs(x, &pool), row_outputs(x, nullptr)));
     }
 }
 
@@ -302,23 +312,11 @@ TEMPLATE_TEST_CASE("a split long row takes its exponentials in one pass when the
         if (v.constant_first_piece) std::fill(x.begin(), x.begin() + 65536, T(3));
         if (v.at < x.size()) x[v.at] = v.value;
         const lk::tensor_view<const T, 1> xv(x.data(), {n});
-        auto run = [&](lk::executor* ex) {
-            lk::softmax_options o;
-            o.parallel = ex;
-            std::vector<T> y(x.size()), l(x.size());
-            T out = 0;
-            lk::softmax(xv, lk::tensor_view<T, 1>(y.data(), {n}), -1, o);
-            lk::log_softmax(xv, lk::tensor_view<T, 1>(l.data(), {n}), -1, o);
-            lk::logsumexp(xv, lk::tensor_view<T, 1>(&out, {1}), -1, ex);
-            y.insert(y.end(), l.begin(), l.end());
-            y.push_back(out);
-            return y;
-        };
-        const auto expected = run(nullptr);
+        const auto expected = row_outputs(x, nullptr);
         lk::thread_pool pool(3);
-        CHECK(same_bits(run(&pool), expected));
+        CHECK(same_bits(row_outputs(x, &pool), expected));
         reverse_executor reverse(4);
-        CHECK(same_bits(run(&reverse), expected));
+        CHECK(same_bits(row_outputs(x, &reverse), expected));
         reverse_executor softmax_only(4);
         lk::softmax_options o;
         o.parallel = &softmax_only;
@@ -380,20 +378,11 @@ TEMPLATE_TEST_CASE("a column block whose rows split over an executor takes the v
                 for (auto* part : {&l, &dx, &dl, &out}) y.insert(y.end(), part->begin(), part->end());
                 return y;
             };
-            // NaN lanes may differ in sign or payload (which NaN a maximum or a sum keeps).
-            auto same = [](const std::vector<T>& a, const std::vector<T>& b) {
-                if (a.size() != b.size()) return false;
-                for (std::size_t i = 0; i < a.size(); ++i) {
-                    const bool both_nan = std::isnan(a[i]) && std::isnan(b[i]);
-                    if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0 && !both_nan) return false;
-                }
-                return true;
-            };
             const auto expected = run(nullptr);
             lk::thread_pool pool(2);
-            CHECK(same(run(&pool), expected));
+            CHECK(same_values(run(&pool), expected));
             reverse_executor reverse(4);
-            CHECK(same(run(&reverse), expected));
+            CHECK(same_values(run(&reverse), expected));
             // softmax's passes over a block are its exponentials' and its scale's; else the
             // attempt, the range, the exponentials and the scale. Column 0 is in one block, and
             // the "random" variant (the first) gives every block's count of passes.
@@ -402,7 +391,7 @@ TEMPLATE_TEST_CASE("a column block whose rows split over an executor takes the v
             o.parallel = &softmax_only;
             std::vector<T> y(x.size());
             lk::softmax(xv, lk::tensor_view<T, 2>(y.data(), {n, width}), 0, o);
-            CHECK(same(y, std::vector<T>(expected.begin(), expected.begin() + n * width)));
+            CHECK(same_values(y, std::vector<T>(expected.begin(), expected.begin() + n * width)));
             if (&v == variants) {
                 one_pass_calls = softmax_only.calls;
                 CHECK(one_pass_calls % 2 == 0);
