@@ -4745,28 +4745,31 @@ double soft_row(const setup<T>& p, const T* x, const T* q, T* g, double coef) {
 
 /// The per-sample scalars of hard_terms and hard_loss for the lanes of a column block, side by
 /// side in double batches (one sample per lane). A lane takes them here when its sample is
-/// counted, its line's maximum and sum are finite, and log(S) is fine for its loss (not
-/// coarse_log_sum); `plain` says which lanes did, and the others are the caller's, through
-/// hard_terms. Lanes are independent: a lane's values do not depend on the others.
-/// alpha_exps is the coefficient of the stored exponentials, whose sums are exps_sum (see
-/// line_stats::exps_sum).
-template <class T, std::size_t L>
+/// counted (active 1, not 0), its line's maximum and sum are finite, and log(S) is fine for its
+/// loss (not coarse_log_sum); `plain` is 1 for the lanes that did and 0 for the others, and
+/// `all_plain` says whether every counted lane did: the others are the caller's, through
+/// hard_terms. A lane not counted gets zero coefficients. Lanes are independent: a lane's values
+/// do not depend on the others. alpha_exps is the coefficient of the stored exponentials, whose
+/// sums are exps_sum (see line_stats::exps_sum).
+template <std::size_t L>
 struct lane_terms {
-    double lse[L], log_sum[L], alpha[L], alpha_exps[L], g_t[L];
-    bool plain[L];
+    double lse[L], log_sum[L], alpha[L], alpha_exps[L], gamma[L], g_t[L], plain[L];
+    bool all_plain;
 };
 template <class Arch, class T, std::size_t L>
 void hard_lane_terms(const setup<T>& p, const double* m, const double* xt, const double* wt, const double* sum,
-                     const double* exps_sum, const double* coef, const T* active, lane_terms<T, L>& out) noexcept {
+                     const double* exps_sum, const double* coef, const double* active, lane_terms<L>& out) noexcept {
     using VD = batch<double, Arch>;
     constexpr std::size_t WD = VD::size;
     static_assert(L % WD == 0, "hard_lane_terms: whole batches of lanes");
     constexpr double u = std::numeric_limits<T>::epsilon() / 2;
     constexpr double tol = std::is_same<T, float>::value ? 2e-6 : 1e-12;
-    const VD keep(p.keep()), spread(p.spread()), spread_mass(p.spread() * p.weight_sum), two_z(2 * p.z), one(1.0);
+    const VD keep(p.keep()), spread(p.spread()), spread_mass(p.spread() * p.weight_sum), two_z(2 * p.z), one(1.0),
+        zero(0.0);
+    out.all_plain = true;
     for (std::size_t l = 0; l < L; l += WD) {
         const VD mv = simd::load<VD>(m + l), s = simd::load<VD>(sum + l), w = simd::load<VD>(wt + l);
-        const VD c = simd::load<VD>(coef + l);
+        const VD c = simd::load<VD>(coef + l), on = simd::load<VD>(active + l);
         const VD log_s = log_normal(s);
         const VD lse = mv + log_s;
         const VD mass = keep * w + spread_mass;
@@ -4774,28 +4777,32 @@ void hard_lane_terms(const setup<T>& p, const double* m, const double* xt, const
         // Not coarse_log_sum: S >= 2, or |A| 16 u within half the loss bound.
         const auto fine = (s >= VD(2.0)) | (a * VD(16 * u) <= VD(0.5 * tol) * simd::max(one, a * log_s));
         // S is at least 1 (the maximum's term) and finite; m finite.
-        const auto finite = (s >= one) & (s <= VD(std::numeric_limits<double>::max())) & ((mv - mv) <= VD(0.0));
+        const auto finite = (s >= one) & (s <= VD(std::numeric_limits<double>::max())) & ((mv - mv) <= zero);
+        const auto counted = on > zero;
+        const auto plain = fine & finite & counted;
         // The operations of hard_terms, in its order.
         const VD b = mass + two_z * lse;
         const VD p_t = exp_of(simd::load<VD>(xt + l) - mv) / s;
         const VD a_t = keep * w + spread * w;
+        const VD alpha = c * b / s;
         simd::store(out.lse + l, lse);
         simd::store(out.log_sum + l, log_s);
-        simd::store(out.alpha + l, c * b / s);
-        simd::store(out.alpha_exps + l, exps_sum == sum ? c * b / s : c * b / simd::load<VD>(exps_sum + l));
+        simd::store(out.alpha + l, simd::select(counted, alpha, zero));
+        simd::store(out.alpha_exps + l,
+                    simd::select(counted, exps_sum == sum ? alpha : c * b / simd::load<VD>(exps_sum + l), zero));
+        simd::store(out.gamma + l, simd::select(counted, -c * spread, zero));
         simd::store(out.g_t + l, c * (b * p_t - a_t));
-        double ok[WD];
-        simd::store(ok, simd::select(fine & finite, one, VD(0.0)));
-        for (std::size_t k = 0; k < WD; ++k) out.plain[l + k] = ok[k] != 0 && active[l + k] != T(0);
+        simd::store(out.plain + l, simd::select(plain, one, zero));
+        out.all_plain = out.all_plain && simd::all(simd::select(plain, zero, on) <= zero);
     }
 }
 
-/// hard_loss for the plain lanes of hard_lane_terms (the others are left as they are), in its
-/// operations and order; a term hard_loss leaves out (a zero weight, no smoothing, no z-loss) adds
-/// nothing here either.
+/// hard_loss for the lanes of hard_lane_terms, in its operations and order: a plain lane's loss,
+/// 0 for a lane not plain (the caller's, or not counted). A term hard_loss leaves out (a zero
+/// weight, no smoothing, no z-loss) adds nothing here either.
 template <class Arch, class T, std::size_t L>
 void hard_lane_losses(const setup<T>& p, const double* m, const double* xt, const double* wt, const double* smooth,
-                      const lane_terms<T, L>& h, double* loss) noexcept {
+                      const lane_terms<L>& h, double* loss) noexcept {
     using VD = batch<double, Arch>;
     constexpr std::size_t WD = VD::size;
     const VD keep(p.keep()), spread(p.spread()), weight_sum(p.weight_sum), z(p.z), zero(0.0);
@@ -4808,10 +4815,7 @@ void hard_lane_losses(const setup<T>& p, const double* m, const double* xt, cons
         }
         if (p.smoothing != 0) v = v + spread * (weight_sum * log_s + simd::load<VD>(smooth + l));
         if (p.z != 0) v = v + z * lse * lse;
-        double out[WD];
-        simd::store(out, v);
-        for (std::size_t k = 0; k < WD; ++k)
-            if (h.plain[l + k]) loss[l + k] = out[k];
+        simd::store(loss + l, simd::select(simd::load<VD>(h.plain + l) > zero, v, zero));
     }
 }
 
@@ -4856,38 +4860,36 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
             detail::col::exp_sum<Arch, K, false>(x, sx, static_cast<T*>(nullptr), 0, n, shift, identity_input{},
                                                  sums, mode);
     }
-    if (unshifted) {
-        // As row::stats: S = sum(exp(x)) * exp(-max), at least 1.
-        using VD = batch<double, Arch>;
-        for (index_type l = 0; l < L; l += static_cast<index_type>(VD::size)) {
-            double md[VD::size];
-            for (std::size_t k = 0; k < VD::size; ++k) md[k] = -static_cast<double>(m[l + static_cast<index_type>(k)]);
-            simd::store(sum + l, simd::max(VD(1.0), simd::load<VD>(exps_sum + l) * exp_of(simd::load<VD>(md))));
-        }
-    }
-    const double* stored_sum = unshifted ? exps_sum : sum;
-    // The samples' scalars: lane by lane in double batches (hard_lane_terms), hard_terms for the
-    // lanes that are not plain.
-    double md[L], xd[L], wd[L];
+    // The samples' inputs, lane by lane (the target's logit and weight: a gather), then as double.
+    double md[L], xd[L], wd[L], ad[L];
     bool any = false;
     for (index_type l = 0; l < L; ++l) {
         smooth[l] = 0;
         const bool on = t[l] != p.ignore_index;
         any = any || on;
-        active[l] = on ? T(1) : T(0);
+        ad[l] = on ? 1.0 : 0.0;
         xt[l] = on ? x[t[l] * sx + l] : T(0);
-        md[l] = static_cast<double>(m[l]);
-        xd[l] = static_cast<double>(xt[l]);
         wd[l] = on ? p.w(t[l]) : 0.0;
     }
-    lane_terms<T, static_cast<std::size_t>(L)> h;
-    hard_lane_terms<Arch>(p, md, xd, wd, sum, stored_sum, coef, active, h);
     for (index_type l = 0; l < L; ++l) {
-        if (active[l] == T(0)) {
-            alpha[l] = alpha_exps[l] = gamma[l] = T(0);
-            continue;
-        }
-        if (!h.plain[l]) {
+        md[l] = static_cast<double>(m[l]);
+        xd[l] = static_cast<double>(xt[l]);
+        active[l] = static_cast<T>(ad[l]);
+    }
+    if (unshifted) {
+        // As row::stats: S = sum(exp(x)) * exp(-max), at least 1.
+        using VD = batch<double, Arch>;
+        for (index_type l = 0; l < L; l += static_cast<index_type>(VD::size))
+            simd::store(sum + l, simd::max(VD(1.0), simd::load<VD>(exps_sum + l) * exp_of(-simd::load<VD>(md + l))));
+    }
+    const double* stored_sum = unshifted ? exps_sum : sum;
+    // The samples' scalars: lane by lane in double batches (hard_lane_terms), hard_terms for the
+    // counted lanes that are not plain.
+    lane_terms<static_cast<std::size_t>(L)> h;
+    hard_lane_terms<Arch>(p, md, xd, wd, sum, stored_sum, coef, ad, h);
+    if (!h.all_plain)
+        for (index_type l = 0; l < L; ++l) {
+            if (ad[l] == 0 || h.plain[l] != 0) continue;
             const line_stats<T> st{m[l], sum[l], 0, false, stored_sum[l]};
             const hard_sample<T> hs =
                 hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t[l]), x + l, sx), xt[l], t[l], coef[l]);
@@ -4895,15 +4897,17 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
             h.log_sum[l] = hs.log_sum;
             h.alpha[l] = static_cast<double>(hs.alpha);
             h.alpha_exps[l] = static_cast<double>(hs.alpha_exps);
+            h.gamma[l] = static_cast<double>(hs.gamma);
             h.g_t[l] = static_cast<double>(hs.g_t);
-            gamma[l] = hs.gamma;
-        } else {
-            gamma[l] = static_cast<T>(-coef[l] * p.spread());
         }
+    for (index_type l = 0; l < L; ++l) {
         alpha[l] = static_cast<T>(h.alpha[l]);
         alpha_exps[l] = static_cast<T>(h.alpha_exps[l]);
-        if (subnormal(alpha_exps[l])) reuse = false;
+        gamma[l] = static_cast<T>(h.gamma[l]);
     }
+    int tiny = 0;
+    for (index_type l = 0; l < L; ++l) tiny |= subnormal(alpha_exps[l]);
+    if (tiny) reuse = false;
     if (reuse) {
         with_bool(p.weight != nullptr, [&](auto weighted) {
             col::hard_grad<Arch, K, flag<decltype(weighted)>>(g, sg, p.weight, n, alpha_exps, gamma, active);
@@ -4920,18 +4924,17 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
         });
     }
     hard_lane_losses<Arch>(p, md, xd, wd, smooth, h, loss);
-    for (index_type l = 0; l < L; ++l) {
-        if (active[l] == T(0)) {
-            loss[l] = 0;
-            continue;
+    if (p.grad)
+        for (index_type l = 0; l < L; ++l)
+            if (ad[l] != 0) g[t[l] * sg + l] = static_cast<T>(h.g_t[l]);
+    if (!h.all_plain)
+        for (index_type l = 0; l < L; ++l) {
+            if (ad[l] == 0 || h.plain[l] != 0) continue;
+            hard_sample<T> hs;
+            hs.lse = h.lse[l];
+            hs.log_sum = h.log_sum[l];
+            loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], hs);
         }
-        if (p.grad) g[t[l] * sg + l] = static_cast<T>(h.g_t[l]);
-        if (h.plain[l]) continue;
-        hard_sample<T> hs;
-        hs.lse = h.lse[l];
-        hs.log_sum = h.log_sum[l];
-        loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], hs);
-    }
 }
 
 template <class Arch, int K, class T>
