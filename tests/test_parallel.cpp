@@ -245,17 +245,13 @@ TEMPLATE_TEST_CASE("a row of many pieces keeps the stated bounds, split or not",
     long double sum = 0;
     for (const T v : x) sum += std::exp(static_cast<long double>(v) - mx);
     const long double lse = mx + std::log(sum);
-    const lk::tensor_view<const T, 1> xv(x.data(), {n});
     lk::thread_pool pool(3);
     for (lk::executor* ex : {static_cast<lk::executor*>(nullptr), static_cast<lk::executor*>(&pool)}) {
         INFO((ex ? "split over 3 threads" : "one thread"));
-        lk::softmax_options o;
-        o.parallel = ex;
-        std::vector<T> y(x.size()), l(x.size());
-        T out = 0;
-        lk::softmax(xv, lk::tensor_view<T, 1>(y.data(), {n}), -1, o);
-        lk::log_softmax(xv, lk::tensor_view<T, 1>(l.data(), {n}), -1, o);
-        lk::logsumexp(xv, lk::tensor_view<T, 1>(&out, {1}), -1, ex);
+        const auto outputs = row_outputs(x, ex);
+        const T* y = outputs.data();
+        const T* l = y + x.size();
+        const T out = outputs.back();
         long double worst_y = 0, worst_l = 0;
         for (std::size_t i = 0; i < x.size(); ++i) {
             const long double ref = std::exp(static_cast<long double>(x[i]) - lse);

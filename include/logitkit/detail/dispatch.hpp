@@ -130,30 +130,22 @@ void run_pieces(executor* ex, index_type items, index_type grain, F run) {
     });
 }
 
-// A column block's rows, along the axis, in pieces of column_piece_rows: the stages that sum down
-// the columns sum each piece on its own and add the pieces' sums in order, and every stage takes
-// the pieces one by one, so that an executor can take a block's pieces and the bits are those of
-// the single-threaded call. A block of at most that many rows is one piece, taken as a whole.
-// Blocks split so when they are too few for the executor (axis 0 of 1000x1024 on 2 threads: one
-// block), where splitting their columns instead would leave each thread part of every page (see
-// column_block_batches), at a cost near that of the whole page.
-constexpr index_type column_piece_rows = 256;
-
-/// The pieces of a block of n rows; run on ex when given, else in order on the calling thread.
-struct row_pieces {
+/// Items [0, n) in pieces of `size` items, taken one by one: as tasks on ex when given, else in
+/// order on the calling thread. A stage that sums over the items sums each piece on its own and
+/// adds the pieces' sums in order, so that the bits do not depend on the executor.
+struct pieces {
     index_type n;
+    index_type size;
     executor* ex = nullptr;
 
-    std::size_t count() const noexcept {
-        return static_cast<std::size_t>((n + column_piece_rows - 1) / column_piece_rows);
-    }
-    /// f(k, begin, end) for each piece k of rows [begin, end).
+    std::size_t count() const noexcept { return static_cast<std::size_t>((n + size - 1) / size); }
+    /// f(k, begin, end) for each piece k of items [begin, end).
     template <class F>
     void each(F f) const {
         const std::size_t c = count();
         const auto piece = [&](std::size_t k) {
-            const index_type b = static_cast<index_type>(k) * column_piece_rows;
-            f(k, b, std::min(n, b + column_piece_rows));
+            const index_type b = static_cast<index_type>(k) * size;
+            f(k, b, std::min(n, b + size));
         };
         if (ex == nullptr || c < 2) {
             for (std::size_t k = 0; k < c; ++k) piece(k);
@@ -161,19 +153,33 @@ struct row_pieces {
         }
         ex->run(c, piece);
     }
-    /// The columns' sums, `lanes` of them, into out: sum(k, begin, end, part) sums piece k's rows
-    /// into part, and the pieces' parts are added in order.
+    /// `lanes` sums into out: sum(k, begin, end, part) sums piece k's items into part, and the
+    /// pieces' parts are added in order to 0 (a single piece sums into out itself).
     template <class F>
     void sums(std::size_t lanes, double* out, F sum) const {
         const std::size_t c = count();
         if (c <= 1) return sum(std::size_t(0), index_type(0), n, out);
         std::vector<double> part(c * lanes);
         each([&](std::size_t k, index_type b, index_type e) { sum(k, b, e, part.data() + k * lanes); });
-        std::copy(part.begin(), part.begin() + static_cast<std::ptrdiff_t>(lanes), out);
-        for (std::size_t k = 1; k < c; ++k)
+        std::fill(out, out + lanes, 0.0);
+        for (std::size_t k = 0; k < c; ++k)
             for (std::size_t l = 0; l < lanes; ++l) out[l] += part[k * lanes + l];
     }
 };
+
+// A column block's rows, along the axis, in pieces of column_piece_rows: the stages that sum down
+// the columns take the pieces one by one, so that an executor can take a block's pieces and the
+// bits are those of the single-threaded call. A block of at most that many rows is one piece,
+// taken as a whole. Blocks split so when they are too few for the executor (axis 0 of 1000x1024
+// on 2 threads: one block), where splitting their columns instead would leave each thread part of
+// every page (see column_block_batches), at a cost near that of the whole page.
+constexpr index_type column_piece_rows = 256;
+
+/// The pieces of a column block of n rows.
+inline pieces row_pieces(index_type n, executor* ex) noexcept { return {n, column_piece_rows, ex}; }
+
+/// The pieces of a line of n elements (line_piece, the pieces accumulate sums separately).
+inline pieces line_pieces(index_type n, executor& ex) noexcept { return {n, line_piece, &ex}; }
 
 /// Elements a piece of work should hold at least, so that handing it to a thread pays off.
 constexpr index_type parallel_grain_elements = index_type(1) << 15;

@@ -17,27 +17,16 @@ namespace detail {
 template <class T, class Arch, int K>
 constexpr std::size_t block_lanes = batch<T, Arch>::size * K;
 
-// One long line on an executor: its pieces (line_piece elements, the pieces that accumulate sums
-// separately) run as tasks, and their results combine exactly as the single-threaded pass
-// combines them, so the line's bits do not depend on the executor. An operation with
-// `splits_lines` has row_split<Arch>(p, n, ex), built from these.
+// One long line on an executor: its pieces (line_pieces: line_piece elements, the pieces that
+// accumulate sums separately) run as tasks, and their results combine exactly as the
+// single-threaded pass combines them, so the line's bits do not depend on the executor. An
+// operation with `splits_lines` has row_split<Arch>(p, n, ex), built from these.
 
-/// f(begin, end) for each piece of a line of n elements, on ex.
-template <class F>
-void for_each_piece(executor& ex, index_type n, F f) {
-    ex.run(static_cast<std::size_t>(piece_count(n)), [&](std::size_t k) {
-        const index_type begin = static_cast<index_type>(k) * line_piece;
-        f(begin, std::min(n, begin + line_piece));
-    });
-}
-
-/// The line's sum as accumulate forms it: the pieces' totals (piece_sum(begin, end)) added in order.
+/// The line's sum as accumulate forms it, from piece_sum(begin, end) of each piece.
 template <class F>
 double sum_of_pieces(executor& ex, index_type n, F piece_sum) {
-    std::vector<double> totals(static_cast<std::size_t>(piece_count(n)));
-    for_each_piece(ex, n, [&](index_type b, index_type e) { totals[static_cast<std::size_t>(b / line_piece)] = piece_sum(b, e); });
-    double total = 0;
-    for (const double t : totals) total += t;
+    double total;
+    line_pieces(n, ex).sums(1, &total, [&](std::size_t, index_type b, index_type e, double* part) { *part = piece_sum(b, e); });
     return total;
 }
 
@@ -55,10 +44,9 @@ row_range<T> combined_range(const std::vector<row_range<T>>& r) {
 }
 template <class Arch, class T>
 row_range<T> range_of_pieces(executor& ex, const T* x, index_type n) {
-    std::vector<row_range<T>> r(static_cast<std::size_t>(piece_count(n)));
-    for_each_piece(ex, n, [&](index_type b, index_type e) {
-        r[static_cast<std::size_t>(b / line_piece)] = row::reduce_range<Arch>(x + b, e - b);
-    });
+    const pieces line = line_pieces(n, ex);
+    std::vector<row_range<T>> r(line.count());
+    line.each([&](std::size_t k, index_type b, index_type e) { r[k] = row::reduce_range<Arch>(x + b, e - b); });
     return combined_range(r);
 }
 
@@ -84,10 +72,11 @@ shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In 
     // the range's pass and the exponentials' after all.
     if constexpr (Unshifted) {
         if (!Store || y != x) {
-            std::vector<row_range<T>> r(static_cast<std::size_t>(piece_count(n)));
-            const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
-                return row::unshifted_exp_pass<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, in,
-                                                            r[static_cast<std::size_t>(b / line_piece)]);
+            const pieces line = line_pieces(n, ex);
+            std::vector<row_range<T>> r(line.count());
+            double s;
+            line.sums(1, &s, [&](std::size_t k, index_type b, index_type e, double* part) {
+                *part = row::unshifted_exp_pass<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, in, r[k]);
             });
             if (!std::isnan(s) && line_shift_for<true>(combined_range(r), in).mode == exp_mode::unshifted)
                 return {{T(0), exp_mode::unshifted}, s};
@@ -141,7 +130,7 @@ std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> line_exp_s
 /// (line_exp_sum); not in place. A block of several pieces (row_pieces) takes the same stages
 /// piece by piece, its verdicts from all the pieces' ranges.
 template <class Arch, int K, bool Store, bool Unshifted = true, class T, class In>
-exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const row_pieces& rows, T* m, In in,
+exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const pieces& rows, T* m, In in,
                        double* sums) {
     const index_type n = rows.n;
     const std::size_t c = rows.count();
@@ -294,14 +283,15 @@ struct softmax_op {
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
         const T inv = static_cast<T>(1.0 / split_exp_sum<Arch, true>(ex, p[0], p[1], n, in).sum);
-        for_each_piece(ex, n, [&](index_type b, index_type e) { row::scale<Arch>(p[1] + b, p[1] + b, e - b, inv); });
+        line_pieces(n, ex).each(
+            [&](std::size_t, index_type b, index_type e) { row::scale<Arch>(p[1] + b, p[1] + b, e - b, inv); });
     }
     static constexpr bool splits_blocks = true;
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n,
               executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
-        const row_pieces rows{n, ex};
+        const pieces rows = row_pieces(n, ex);
         T m[lanes], inv[lanes];
         double sums[lanes];
         block_exp_sum<Arch, K, true>(p[0], s[0], p[1], s[1], rows, m, in, sums);
@@ -390,14 +380,16 @@ struct log_softmax_op {
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
         const auto r = split_exp_sum<Arch, false, log_unshifted<T>>(ex, p[0], static_cast<T*>(nullptr), n, in);
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
-        for_each_piece(ex, n, [&](index_type b, index_type e) { row::shift<Arch>(p[0] + b, p[1] + b, e - b, o.a, o.b, in); });
+        line_pieces(n, ex).each([&](std::size_t, index_type b, index_type e) {
+            row::shift<Arch>(p[0] + b, p[1] + b, e - b, o.a, o.b, in);
+        });
     }
     static constexpr bool splits_blocks = true;
     template <class Arch, int K>
     void cols(const std::array<T*, 2>& p, const std::array<index_type, 2>& s, index_type n,
               executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
-        const row_pieces rows{n, ex};
+        const pieces rows = row_pieces(n, ex);
         T m[lanes], l[lanes];
         double sums[lanes];
         const exp_mode mode =
@@ -472,7 +464,7 @@ struct logsumexp_op {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
         T m[lanes];
         double sums[lanes];
-        block_exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, row_pieces{n, ex}, m, identity_input{},
+        block_exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, row_pieces(n, ex), m, identity_input{},
                                       sums);
         for (std::size_t l = 0; l < lanes; ++l)
             p[1][l] = finish_logsumexp(m[l], sums[l], [&] {
@@ -513,7 +505,7 @@ struct softmax_backward_op {
     void row_split(const std::array<T*, 3>& p, index_type n, executor& ex) const {
         const T s = static_cast<T>(
             sum_of_pieces(ex, n, [&](index_type b, index_type e) { return row::dot<Arch>(p[0] + b, p[1] + b, e - b); }));
-        for_each_piece(ex, n, [&](index_type b, index_type e) {
+        line_pieces(n, ex).each([&](std::size_t, index_type b, index_type e) {
             row::softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
         });
     }
@@ -522,7 +514,7 @@ struct softmax_backward_op {
     void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n,
               executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
-        const row_pieces rows{n, ex};
+        const pieces rows = row_pieces(n, ex);
         double sums[lanes];
         T st[lanes];
         rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
@@ -564,7 +556,7 @@ struct log_softmax_backward_op {
     void row_split(const std::array<T*, 3>& p, index_type n, executor& ex) const {
         const T s = static_cast<T>(
             sum_of_pieces(ex, n, [&](index_type b, index_type e) { return row::sum<Arch>(p[1] + b, e - b); }));
-        for_each_piece(ex, n, [&](index_type b, index_type e) {
+        line_pieces(n, ex).each([&](std::size_t, index_type b, index_type e) {
             row::log_softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
         });
     }
@@ -573,7 +565,7 @@ struct log_softmax_backward_op {
     void cols(const std::array<T*, 3>& p, const std::array<index_type, 3>& s, index_type n,
               executor* ex = nullptr) const {
         constexpr std::size_t lanes = block_lanes<T, Arch, K>;
-        const row_pieces rows{n, ex};
+        const pieces rows = row_pieces(n, ex);
         double sums[lanes];
         T st[lanes];
         rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
