@@ -12,9 +12,10 @@
 // on its neighbours.
 //
 // Method: s = 2^e f with f in [sqrt(1/2), sqrt(2)), then log(f) = 2 atanh(u) with
-// u = (f - 1) / (f + 1), |u| <= 0.1716, taken as two doubles (the division's remainder, so that
-// log(s) near s = 1 keeps its relative accuracy), and the series u + u^3 / 3 + ... + u^19 / 19 (the
-// first term left out is under 2^-55 of the sum); log(s) = e ln2_hi + (e ln2_lo + log(f)).
+// u = (f - 1) / (f + 1), |u| <= 0.1716, taken as two doubles (x * (1 / d) and the remainder's
+// quotient, so that log(s) near s = 1 keeps its relative accuracy), and the series
+// u + u^3 / 3 + ... + u^19 / 19 (the first term left out is under 2^-55 of the sum);
+// log(s) = e ln2_hi + (e ln2_lo + log(f)).
 #pragma once
 
 #include <cmath>
@@ -46,8 +47,11 @@ LOGITKIT_INLINE V log_normal(const V& s) noexcept {
         const V d = f + V(1.0);
         const V bp = d - f;
         const V d_lo = (f - (d - bp)) + (V(1.0) - bp);
-        const V u = x / d;
-        const V u_lo = (simd::fma(-u, d, x) - u * d_lo) / d;
+        // One division: u within an ulp or two of x / d, and u_lo its remainder's quotient, a
+        // term of an ulp of u whose own rounding is far below the bound.
+        const V r = V(1.0) / d;
+        const V u = x * r;
+        const V u_lo = (simd::fma(-u, d, x) - u * d_lo) * r;
         const V u2 = u * u;
         V p(1.0 / 19);
         p = simd::fma(p, u2, V(1.0 / 17));
