@@ -3866,10 +3866,28 @@ target_scan scan_class_targets(const char* fn, const tensor_view<TT, S>& targets
                                std::int64_t ignore_index, const class_weights<T>& cw) {
     target_scan r;
     neumaier_sum total;
-    // Contiguous targets in one loop over memory, stopping at the first bad one; the indexed loop
-    // below (the same row-major order) then starts again and reports it. Without weights the
-    // total is the count.
-    if (targets.is_contiguous()) {
+    // Contiguous targets in one loop over memory; at a bad one, the indexed loop below (the same
+    // row-major order) starts again and reports it. Without weights the total is the count, and
+    // the loop has no branch, so that it takes vectors (8x21x4096: 3% of the time, one target
+    // after another); with weights it stops at the first bad target.
+    if (targets.is_contiguous() && !cw.given()) {
+        const std::int64_t* t = targets.data();
+        const index_type n = targets.size();
+        const auto range = static_cast<std::uint64_t>(classes);
+        index_type valid = 0;
+        int bad = 0;
+        for (index_type i = 0; i < n; ++i) {
+            const std::int64_t c = t[i];
+            const int counted = c != ignore_index;
+            valid += counted;
+            bad |= counted & static_cast<int>(static_cast<std::uint64_t>(c) >= range);
+        }
+        if (bad == 0) {
+            r.valid = valid;
+            r.weight_total = static_cast<double>(valid);
+            return r;
+        }
+    } else if (targets.is_contiguous()) {
         const std::int64_t* t = targets.data();
         const index_type n = targets.size();
         index_type i = 0;
@@ -3878,10 +3896,10 @@ target_scan scan_class_targets(const char* fn, const tensor_view<TT, S>& targets
             if (c == ignore_index) continue;
             if (c < 0 || c >= classes) break;
             ++r.valid;
-            if (cw.given()) total.add(cw.at(c));
+            total.add(cw.at(c));
         }
         if (i == n) {
-            r.weight_total = cw.given() ? total.value() : static_cast<double>(r.valid);
+            r.weight_total = total.value();
             return r;
         }
         r = target_scan{};
