@@ -3258,33 +3258,36 @@ std::size_t fastest_outer(const extents_type<R>& shape, const std::array<std::si
 template <class F>
 void run_pieces(executor* ex, index_type items, index_type grain, F run) {
     const index_type most = grain > 0 ? items / grain : items;
-    const index_type pieces = ex == nullptr ? 1 : std::min<index_type>(static_cast<index_type>(ex->concurrency()), most);
-    if (pieces <= 1) {
+    const index_type parts = ex == nullptr ? 1 : std::min<index_type>(static_cast<index_type>(ex->concurrency()), most);
+    if (parts <= 1) {
         run(index_type(0), items);
         return;
     }
-    ex->run(static_cast<std::size_t>(pieces), [&](std::size_t i) {
+    ex->run(static_cast<std::size_t>(parts), [&](std::size_t i) {
         const auto k = static_cast<index_type>(i);
-        run(items * k / pieces, items * (k + 1) / pieces);
+        run(items * k / parts, items * (k + 1) / parts);
     });
 }
 
-/// Items [0, n) in pieces of `size` items, taken one by one: as tasks on ex when given, else in
-/// order on the calling thread. A stage that sums over the items sums each piece on its own and
-/// adds the pieces' sums in order, so that the bits do not depend on the executor.
+/// Items [0, n) in pieces of piece_size items (at least one piece, empty when n is 0), taken one
+/// by one: as tasks on ex when given, else in order on the calling thread. A stage that sums over
+/// the items sums each piece on its own and adds the pieces' sums in order, so that the bits do
+/// not depend on the executor.
 struct pieces {
     index_type n;
-    index_type size;
+    index_type piece_size;
     executor* ex = nullptr;
 
-    std::size_t count() const noexcept { return static_cast<std::size_t>((n + size - 1) / size); }
+    std::size_t count() const noexcept {
+        return n > piece_size ? static_cast<std::size_t>((n + piece_size - 1) / piece_size) : 1;
+    }
     /// f(k, begin, end) for each piece k of items [begin, end).
     template <class F>
     void each(F f) const {
         const std::size_t c = count();
         const auto piece = [&](std::size_t k) {
-            const index_type b = static_cast<index_type>(k) * size;
-            f(k, b, std::min(n, b + size));
+            const index_type b = static_cast<index_type>(k) * piece_size;
+            f(k, b, std::min(n, b + piece_size));
         };
         if (ex == nullptr || c < 2) {
             for (std::size_t k = 0; k < c; ++k) piece(k);
@@ -3637,7 +3640,7 @@ void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis, e
 //
 // Contract (checked by tests/test_exp.cpp on every compiled architecture): log_normal(s), for a
 // batch of double s whose lanes are positive, normal and finite, returns log(s) with a relative
-// error <= 1.5 ulp (measured: 0.96), exact at s = 1; other lanes get unspecified values. On
+// error <= 1.5 ulp (measured: 0.95), exact at s = 1; other lanes get unspecified values. On
 // scalar_arch it is std::log.
 //
 // Why: the losses take one logarithm per sample, and for samples side by side (a class axis that
@@ -4779,8 +4782,9 @@ double soft_row(const setup<T>& p, const T* x, const T* q, T* g, double coef) {
 /// counted (active 1, not 0), its line's maximum and sum are finite, and log(S) is fine for its
 /// loss (not coarse_log_sum); `plain` is 1 for the lanes that did and 0 for the others, and
 /// `all_plain` says whether every counted lane did: the others are the caller's, through
-/// hard_terms. A lane not counted gets zero coefficients. Lanes are independent: a lane's values
-/// do not depend on the others. alpha_exps is the coefficient of the stored exponentials, whose
+/// hard_terms. A lane not counted gets zero coefficients (alpha, alpha_exps, gamma); its other
+/// values are left for the caller to skip. Lanes are independent: a lane's values do not depend
+/// on the others. alpha_exps is the coefficient of the stored exponentials, whose
 /// sums are exps_sum (see line_stats::exps_sum).
 template <std::size_t L>
 struct lane_terms {
@@ -4893,20 +4897,20 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
                                                  sums, mode);
     }
     // The samples' inputs, lane by lane (the target's logit and weight: a gather), then as double.
-    double md[L], xd[L], wd[L], ad[L];
+    double md[L], xd[L], wd[L], counted[L];
     bool any = false;
     for (index_type l = 0; l < L; ++l) {
         smooth[l] = 0;
         const bool on = t[l] != p.ignore_index;
         any = any || on;
-        ad[l] = on ? 1.0 : 0.0;
+        counted[l] = on ? 1.0 : 0.0;
         xt[l] = on ? x[t[l] * sx + l] : T(0);
         wd[l] = on ? p.w(t[l]) : 0.0;
     }
     for (index_type l = 0; l < L; ++l) {
         md[l] = static_cast<double>(m[l]);
         xd[l] = static_cast<double>(xt[l]);
-        active[l] = static_cast<T>(ad[l]);
+        active[l] = static_cast<T>(counted[l]);
     }
     if (unshifted) {
         // As row::stats: S = sum(exp(x)) * exp(-max), at least 1.
@@ -4918,20 +4922,24 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
     // The samples' scalars: lane by lane in double batches (hard_lane_terms), hard_terms for the
     // counted lanes that are not plain.
     lane_terms<static_cast<std::size_t>(L)> h;
-    hard_lane_terms<Arch>(p, md, xd, wd, sum, stored_sum, coef, ad, h);
+    hard_lane_terms<Arch>(p, md, xd, wd, sum, stored_sum, coef, counted, h);
+    index_type scalar_lanes[L];  // the counted lanes that are not plain
+    index_type scalar_count = 0;
     if (!h.all_plain)
-        for (index_type l = 0; l < L; ++l) {
-            if (ad[l] == 0 || h.plain[l] != 0) continue;
-            const line_stats<T> st{m[l], sum[l], 0, false, stored_sum[l]};
-            const hard_sample<T> hs =
-                hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t[l]), x + l, sx), xt[l], t[l], coef[l]);
-            h.lse[l] = hs.lse;
-            h.log_sum[l] = hs.log_sum;
-            h.alpha[l] = static_cast<double>(hs.alpha);
-            h.alpha_exps[l] = static_cast<double>(hs.alpha_exps);
-            h.gamma[l] = static_cast<double>(hs.gamma);
-            h.g_t[l] = static_cast<double>(hs.g_t);
-        }
+        for (index_type l = 0; l < L; ++l)
+            if (counted[l] != 0 && h.plain[l] == 0) scalar_lanes[scalar_count++] = l;
+    for (index_type i = 0; i < scalar_count; ++i) {
+        const index_type l = scalar_lanes[i];
+        const line_stats<T> st{m[l], sum[l], 0, false, stored_sum[l]};
+        const hard_sample<T> hs =
+            hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t[l]), x + l, sx), xt[l], t[l], coef[l]);
+        h.lse[l] = hs.lse;
+        h.log_sum[l] = hs.log_sum;
+        h.alpha[l] = static_cast<double>(hs.alpha);
+        h.alpha_exps[l] = static_cast<double>(hs.alpha_exps);
+        h.gamma[l] = static_cast<double>(hs.gamma);
+        h.g_t[l] = static_cast<double>(hs.g_t);
+    }
     for (index_type l = 0; l < L; ++l) {
         alpha[l] = static_cast<T>(h.alpha[l]);
         alpha_exps[l] = static_cast<T>(h.alpha_exps[l]);
@@ -4958,15 +4966,14 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
     hard_lane_losses<Arch>(p, md, xd, wd, smooth, h, loss);
     if (p.grad)
         for (index_type l = 0; l < L; ++l)
-            if (ad[l] != 0) g[t[l] * sg + l] = static_cast<T>(h.g_t[l]);
-    if (!h.all_plain)
-        for (index_type l = 0; l < L; ++l) {
-            if (ad[l] == 0 || h.plain[l] != 0) continue;
-            hard_sample<T> hs;
-            hs.lse = h.lse[l];
-            hs.log_sum = h.log_sum[l];
-            loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], hs);
-        }
+            if (counted[l] != 0) g[t[l] * sg + l] = static_cast<T>(h.g_t[l]);
+    for (index_type i = 0; i < scalar_count; ++i) {
+        const index_type l = scalar_lanes[i];
+        hard_sample<T> hs;
+        hs.lse = h.lse[l];
+        hs.log_sum = h.log_sum[l];
+        loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], hs);
+    }
 }
 
 template <class Arch, int K, class T>
@@ -5029,9 +5036,12 @@ double run(const problem<T, R>& P) {
         if (k != a && L.shape[k] == 0) return 0;
     const bool grad = P.p.grad;
     neumaier_sum total;
+    auto store_loss = [&](double loss, T* out) {
+        if (P.has_losses) *out = static_cast<T>(loss);
+    };
     auto emit = [&](neumaier_sum& sum, double loss, T* out) {
         sum.add(loss);
-        if (P.has_losses) *out = static_cast<T>(loss);
+        store_loss(loss, out);
     };
     auto coef_at = [&](const T* up) { return P.has_upstream ? P.scale * static_cast<double>(*up) : P.scale; };
     auto zero_line = [&](T* g, index_type sg) {
@@ -5116,12 +5126,10 @@ double run(const problem<T, R>& P) {
                             t[l] = *operand<const std::int64_t>(L.base, 2, off[2] + (j + l) * s2);
                         hard_cols<A, K>(P.p, x, sx, g, sg, t, coef, loss);
                     }
-                    if (P.has_losses)
-                        for (index_type l = 0; l < lanes; ++l)
-                            *operand<T>(L.base, 3, off[3] + (j + l) * s3) = static_cast<T>(loss[l]);
-                    // The block's losses summed in batches (compensated, as a line's sum), then
-                    // added to the total: one add after another, sample by sample, waited each
-                    // on the last (8x21x4096 float: 7% of the time).
+                    for (index_type l = 0; l < lanes; ++l) store_loss(loss[l], operand<T>(L.base, 3, off[3] + (j + l) * s3));
+                    // The block's losses summed in batches (row::sum: compensated between runs
+                    // of batches), then added to the total, instead of one add per sample, each
+                    // waiting on the last (8x21x4096 float: 7% of the time).
                     total.add(detail::row::sum<A>(loss, lanes));
                 }
                 return j;
@@ -6048,11 +6056,13 @@ constexpr std::size_t block_lanes = batch<T, Arch>::size * K;
 // single-threaded pass combines them, so the line's bits do not depend on the executor. An
 // operation with `splits_lines` has row_split<Arch>(p, n, ex), built from these.
 
-/// The line's sum as accumulate forms it, from piece_sum(begin, end) of each piece.
+/// The line's sum as accumulate forms it, from piece_sum(k, begin, end) of each piece k.
 template <class F>
 double sum_of_pieces(executor& ex, index_type n, F piece_sum) {
     double total;
-    line_pieces(n, ex).sums(1, &total, [&](std::size_t, index_type b, index_type e, double* part) { *part = piece_sum(b, e); });
+    line_pieces(n, ex).sums(1, &total, [&](std::size_t k, index_type b, index_type e, double* part) {
+        *part = piece_sum(k, b, e);
+    });
     return total;
 }
 
@@ -6098,18 +6108,16 @@ shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In 
     // the range's pass and the exponentials' after all.
     if constexpr (Unshifted) {
         if (!Store || y != x) {
-            const pieces line = line_pieces(n, ex);
-            std::vector<row_range<T>> r(line.count());
-            double s;
-            line.sums(1, &s, [&](std::size_t k, index_type b, index_type e, double* part) {
-                *part = row::unshifted_exp_pass<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, in, r[k]);
+            std::vector<row_range<T>> r(line_pieces(n, ex).count());
+            const double s = sum_of_pieces(ex, n, [&](std::size_t k, index_type b, index_type e) {
+                return row::unshifted_exp_pass<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, in, r[k]);
             });
             if (!std::isnan(s) && line_shift_for<true>(combined_range(r), in).mode == exp_mode::unshifted)
                 return {{T(0), exp_mode::unshifted}, s};
         }
     }
     const line_shift<T> sh = line_shift_for<Unshifted>(range_of_pieces<Arch>(ex, x, n), in);
-    const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+    const double s = sum_of_pieces(ex, n, [&](std::size_t, index_type b, index_type e) {
         return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, sh.m, in, sh.mode);
     });
     return {sh, s};
@@ -6530,7 +6538,7 @@ struct softmax_backward_op {
     template <class Arch>
     void row_split(const std::array<T*, 3>& p, index_type n, executor& ex) const {
         const T s = static_cast<T>(
-            sum_of_pieces(ex, n, [&](index_type b, index_type e) { return row::dot<Arch>(p[0] + b, p[1] + b, e - b); }));
+            sum_of_pieces(ex, n, [&](std::size_t, index_type b, index_type e) { return row::dot<Arch>(p[0] + b, p[1] + b, e - b); }));
         line_pieces(n, ex).each([&](std::size_t, index_type b, index_type e) {
             row::softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
         });
@@ -6581,7 +6589,7 @@ struct log_softmax_backward_op {
     template <class Arch>
     void row_split(const std::array<T*, 3>& p, index_type n, executor& ex) const {
         const T s = static_cast<T>(
-            sum_of_pieces(ex, n, [&](index_type b, index_type e) { return row::sum<Arch>(p[1] + b, e - b); }));
+            sum_of_pieces(ex, n, [&](std::size_t, index_type b, index_type e) { return row::sum<Arch>(p[1] + b, e - b); }));
         line_pieces(n, ex).each([&](std::size_t, index_type b, index_type e) {
             row::log_softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
         });

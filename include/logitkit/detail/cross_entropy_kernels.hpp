@@ -858,8 +858,9 @@ double soft_row(const setup<T>& p, const T* x, const T* q, T* g, double coef) {
 /// counted (active 1, not 0), its line's maximum and sum are finite, and log(S) is fine for its
 /// loss (not coarse_log_sum); `plain` is 1 for the lanes that did and 0 for the others, and
 /// `all_plain` says whether every counted lane did: the others are the caller's, through
-/// hard_terms. A lane not counted gets zero coefficients. Lanes are independent: a lane's values
-/// do not depend on the others. alpha_exps is the coefficient of the stored exponentials, whose
+/// hard_terms. A lane not counted gets zero coefficients (alpha, alpha_exps, gamma); its other
+/// values are left for the caller to skip. Lanes are independent: a lane's values do not depend
+/// on the others. alpha_exps is the coefficient of the stored exponentials, whose
 /// sums are exps_sum (see line_stats::exps_sum).
 template <std::size_t L>
 struct lane_terms {
@@ -972,20 +973,20 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
                                                  sums, mode);
     }
     // The samples' inputs, lane by lane (the target's logit and weight: a gather), then as double.
-    double md[L], xd[L], wd[L], ad[L];
+    double md[L], xd[L], wd[L], counted[L];
     bool any = false;
     for (index_type l = 0; l < L; ++l) {
         smooth[l] = 0;
         const bool on = t[l] != p.ignore_index;
         any = any || on;
-        ad[l] = on ? 1.0 : 0.0;
+        counted[l] = on ? 1.0 : 0.0;
         xt[l] = on ? x[t[l] * sx + l] : T(0);
         wd[l] = on ? p.w(t[l]) : 0.0;
     }
     for (index_type l = 0; l < L; ++l) {
         md[l] = static_cast<double>(m[l]);
         xd[l] = static_cast<double>(xt[l]);
-        active[l] = static_cast<T>(ad[l]);
+        active[l] = static_cast<T>(counted[l]);
     }
     if (unshifted) {
         // As row::stats: S = sum(exp(x)) * exp(-max), at least 1.
@@ -997,20 +998,24 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
     // The samples' scalars: lane by lane in double batches (hard_lane_terms), hard_terms for the
     // counted lanes that are not plain.
     lane_terms<static_cast<std::size_t>(L)> h;
-    hard_lane_terms<Arch>(p, md, xd, wd, sum, stored_sum, coef, ad, h);
+    hard_lane_terms<Arch>(p, md, xd, wd, sum, stored_sum, coef, counted, h);
+    index_type scalar_lanes[L];  // the counted lanes that are not plain
+    index_type scalar_count = 0;
     if (!h.all_plain)
-        for (index_type l = 0; l < L; ++l) {
-            if (ad[l] == 0 || h.plain[l] != 0) continue;
-            const line_stats<T> st{m[l], sum[l], 0, false, stored_sum[l]};
-            const hard_sample<T> hs =
-                hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t[l]), x + l, sx), xt[l], t[l], coef[l]);
-            h.lse[l] = hs.lse;
-            h.log_sum[l] = hs.log_sum;
-            h.alpha[l] = static_cast<double>(hs.alpha);
-            h.alpha_exps[l] = static_cast<double>(hs.alpha_exps);
-            h.gamma[l] = static_cast<double>(hs.gamma);
-            h.g_t[l] = static_cast<double>(hs.g_t);
-        }
+        for (index_type l = 0; l < L; ++l)
+            if (counted[l] != 0 && h.plain[l] == 0) scalar_lanes[scalar_count++] = l;
+    for (index_type i = 0; i < scalar_count; ++i) {
+        const index_type l = scalar_lanes[i];
+        const line_stats<T> st{m[l], sum[l], 0, false, stored_sum[l]};
+        const hard_sample<T> hs =
+            hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t[l]), x + l, sx), xt[l], t[l], coef[l]);
+        h.lse[l] = hs.lse;
+        h.log_sum[l] = hs.log_sum;
+        h.alpha[l] = static_cast<double>(hs.alpha);
+        h.alpha_exps[l] = static_cast<double>(hs.alpha_exps);
+        h.gamma[l] = static_cast<double>(hs.gamma);
+        h.g_t[l] = static_cast<double>(hs.g_t);
+    }
     for (index_type l = 0; l < L; ++l) {
         alpha[l] = static_cast<T>(h.alpha[l]);
         alpha_exps[l] = static_cast<T>(h.alpha_exps[l]);
@@ -1037,15 +1042,14 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
     hard_lane_losses<Arch>(p, md, xd, wd, smooth, h, loss);
     if (p.grad)
         for (index_type l = 0; l < L; ++l)
-            if (ad[l] != 0) g[t[l] * sg + l] = static_cast<T>(h.g_t[l]);
-    if (!h.all_plain)
-        for (index_type l = 0; l < L; ++l) {
-            if (ad[l] == 0 || h.plain[l] != 0) continue;
-            hard_sample<T> hs;
-            hs.lse = h.lse[l];
-            hs.log_sum = h.log_sum[l];
-            loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], hs);
-        }
+            if (counted[l] != 0) g[t[l] * sg + l] = static_cast<T>(h.g_t[l]);
+    for (index_type i = 0; i < scalar_count; ++i) {
+        const index_type l = scalar_lanes[i];
+        hard_sample<T> hs;
+        hs.lse = h.lse[l];
+        hs.log_sum = h.log_sum[l];
+        loss[l] = hard_loss(p, line_stats<T>{m[l], sum[l], 0}, xt[l], t[l], smooth[l], hs);
+    }
 }
 
 template <class Arch, int K, class T>
@@ -1108,9 +1112,12 @@ double run(const problem<T, R>& P) {
         if (k != a && L.shape[k] == 0) return 0;
     const bool grad = P.p.grad;
     neumaier_sum total;
+    auto store_loss = [&](double loss, T* out) {
+        if (P.has_losses) *out = static_cast<T>(loss);
+    };
     auto emit = [&](neumaier_sum& sum, double loss, T* out) {
         sum.add(loss);
-        if (P.has_losses) *out = static_cast<T>(loss);
+        store_loss(loss, out);
     };
     auto coef_at = [&](const T* up) { return P.has_upstream ? P.scale * static_cast<double>(*up) : P.scale; };
     auto zero_line = [&](T* g, index_type sg) {
@@ -1195,12 +1202,10 @@ double run(const problem<T, R>& P) {
                             t[l] = *operand<const std::int64_t>(L.base, 2, off[2] + (j + l) * s2);
                         hard_cols<A, K>(P.p, x, sx, g, sg, t, coef, loss);
                     }
-                    if (P.has_losses)
-                        for (index_type l = 0; l < lanes; ++l)
-                            *operand<T>(L.base, 3, off[3] + (j + l) * s3) = static_cast<T>(loss[l]);
-                    // The block's losses summed in batches (compensated, as a line's sum), then
-                    // added to the total: one add after another, sample by sample, waited each
-                    // on the last (8x21x4096 float: 7% of the time).
+                    for (index_type l = 0; l < lanes; ++l) store_loss(loss[l], operand<T>(L.base, 3, off[3] + (j + l) * s3));
+                    // The block's losses summed in batches (row::sum: compensated between runs
+                    // of batches), then added to the total, instead of one add per sample, each
+                    // waiting on the last (8x21x4096 float: 7% of the time).
                     total.add(detail::row::sum<A>(loss, lanes));
                 }
                 return j;

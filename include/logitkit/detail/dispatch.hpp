@@ -119,33 +119,36 @@ std::size_t fastest_outer(const extents_type<R>& shape, const std::array<std::si
 template <class F>
 void run_pieces(executor* ex, index_type items, index_type grain, F run) {
     const index_type most = grain > 0 ? items / grain : items;
-    const index_type pieces = ex == nullptr ? 1 : std::min<index_type>(static_cast<index_type>(ex->concurrency()), most);
-    if (pieces <= 1) {
+    const index_type parts = ex == nullptr ? 1 : std::min<index_type>(static_cast<index_type>(ex->concurrency()), most);
+    if (parts <= 1) {
         run(index_type(0), items);
         return;
     }
-    ex->run(static_cast<std::size_t>(pieces), [&](std::size_t i) {
+    ex->run(static_cast<std::size_t>(parts), [&](std::size_t i) {
         const auto k = static_cast<index_type>(i);
-        run(items * k / pieces, items * (k + 1) / pieces);
+        run(items * k / parts, items * (k + 1) / parts);
     });
 }
 
-/// Items [0, n) in pieces of `size` items, taken one by one: as tasks on ex when given, else in
-/// order on the calling thread. A stage that sums over the items sums each piece on its own and
-/// adds the pieces' sums in order, so that the bits do not depend on the executor.
+/// Items [0, n) in pieces of piece_size items (at least one piece, empty when n is 0), taken one
+/// by one: as tasks on ex when given, else in order on the calling thread. A stage that sums over
+/// the items sums each piece on its own and adds the pieces' sums in order, so that the bits do
+/// not depend on the executor.
 struct pieces {
     index_type n;
-    index_type size;
+    index_type piece_size;
     executor* ex = nullptr;
 
-    std::size_t count() const noexcept { return static_cast<std::size_t>((n + size - 1) / size); }
+    std::size_t count() const noexcept {
+        return n > piece_size ? static_cast<std::size_t>((n + piece_size - 1) / piece_size) : 1;
+    }
     /// f(k, begin, end) for each piece k of items [begin, end).
     template <class F>
     void each(F f) const {
         const std::size_t c = count();
         const auto piece = [&](std::size_t k) {
-            const index_type b = static_cast<index_type>(k) * size;
-            f(k, b, std::min(n, b + size));
+            const index_type b = static_cast<index_type>(k) * piece_size;
+            f(k, b, std::min(n, b + piece_size));
         };
         if (ex == nullptr || c < 2) {
             for (std::size_t k = 0; k < c; ++k) piece(k);

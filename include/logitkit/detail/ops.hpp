@@ -22,11 +22,13 @@ constexpr std::size_t block_lanes = batch<T, Arch>::size * K;
 // single-threaded pass combines them, so the line's bits do not depend on the executor. An
 // operation with `splits_lines` has row_split<Arch>(p, n, ex), built from these.
 
-/// The line's sum as accumulate forms it, from piece_sum(begin, end) of each piece.
+/// The line's sum as accumulate forms it, from piece_sum(k, begin, end) of each piece k.
 template <class F>
 double sum_of_pieces(executor& ex, index_type n, F piece_sum) {
     double total;
-    line_pieces(n, ex).sums(1, &total, [&](std::size_t, index_type b, index_type e, double* part) { *part = piece_sum(b, e); });
+    line_pieces(n, ex).sums(1, &total, [&](std::size_t k, index_type b, index_type e, double* part) {
+        *part = piece_sum(k, b, e);
+    });
     return total;
 }
 
@@ -72,18 +74,16 @@ shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In 
     // the range's pass and the exponentials' after all.
     if constexpr (Unshifted) {
         if (!Store || y != x) {
-            const pieces line = line_pieces(n, ex);
-            std::vector<row_range<T>> r(line.count());
-            double s;
-            line.sums(1, &s, [&](std::size_t k, index_type b, index_type e, double* part) {
-                *part = row::unshifted_exp_pass<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, in, r[k]);
+            std::vector<row_range<T>> r(line_pieces(n, ex).count());
+            const double s = sum_of_pieces(ex, n, [&](std::size_t k, index_type b, index_type e) {
+                return row::unshifted_exp_pass<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, in, r[k]);
             });
             if (!std::isnan(s) && line_shift_for<true>(combined_range(r), in).mode == exp_mode::unshifted)
                 return {{T(0), exp_mode::unshifted}, s};
         }
     }
     const line_shift<T> sh = line_shift_for<Unshifted>(range_of_pieces<Arch>(ex, x, n), in);
-    const double s = sum_of_pieces(ex, n, [&](index_type b, index_type e) {
+    const double s = sum_of_pieces(ex, n, [&](std::size_t, index_type b, index_type e) {
         return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, sh.m, in, sh.mode);
     });
     return {sh, s};
@@ -504,7 +504,7 @@ struct softmax_backward_op {
     template <class Arch>
     void row_split(const std::array<T*, 3>& p, index_type n, executor& ex) const {
         const T s = static_cast<T>(
-            sum_of_pieces(ex, n, [&](index_type b, index_type e) { return row::dot<Arch>(p[0] + b, p[1] + b, e - b); }));
+            sum_of_pieces(ex, n, [&](std::size_t, index_type b, index_type e) { return row::dot<Arch>(p[0] + b, p[1] + b, e - b); }));
         line_pieces(n, ex).each([&](std::size_t, index_type b, index_type e) {
             row::softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
         });
@@ -555,7 +555,7 @@ struct log_softmax_backward_op {
     template <class Arch>
     void row_split(const std::array<T*, 3>& p, index_type n, executor& ex) const {
         const T s = static_cast<T>(
-            sum_of_pieces(ex, n, [&](index_type b, index_type e) { return row::sum<Arch>(p[1] + b, e - b); }));
+            sum_of_pieces(ex, n, [&](std::size_t, index_type b, index_type e) { return row::sum<Arch>(p[1] + b, e - b); }));
         line_pieces(n, ex).each([&](std::size_t, index_type b, index_type e) {
             row::log_softmax_grad<Arch>(p[0] + b, p[1] + b, p[2] + b, e - b, s);
         });
