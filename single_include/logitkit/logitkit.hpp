@@ -2149,7 +2149,7 @@ struct compensated_sum {
                                           : static_cast<double>(sl[i]);
     }
     /// The sum of s + c over the lanes; c is left out once s is not finite (it holds inf - inf).
-    double total() const noexcept {
+    LOGITKIT_INLINE double total() const noexcept {
         const double ts = lanes_sum(s);
         return std::isfinite(ts) ? ts + lanes_sum(c) : ts;
     }
@@ -2196,8 +2196,14 @@ LOGITKIT_INLINE double accumulate(index_type n, Term term, Tail tail, GiveUp giv
             }
             acc.add((a0 + a1) + (a2 + a3));
         }
-        for (; i + W <= stop; i += W) acc.add(term(i));
-        if (i < stop) acc.add(tail(i, static_cast<std::size_t>(stop - i)));
+        if (i < stop) {
+            // The last batches (fewer than four) and the tail make one more block, so that they
+            // cost one compensated add rather than one each, each waiting on the one before.
+            V a[4] = {V(T(0)), V(T(0)), V(T(0)), V(T(0))};
+            for (int k = 0; i + W <= stop; ++k, i += W) a[k] = term(i);
+            if (i < stop) a[3] = tail(i, static_cast<std::size_t>(stop - i));
+            acc.add((a[0] + a[1]) + (a[2] + a[3]));
+        }
         if (begin == 0 && stop == n) return acc.total();
         total += acc.total();
         if (stop == n) return total;
@@ -2879,8 +2885,14 @@ LOGITKIT_INLINE bool accumulate(index_type n, Term term, double* sums, GiveUp gi
         V blk[K];
         for (int k = 0; k < K; ++k) blk[k] = V(T(0));
         const index_type end = std::min(n, r + block_batches);
-        for (; r < end; ++r)
+        // Two rows at a time: a wide block's per-column state (this sum, and what term keeps),
+        // more than the registers hold, is then loaded and stored once per two rows.
+        for (; r + 1 < end; r += 2)
+            for (int k = 0; k < K; ++k) blk[k] = blk[k] + (term(r, k) + term(r + 1, k));
+        if (r < end) {
             for (int k = 0; k < K; ++k) blk[k] = blk[k] + term(r, k);
+            ++r;
+        }
         for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
         if (give_up()) return false;
     }
@@ -4715,17 +4727,15 @@ LOGITKIT_INLINE decltype(auto) with_bool(bool b, F&& f) {
 // Lines: one sample, contiguous.
 // ---------------------------------------------------------------------------------------------
 
-/// One sample with class index t (not ignored); g is null without a gradient. Returns its loss.
-/// Given `exps` (scratch for the line), a gradient without smoothing reuses the stats pass's
-/// exponentials instead of computing them again. A `large` problem (see stream_lines) prefetches
-/// the next line, and streams that gradient unless it is written over the logits.
+/// One sample with class index t (not ignored) after its stats pass: st are the line's stats,
+/// and `exps` (null: none) the exponentials that pass stored, which a gradient without smoothing
+/// then reuses. g is null without a gradient. Returns its loss.
 template <class Arch, class T>
-double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef, T* exps = nullptr,
-                bool large = false, const next_line<T>& next = {}) {
+double hard_row_from(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef, const line_stats<T>& st,
+                     T* exps, bool large) {
     const index_type n = p.classes;
     const bool smoothing = p.smoothing != 0;
-    const bool reuse = exps != nullptr && p.grad && !smoothing;
-    const line_stats<T> st = row::stats<Arch>(x, n, no_extra{}, large ? next.a : nullptr, reuse ? exps : nullptr);
+    const bool reuse = exps != nullptr;
     const T xt = x[t];  // read before an in-place gradient overwrites it
     const hard_sample<T> h = hard_terms(p, st, line_log_sum<Arch>(p, st, hard_mass(p, t), x), xt, t, coef);
     double smooth = 0;
@@ -4752,6 +4762,19 @@ double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef
     }
     if (p.grad) g[t] = h.g_t;
     return hard_loss(p, st, xt, t, smooth, h);
+}
+
+/// One sample with class index t (not ignored); g is null without a gradient. Returns its loss.
+/// Given `exps` (scratch for the line), a gradient without smoothing reuses the stats pass's
+/// exponentials instead of computing them again. A `large` problem (see stream_lines) prefetches
+/// the next line, and streams that gradient unless it is written over the logits.
+template <class Arch, class T>
+double hard_row(const setup<T>& p, const T* x, T* g, std::int64_t t, double coef, T* exps = nullptr,
+                bool large = false, const next_line<T>& next = {}) {
+    const bool reuse = exps != nullptr && p.grad && p.smoothing == 0;
+    const line_stats<T> st =
+        row::stats<Arch>(x, p.classes, no_extra{}, large ? next.a : nullptr, reuse ? exps : nullptr);
+    return hard_row_from<Arch>(p, x, g, t, coef, st, reuse ? exps : nullptr, large);
 }
 
 /// One sample with class probabilities q; g is null without a gradient. Returns its loss.
@@ -5067,6 +5090,42 @@ double run(const problem<T, R>& P) {
         // Logits far larger than the cache (see stream_lines): the next sample's logits, along
         // the fastest outer dimension, are prefetched, and the gradient streamed (hard_row).
         const bool large = !Soft && n > 1 && stream_lines<Arch, T>(outer_count<R>(L.shape, dims, count), n);
+        if constexpr (!Soft) {
+            if (!grad && !large) {
+                // The loss alone, in cache: lines go in groups, every line's stats pass first and
+                // then their losses, so that a line's scalar work (its logarithm) does not stand
+                // between the lines' passes (128x1000 float: 3% less time).
+                struct sample {
+                    const T* x;
+                    std::int64_t t;
+                    double coef;
+                    T* out;
+                };
+                constexpr std::size_t group = 8;
+                sample q[group];
+                line_stats<T> st[group];
+                std::size_t waiting = 0;
+                const auto flush = [&] {
+                    for (std::size_t k = 0; k < waiting; ++k)
+                        if (q[k].t != P.p.ignore_index) st[k] = row::stats<Arch>(q[k].x, n, no_extra{});
+                    for (std::size_t k = 0; k < waiting; ++k)
+                        emit(total,
+                             q[k].t == P.p.ignore_index
+                                 ? 0.0
+                                 : hard_row_from<Arch>(P.p, q[k].x, static_cast<T*>(nullptr), q[k].t, q[k].coef,
+                                                       st[k], static_cast<T*>(nullptr), false),
+                             q[k].out);
+                    waiting = 0;
+                };
+                for_each_outer(L, dims, count, [&](const std::array<index_type, 5>& off) {
+                    q[waiting++] = {operand<const T>(L.base, 0, off[0]), *operand<const std::int64_t>(L.base, 2, off[2]),
+                                    coef_at(operand<const T>(L.base, 4, off[4])), operand<T>(L.base, 3, off[3])};
+                    if (waiting == group) flush();
+                });
+                flush();
+                return total.value();
+            }
+        }
         std::vector<T> exps(!Soft && grad && P.p.smoothing == 0 ? static_cast<std::size_t>(n) : 0);
         const std::size_t along = fastest_outer<R>(L.shape, dims, count);
         const index_type next_step = along != R ? L.strides[0][along] : 0;

@@ -67,7 +67,7 @@ struct compensated_sum {
                                           : static_cast<double>(sl[i]);
     }
     /// The sum of s + c over the lanes; c is left out once s is not finite (it holds inf - inf).
-    double total() const noexcept {
+    LOGITKIT_INLINE double total() const noexcept {
         const double ts = lanes_sum(s);
         return std::isfinite(ts) ? ts + lanes_sum(c) : ts;
     }
@@ -114,8 +114,14 @@ LOGITKIT_INLINE double accumulate(index_type n, Term term, Tail tail, GiveUp giv
             }
             acc.add((a0 + a1) + (a2 + a3));
         }
-        for (; i + W <= stop; i += W) acc.add(term(i));
-        if (i < stop) acc.add(tail(i, static_cast<std::size_t>(stop - i)));
+        if (i < stop) {
+            // The last batches (fewer than four) and the tail make one more block, so that they
+            // cost one compensated add rather than one each, each waiting on the one before.
+            V a[4] = {V(T(0)), V(T(0)), V(T(0)), V(T(0))};
+            for (int k = 0; i + W <= stop; ++k, i += W) a[k] = term(i);
+            if (i < stop) a[3] = tail(i, static_cast<std::size_t>(stop - i));
+            acc.add((a[0] + a[1]) + (a[2] + a[3]));
+        }
         if (begin == 0 && stop == n) return acc.total();
         total += acc.total();
         if (stop == n) return total;
@@ -797,8 +803,14 @@ LOGITKIT_INLINE bool accumulate(index_type n, Term term, double* sums, GiveUp gi
         V blk[K];
         for (int k = 0; k < K; ++k) blk[k] = V(T(0));
         const index_type end = std::min(n, r + block_batches);
-        for (; r < end; ++r)
+        // Two rows at a time: a wide block's per-column state (this sum, and what term keeps),
+        // more than the registers hold, is then loaded and stored once per two rows.
+        for (; r + 1 < end; r += 2)
+            for (int k = 0; k < K; ++k) blk[k] = blk[k] + (term(r, k) + term(r + 1, k));
+        if (r < end) {
             for (int k = 0; k < K; ++k) blk[k] = blk[k] + term(r, k);
+            ++r;
+        }
         for (int k = 0; k < K; ++k) acc[k].add(blk[k]);
         if (give_up()) return false;
     }
