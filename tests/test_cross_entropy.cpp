@@ -525,6 +525,9 @@ void option_sweep(const shape_t& shape, int class_axis, storage_layout lay, std:
 TEMPLATE_TEST_CASE("cross_entropy: every option combination, [N, C] rows", "[cross_entropy]", float, double) {
     option_sweep<TestType, 2>({6, 67}, 1, storage_layout::row_major, 101);
     option_sweep<TestType, 2>({5, 3}, -1, storage_layout::row_major, 102);
+    // More samples than a group of the loss alone (8), whose losses are taken after the group's
+    // stats passes: two whole groups and a part.
+    option_sweep<TestType, 2>({19, 40}, 1, storage_layout::row_major, 103);
 }
 
 TEMPLATE_TEST_CASE("cross_entropy: every option combination, [N, C, d1] columns", "[cross_entropy]", float, double) {
