@@ -2164,9 +2164,6 @@ constexpr index_type block_batches = 8;
 /// of the single-threaded sum. A multiple of every batch width, so only the last piece has a tail.
 constexpr index_type line_piece = index_type(1) << 16;
 
-/// The pieces of a line of n elements.
-constexpr index_type piece_count(index_type n) noexcept { return (n + line_piece - 1) / line_piece; }
-
 /// A condition that never holds (accumulate's default give_up).
 struct never {
     constexpr bool operator()() const noexcept { return false; }
@@ -3497,7 +3494,8 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
             // Lines long enough that splitting each (lines one after another) keeps more threads
             // busy than giving each thread lines: each line's pieces go to the executor.
             const index_type threads = ex != nullptr ? static_cast<index_type>(ex->concurrency()) : 1;
-            if (ex != nullptr && std::min(piece_count(n), threads) > std::min(D.lines, threads)) {
+            if (ex != nullptr &&
+                std::min(static_cast<index_type>(line_pieces(n, *ex).count()), threads) > std::min(D.lines, threads)) {
                 for_each_outer(L, D.dims, D.count, [&](const std::array<index_type, N>& off) {
                     op.template row_split<Arch>(at<T>(L.base, off), n, *ex);
                 });

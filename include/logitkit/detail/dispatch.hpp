@@ -341,7 +341,8 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
             // Lines long enough that splitting each (lines one after another) keeps more threads
             // busy than giving each thread lines: each line's pieces go to the executor.
             const index_type threads = ex != nullptr ? static_cast<index_type>(ex->concurrency()) : 1;
-            if (ex != nullptr && std::min(piece_count(n), threads) > std::min(D.lines, threads)) {
+            if (ex != nullptr &&
+                std::min(static_cast<index_type>(line_pieces(n, *ex).count()), threads) > std::min(D.lines, threads)) {
                 for_each_outer(L, D.dims, D.count, [&](const std::array<index_type, N>& off) {
                     op.template row_split<Arch>(at<T>(L.base, off), n, *ex);
                 });

@@ -82,9 +82,6 @@ constexpr index_type block_batches = 8;
 /// of the single-threaded sum. A multiple of every batch width, so only the last piece has a tail.
 constexpr index_type line_piece = index_type(1) << 16;
 
-/// The pieces of a line of n elements.
-constexpr index_type piece_count(index_type n) noexcept { return (n + line_piece - 1) / line_piece; }
-
 /// A condition that never holds (accumulate's default give_up).
 struct never {
     constexpr bool operator()() const noexcept { return false; }
