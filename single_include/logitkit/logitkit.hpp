@@ -2359,16 +2359,14 @@ line_shift<T> line_shift_for(const row_range<T>& r, In in) noexcept {
     return {hi, exp_mode_for(r, hi, in)};
 }
 
-/// Whether log_softmax of T may take unshifted lines: their log(s) is as large as the line's
-/// maximum, and an output near 0 then needs log(s), taken in double, to about twice T's digits.
-template <class T>
-constexpr bool log_unshifted = std::numeric_limits<double>::digits >= 2 * std::numeric_limits<T>::digits;
-
 /// log(sum(exp(in(x)))) of a line as two T, a + b, from its shift m and s = sum(exp(in(x) - m)),
 /// for log_softmax's (in(x) - a) - b. Shifted, a = m and b = log(s): in(x) - m is exact where it
-/// is near 0. Unshifted (log_unshifted<T> only), log(s) itself may be as large as the line's
-/// maximum, so it is split in two: in(x) - a is then exact where the output is near 0, and b
-/// holds what a's rounding lost.
+/// is near 0. Unshifted, log(s) itself may be as large as the line's maximum, and an output near
+/// 0 then needs it to about twice T's digits, as a + b: in(x) - a is exact where the output is
+/// near 0, and b holds what a lacks. float: l = log(s) in double, split in two. double: a = l,
+/// whose rounding (up to half an ulp of 533 for |x| <= 512) would be the output's error, and b
+/// from one Newton step, log(s) - l = log(s e^-l) = s e^-l - 1 to within (s e^-l - 1)^2 / 2: its
+/// error is that of e^-l and of the fused multiply-add, about 2 ulp of 1 (tests/test_row_modes).
 template <class T>
 struct log_offset {
     T a;
@@ -2378,8 +2376,12 @@ template <class T>
 log_offset<T> log_offset_of(const line_shift<T>& sh, double s) noexcept {
     const double l = std::log(s);
     if (sh.mode != exp_mode::unshifted) return {sh.m, static_cast<T>(l)};
-    const T a = static_cast<T>(l);
-    return {a, static_cast<T>(l - static_cast<double>(a))};
+    if constexpr (std::numeric_limits<double>::digits >= 2 * std::numeric_limits<T>::digits) {
+        const T a = static_cast<T>(l);
+        return {a, static_cast<T>(l - static_cast<double>(a))};
+    } else {
+        return {static_cast<T>(l), static_cast<T>(std::fma(s, std::exp(-l), -1.0))};
+    }
 }
 
 namespace row {
@@ -6415,7 +6417,7 @@ struct log_softmax_op {
     }
     template <class Arch, bool Stream = false>
     void two_passes(const std::array<T*, 2>& p, index_type n, const next_line<T>& next = {}) const {
-        const auto r = line_exp_sum<Arch, false, log_unshifted<T>>(p[0], static_cast<T*>(nullptr), n, in, next.a);
+        const auto r = line_exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, in, next.a);
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
         row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
     }
@@ -6443,7 +6445,7 @@ struct log_softmax_op {
             return;
         }
         shift_and_sum<T> r[line_group];
-        line_exp_sums<Arch, log_unshifted<T>>(lines, count, n, in, r);
+        line_exp_sums<Arch, true>(lines, count, n, in, r);
         for (std::size_t k = 0; k < count; ++k) {
             const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
             row::shift<Arch>(lines[k][0], lines[k][1], n, o.a, o.b, in);
@@ -6457,9 +6459,9 @@ struct log_softmax_op {
             const std::array<T*, 2>& p = lines[k];
             shift_sum_stored<T> r;
             if (before.y == nullptr) {
-                r = line_exp_sum<Arch, true, log_unshifted<T>, true>(p[0], p[1], n, in);
+                r = line_exp_sum<Arch, true, true, true>(p[0], p[1], n, in);
             } else {
-                r = line_exp_sum<Arch, true, log_unshifted<T>, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr),
+                r = line_exp_sum<Arch, true, true, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr),
                                                                      before);
                 before.finish();
             }
@@ -6474,7 +6476,7 @@ struct log_softmax_op {
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
-        const auto r = split_exp_sum<Arch, false, log_unshifted<T>>(ex, p[0], static_cast<T*>(nullptr), n, in);
+        const auto r = split_exp_sum<Arch, false>(ex, p[0], static_cast<T*>(nullptr), n, in);
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
         line_pieces(n, ex).each([&](std::size_t, index_type b, index_type e) {
             row::shift<Arch>(p[0] + b, p[1] + b, e - b, o.a, o.b, in);
@@ -6489,7 +6491,7 @@ struct log_softmax_op {
         T m[lanes], l[lanes];
         double sums[lanes];
         const exp_mode mode =
-            block_exp_sum<Arch, K, false, log_unshifted<T>>(p[0], s[0], static_cast<T*>(nullptr), 0, rows, m, in, sums);
+            block_exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, rows, m, in, sums);
         for (std::size_t i = 0; i < lanes; ++i) {
             const log_offset<T> o = log_offset_of(line_shift<T>{m[i], mode}, sums[i]);
             m[i] = o.a;

@@ -319,7 +319,7 @@ struct log_softmax_op {
     }
     template <class Arch, bool Stream = false>
     void two_passes(const std::array<T*, 2>& p, index_type n, const next_line<T>& next = {}) const {
-        const auto r = line_exp_sum<Arch, false, log_unshifted<T>>(p[0], static_cast<T*>(nullptr), n, in, next.a);
+        const auto r = line_exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, in, next.a);
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
         row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
     }
@@ -347,7 +347,7 @@ struct log_softmax_op {
             return;
         }
         shift_and_sum<T> r[line_group];
-        line_exp_sums<Arch, log_unshifted<T>>(lines, count, n, in, r);
+        line_exp_sums<Arch, true>(lines, count, n, in, r);
         for (std::size_t k = 0; k < count; ++k) {
             const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
             row::shift<Arch>(lines[k][0], lines[k][1], n, o.a, o.b, in);
@@ -361,9 +361,9 @@ struct log_softmax_op {
             const std::array<T*, 2>& p = lines[k];
             shift_sum_stored<T> r;
             if (before.y == nullptr) {
-                r = line_exp_sum<Arch, true, log_unshifted<T>, true>(p[0], p[1], n, in);
+                r = line_exp_sum<Arch, true, true, true>(p[0], p[1], n, in);
             } else {
-                r = line_exp_sum<Arch, true, log_unshifted<T>, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr),
+                r = line_exp_sum<Arch, true, true, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr),
                                                                      before);
                 before.finish();
             }
@@ -378,7 +378,7 @@ struct log_softmax_op {
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
-        const auto r = split_exp_sum<Arch, false, log_unshifted<T>>(ex, p[0], static_cast<T*>(nullptr), n, in);
+        const auto r = split_exp_sum<Arch, false>(ex, p[0], static_cast<T*>(nullptr), n, in);
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
         line_pieces(n, ex).each([&](std::size_t, index_type b, index_type e) {
             row::shift<Arch>(p[0] + b, p[1] + b, e - b, o.a, o.b, in);
@@ -393,7 +393,7 @@ struct log_softmax_op {
         T m[lanes], l[lanes];
         double sums[lanes];
         const exp_mode mode =
-            block_exp_sum<Arch, K, false, log_unshifted<T>>(p[0], s[0], static_cast<T*>(nullptr), 0, rows, m, in, sums);
+            block_exp_sum<Arch, K, false>(p[0], s[0], static_cast<T*>(nullptr), 0, rows, m, in, sums);
         for (std::size_t i = 0; i < lanes; ++i) {
             const log_offset<T> o = log_offset_of(line_shift<T>{m[i], mode}, sums[i]);
             m[i] = o.a;

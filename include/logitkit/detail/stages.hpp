@@ -277,16 +277,14 @@ line_shift<T> line_shift_for(const row_range<T>& r, In in) noexcept {
     return {hi, exp_mode_for(r, hi, in)};
 }
 
-/// Whether log_softmax of T may take unshifted lines: their log(s) is as large as the line's
-/// maximum, and an output near 0 then needs log(s), taken in double, to about twice T's digits.
-template <class T>
-constexpr bool log_unshifted = std::numeric_limits<double>::digits >= 2 * std::numeric_limits<T>::digits;
-
 /// log(sum(exp(in(x)))) of a line as two T, a + b, from its shift m and s = sum(exp(in(x) - m)),
 /// for log_softmax's (in(x) - a) - b. Shifted, a = m and b = log(s): in(x) - m is exact where it
-/// is near 0. Unshifted (log_unshifted<T> only), log(s) itself may be as large as the line's
-/// maximum, so it is split in two: in(x) - a is then exact where the output is near 0, and b
-/// holds what a's rounding lost.
+/// is near 0. Unshifted, log(s) itself may be as large as the line's maximum, and an output near
+/// 0 then needs it to about twice T's digits, as a + b: in(x) - a is exact where the output is
+/// near 0, and b holds what a lacks. float: l = log(s) in double, split in two. double: a = l,
+/// whose rounding (up to half an ulp of 533 for |x| <= 512) would be the output's error, and b
+/// from one Newton step, log(s) - l = log(s e^-l) = s e^-l - 1 to within (s e^-l - 1)^2 / 2: its
+/// error is that of e^-l and of the fused multiply-add, about 2 ulp of 1 (tests/test_row_modes).
 template <class T>
 struct log_offset {
     T a;
@@ -296,8 +294,12 @@ template <class T>
 log_offset<T> log_offset_of(const line_shift<T>& sh, double s) noexcept {
     const double l = std::log(s);
     if (sh.mode != exp_mode::unshifted) return {sh.m, static_cast<T>(l)};
-    const T a = static_cast<T>(l);
-    return {a, static_cast<T>(l - static_cast<double>(a))};
+    if constexpr (std::numeric_limits<double>::digits >= 2 * std::numeric_limits<T>::digits) {
+        const T a = static_cast<T>(l);
+        return {a, static_cast<T>(l - static_cast<double>(a))};
+    } else {
+        return {static_cast<T>(l), static_cast<T>(std::fma(s, std::exp(-l), -1.0))};
+    }
 }
 
 namespace row {
