@@ -6461,8 +6461,7 @@ struct log_softmax_op {
             if (before.y == nullptr) {
                 r = line_exp_sum<Arch, true, true, true>(p[0], p[1], n, in);
             } else {
-                r = line_exp_sum<Arch, true, true, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr),
-                                                                     before);
+                r = line_exp_sum<Arch, true, true, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr), before);
                 before.finish();
             }
             const log_offset<T> o = log_offset_of(r.shift, r.sum);
