@@ -325,9 +325,10 @@ void check_unshifted_lines() {
         const auto o = lkd::log_offset_of(sh, s);
         const long double l = std::log(static_cast<long double>(s));
         CHECK(o.a == static_cast<T>(std::log(s)));
-        const long double allowed = std::is_same<T, float>::value
-                                        ? std::ldexp(1.0L, -2 * std::numeric_limits<T>::digits + 4) * std::max(1.0L, std::fabs(l))
-                                        : std::ldexp(1.0L, -50);
+        const long double allowed =
+            std::is_same<T, float>::value
+                ? std::ldexp(1.0L, -2 * std::numeric_limits<T>::digits + 4) * std::max(1.0L, std::fabs(l))
+                : std::ldexp(1.0L, -50);
         CHECK(std::fabs(static_cast<long double>(o.a) + o.b - l) <= allowed);
 
         // Just past the limit on either side, an infinity, a NaN: shifted (a NaN may pass

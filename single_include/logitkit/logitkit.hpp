@@ -6164,23 +6164,21 @@ template <class T>
 struct shift_sum_stored : shift_and_sum<T> {
     bool inputs_stored;
 };
-template <class Arch, bool Store, bool Unshifted = true, class T, class In>
+template <class Arch, bool Store, class T, class In>
 shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
     // As line_exp_sum, the exponentials first, each piece's range on the way: the line is
     // unshifted when its range, from the pieces', says so and no piece stopped (a NaN sum). The
     // pieces' sums are accumulate's, so the bits are the single pass's; otherwise the line takes
     // the range's pass and the exponentials' after all.
-    if constexpr (Unshifted) {
-        if (!Store || y != x) {
-            std::vector<row_range<T>> r(line_pieces(n, ex).count());
-            const double s = sum_of_pieces(ex, n, [&](std::size_t k, index_type b, index_type e) {
-                return row::unshifted_exp_pass<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, in, r[k]);
-            });
-            if (!std::isnan(s) && line_shift_for<true>(combined_range(r), in).mode == exp_mode::unshifted)
-                return {{T(0), exp_mode::unshifted}, s};
-        }
+    if (!Store || y != x) {
+        std::vector<row_range<T>> r(line_pieces(n, ex).count());
+        const double s = sum_of_pieces(ex, n, [&](std::size_t k, index_type b, index_type e) {
+            return row::unshifted_exp_pass<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, in, r[k]);
+        });
+        if (!std::isnan(s) && line_shift_for(combined_range(r), in).mode == exp_mode::unshifted)
+            return {{T(0), exp_mode::unshifted}, s};
     }
-    const line_shift<T> sh = line_shift_for<Unshifted>(range_of_pieces<Arch>(ex, x, n), in);
+    const line_shift<T> sh = line_shift_for(range_of_pieces<Arch>(ex, x, n), in);
     const double s = sum_of_pieces(ex, n, [&](std::size_t, index_type b, index_type e) {
         return row::exp_sum<Arch, Store>(x + b, Store ? y + b : nullptr, e - b, sh.m, in, sh.mode);
     });
@@ -6201,7 +6199,7 @@ std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> result_of(
 /// With StoreInput, Store stores in(x) instead, and only on an unshifted line's first pass
 /// (inputs_stored tells whether it did).
 /// `along` goes to row::unshifted_exp_sum: the caller finishes what it has not done.
-template <class Arch, bool Store, bool Unshifted = true, bool StoreInput = false, class T, class In,
+template <class Arch, bool Store, bool StoreInput = false, class T, class In,
           class Along = row::along_nothing>
 std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> line_exp_sum(const T* x, T* y, index_type n, In in,
                                                                                    const T* next = nullptr,
@@ -6210,13 +6208,11 @@ std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> line_exp_s
     // on the way, which spares such a line the range's own pass. A line that turns out otherwise
     // takes the two passes after all, the first pass having stopped early. Not in place, where
     // that first pass would have overwritten the line (masked lines, which hold -inf, run in place).
-    if constexpr (Unshifted) {
-        double s;
-        if ((!Store || y != x) && row::unshifted_exp_sum<Arch, Store, StoreInput>(x, y, n, in, s, next, along))
-            return result_of<StoreInput>(shift_and_sum<T>{{T(0), exp_mode::unshifted}, s}, Store && StoreInput);
-    }
+    double s;
+    if ((!Store || y != x) && row::unshifted_exp_sum<Arch, Store, StoreInput>(x, y, n, in, s, next, along))
+        return result_of<StoreInput>(shift_and_sum<T>{{T(0), exp_mode::unshifted}, s}, Store && StoreInput);
     constexpr bool store_exp = Store && !StoreInput;
-    const line_shift<T> sh = line_shift_for<Unshifted>(row::reduce_range<Arch>(x, n), in);
+    const line_shift<T> sh = line_shift_for(row::reduce_range<Arch>(x, n), in);
     return result_of<StoreInput>(
         shift_and_sum<T>{sh, row::exp_sum<Arch, store_exp>(x, store_exp ? y : nullptr, n, sh.m, in, sh.mode, next)},
         false);
@@ -6227,16 +6223,15 @@ std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> line_exp_s
 /// exponentials to y when Store. Unshifted blocks take their exponentials first, as lines do
 /// (line_exp_sum); not in place. A block of several pieces (row_pieces) takes the same stages
 /// piece by piece, its verdicts from all the pieces' ranges.
-template <class Arch, int K, bool Store, bool Unshifted = true, class T, class In>
+template <class Arch, int K, bool Store, class T, class In>
 exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const pieces& rows, T* m, In in,
                        double* sums) {
     const index_type n = rows.n;
     const std::size_t c = rows.count();
     if (c <= 1) {
-        if constexpr (Unshifted)
-            if ((!Store || y != x) && col::unshifted_exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums))
-                return exp_mode::unshifted;
-        const exp_mode mode = col::reduce_range<Arch, K, Unshifted>(x, sx, n, m, in);
+        if ((!Store || y != x) && col::unshifted_exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums))
+            return exp_mode::unshifted;
+        const exp_mode mode = col::reduce_range<Arch, K, true>(x, sx, n, m, in);
         col::exp_sum<Arch, K, Store>(x, sx, y, sy, n, m, in, sums, mode);
         return mode;
     }
@@ -6251,24 +6246,22 @@ exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const pie
                 lo[l] = w < lo[l] ? w : lo[l];
             }
     };
-    if constexpr (Unshifted) {
-        if (!Store || y != x) {
-            std::vector<char> within(c);
-            rows.sums(lanes, sums, [&](std::size_t k, index_type b, index_type e, double* part) {
-                within[k] = col::unshifted_exp_pass<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy,
-                                                                    e - b, in, part, &hi[k * lanes], &lo[k * lanes]);
-            });
-            if (std::find(within.begin(), within.end(), char(0)) == within.end()) {
-                combine_ranges();
-                if (col::unshifted_verdict<Arch, K>(hi.data(), lo.data(), sums, m)) return exp_mode::unshifted;
-            }
+    if (!Store || y != x) {
+        std::vector<char> within(c);
+        rows.sums(lanes, sums, [&](std::size_t k, index_type b, index_type e, double* part) {
+            within[k] = col::unshifted_exp_pass<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy, e - b,
+                                                                in, part, &hi[k * lanes], &lo[k * lanes]);
+        });
+        if (std::find(within.begin(), within.end(), char(0)) == within.end()) {
+            combine_ranges();
+            if (col::unshifted_verdict<Arch, K>(hi.data(), lo.data(), sums, m)) return exp_mode::unshifted;
         }
     }
     rows.each([&](std::size_t k, index_type b, index_type e) {
         col::range<Arch, K>(x + b * sx, sx, e - b, &hi[k * lanes], &lo[k * lanes]);
     });
     combine_ranges();
-    const exp_mode mode = col::mode_of_stored_range<Arch, K, Unshifted>(hi.data(), lo.data(), m, in);
+    const exp_mode mode = col::mode_of_stored_range<Arch, K, true>(hi.data(), lo.data(), m, in);
     rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
         col::exp_sum<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy, e - b, m, in, part, mode);
     });
@@ -6278,18 +6271,18 @@ exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const pie
 /// line_exp_sum, without storing, of the first operand of each of `count` lines, into r[0..count);
 /// short lines through their registers (row::shifted_exp_short), one after another so that the
 /// exponential's constants stay in registers.
-template <class Arch, bool Unshifted, class T, std::size_t N, class In>
+template <class Arch, class T, std::size_t N, class In>
 void line_exp_sums(const std::array<T*, N>* lines, std::size_t count, index_type n, In in,
                    shift_and_sum<T>* r) noexcept {
     if (row::with_short_line<Arch, T>(n, [&](auto B) {
             for (std::size_t k = 0; k < count; ++k) {
-                const auto l = row::shifted_exp_short<Arch, decltype(B)::value, Unshifted, false>(lines[k][0], n, in);
+                const auto l = row::shifted_exp_short<Arch, decltype(B)::value, true, false>(lines[k][0], n, in);
                 r[k] = {l.shift, l.sum};
             }
         }))
         return;
     for (std::size_t k = 0; k < count; ++k)
-        r[k] = line_exp_sum<Arch, false, Unshifted>(lines[k][0], static_cast<T*>(nullptr), n, in);
+        r[k] = line_exp_sum<Arch, false>(lines[k][0], static_cast<T*>(nullptr), n, in);
 }
 
 // An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
@@ -6445,7 +6438,7 @@ struct log_softmax_op {
             return;
         }
         shift_and_sum<T> r[line_group];
-        line_exp_sums<Arch, true>(lines, count, n, in, r);
+        line_exp_sums<Arch>(lines, count, n, in, r);
         for (std::size_t k = 0; k < count; ++k) {
             const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
             row::shift<Arch>(lines[k][0], lines[k][1], n, o.a, o.b, in);
@@ -6459,9 +6452,9 @@ struct log_softmax_op {
             const std::array<T*, 2>& p = lines[k];
             shift_sum_stored<T> r;
             if (before.y == nullptr) {
-                r = line_exp_sum<Arch, true, true, true>(p[0], p[1], n, in);
+                r = line_exp_sum<Arch, true, true>(p[0], p[1], n, in);
             } else {
-                r = line_exp_sum<Arch, true, true, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr), before);
+                r = line_exp_sum<Arch, true, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr), before);
                 before.finish();
             }
             const log_offset<T> o = log_offset_of(r.shift, r.sum);
@@ -6534,7 +6527,7 @@ struct logsumexp_op {
     template <class Arch>
     void rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
         shift_and_sum<T> r[line_group];
-        line_exp_sums<Arch, true>(lines, count, n, identity_input{}, r);
+        line_exp_sums<Arch>(lines, count, n, identity_input{}, r);
         for (std::size_t k = 0; k < count; ++k) finish<Arch>(lines[k], n, r[k]);
     }
     template <class Arch>
