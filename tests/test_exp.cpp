@@ -345,3 +345,39 @@ TEST_CASE("log_normal meets its 1.5 ulp bound over the normal doubles", "[exp][l
     SECTION("compiled architecture") { check_log_normal<default_arch>(300000); }
     SECTION("scalar path") { check_log_normal<scalar_arch>(30000); }
 }
+
+namespace {
+
+// exp_of_in_range of a simd::pack (the batches a pass takes through the exponential together)
+// gives each batch the bits exp_of_in_range gives it alone, over the unshifted lines' range.
+template <class Arch, class T>
+void check_pack_bits(long count) {
+    using V = batch<T, Arch>;
+    using P = logitkit::detail::simd::pack<V, 4>;
+    constexpr std::size_t W = V::size;
+    using C = logitkit::detail::exp_constants<T>;
+    std::mt19937_64 gen(77);
+    std::uniform_real_distribution<T> dist(-C::unshifted_limit, C::unshifted_limit);
+    long differ = 0;
+    for (long i = 0; i < count; ++i) {
+        T d[4 * W], alone[4 * W], together[4 * W];
+        for (T& v : d) v = dist(gen);
+        P p;
+        for (int k = 0; k < 4; ++k) {
+            p.v[k] = V::load_unaligned(d + k * W);
+            logitkit::detail::simd::store(alone + k * W, logitkit::detail::exp_of_in_range(p.v[k]));
+        }
+        const P e = logitkit::detail::exp_of_in_range(p);
+        for (int k = 0; k < 4; ++k) logitkit::detail::simd::store(together + k * W, e.v[k]);
+        differ += std::memcmp(alone, together, sizeof(alone)) != 0;
+    }
+    CHECK(differ == 0);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a pack of batches gets from the exponential the bits each batch gets alone", "[exp]", float,
+                   double) {
+    SECTION("compiled architecture") { check_pack_bits<default_arch, TestType>(20000); }
+    SECTION("scalar path") { check_pack_bits<scalar_arch, TestType>(20000); }
+}

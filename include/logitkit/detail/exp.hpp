@@ -206,6 +206,12 @@ LOGITKIT_INLINE V exp_of_in_range(const V& d) noexcept {
     return simd::fma(f, q, f);
 }
 
+/// How many batches a pass takes through the exponential together, as a simd::pack (whose
+/// operations give each batch the bits it gets alone): as many as the registers hold with the
+/// polynomial's terms and constants.
+template <class V>
+constexpr int exp_interleave = simd::exp_interleave_of<V>();
+
 /// exp(d + e); see the contract at the top of this file. L is the table size (log2); the
 /// default is the architecture's, and tests instantiate the others.
 template <class V, int L = exp_table_bits<V>>

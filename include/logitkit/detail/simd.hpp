@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #include "config.hpp"
 
@@ -80,6 +81,10 @@ template <class T, class A>
 constexpr int exp_table_bits_of(const xsimd::batch<T, A>*) noexcept {
     return exp_table_bits_impl(static_cast<const T*>(nullptr), A{}, A{});
 }
+template <class T, class A>
+constexpr int exp_interleave_of(const xsimd::batch<T, A>*) noexcept {
+    return exp_interleave_impl(static_cast<const T*>(nullptr), A{}, A{});
+}
 template <int L, class T, class A>
 LOGITKIT_INLINE xsimd::batch<T, A> exp2_fraction(const xsimd::batch<T, A>& t) noexcept {
     return exp2_fraction_impl<L>(t, A{}, A{});
@@ -96,6 +101,10 @@ LOGITKIT_INLINE xsimd::batch<T, A> add_exponent(const xsimd::batch<T, A>& y, con
 template <class T>
 constexpr int exp_table_bits_of(const scalar_batch<T>*) noexcept {
     return 0;
+}
+template <class T>
+constexpr int exp_interleave_of(const scalar_batch<T>*) noexcept {
+    return 1;
 }
 template <class T>
 constexpr bool streams_of(const scalar_batch<T>*) noexcept {
@@ -115,6 +124,11 @@ template <class V>
 constexpr int exp_table_bits_of() noexcept {
     return exp_table_bits_of(static_cast<const V*>(nullptr));
 }
+/// How many batches the exponential takes together on V's architecture (see exp.hpp).
+template <class V>
+constexpr int exp_interleave_of() noexcept {
+    return exp_interleave_of(static_cast<const V*>(nullptr));
+}
 
 template <class V, class T>
 LOGITKIT_INLINE V load(const T* p) noexcept {
@@ -123,6 +137,65 @@ LOGITKIT_INLINE V load(const T* p) noexcept {
 template <class V, class T>
 LOGITKIT_INLINE void store(T* p, const V& v) noexcept {
     v.store_unaligned(p);
+}
+
+/// N batches as one value: each operation is applied to all N before the next one, so that the N
+/// dependency chains of a long computation (the exponential's) are interleaved in the
+/// instruction stream. Taken one batch at a time, the out-of-order core holds too few batches'
+/// worth of such a chain to keep the vector units busy (softmax, 128x1000 float on AVX-512:
+/// 8-16% less time with four batches together). Each lane gets the operations, and so the bits,
+/// it would get in a batch of its own.
+template <class V, int N>
+struct pack {
+    using value_type = typename V::value_type;
+    V v[N];
+
+    pack() = default;
+    explicit pack(value_type s) noexcept { each([&](int k) LOGITKIT_LAMBDA_INLINE { v[k] = V(s); }); }
+
+    /// f(0), ..., f(N - 1), unrolled at any optimisation level.
+    template <class F>
+    static LOGITKIT_INLINE void each(F&& f) noexcept {
+        each_impl(f, std::make_integer_sequence<int, N>{});
+    }
+    template <class F>
+    static LOGITKIT_INLINE pack map(F&& f) noexcept {
+        pack r;
+        each([&](int k) LOGITKIT_LAMBDA_INLINE { r.v[k] = f(k); });
+        return r;
+    }
+
+    friend LOGITKIT_INLINE pack operator+(const pack& a, const pack& b) noexcept {
+        return map([&](int k) LOGITKIT_LAMBDA_INLINE { return a.v[k] + b.v[k]; });
+    }
+    friend LOGITKIT_INLINE pack operator-(const pack& a, const pack& b) noexcept {
+        return map([&](int k) LOGITKIT_LAMBDA_INLINE { return a.v[k] - b.v[k]; });
+    }
+    friend LOGITKIT_INLINE pack operator*(const pack& a, const pack& b) noexcept {
+        return map([&](int k) LOGITKIT_LAMBDA_INLINE { return a.v[k] * b.v[k]; });
+    }
+    friend LOGITKIT_INLINE pack operator/(const pack& a, const pack& b) noexcept {
+        return map([&](int k) LOGITKIT_LAMBDA_INLINE { return a.v[k] / b.v[k]; });
+    }
+
+private:
+    template <class F, int... K>
+    static LOGITKIT_INLINE void each_impl(F& f, std::integer_sequence<int, K...>) noexcept {
+        (f(K), ...);
+    }
+};
+
+template <class V, int N>
+LOGITKIT_INLINE pack<V, N> fma(const pack<V, N>& a, const pack<V, N>& b, const pack<V, N>& c) noexcept {
+    return pack<V, N>::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::fma(a.v[k], b.v[k], c.v[k]); });
+}
+template <int L, class V, int N>
+LOGITKIT_INLINE pack<V, N> exp2_scaled(const pack<V, N>& t) noexcept {
+    return pack<V, N>::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::exp2_scaled<L>(t.v[k]); });
+}
+template <class V, int N>
+constexpr int exp_table_bits_of(const pack<V, N>*) noexcept {
+    return exp_table_bits_of<V>();
 }
 
 /// Keeps the batch v in a register. GCC and Clang otherwise fold the load of a batch into each

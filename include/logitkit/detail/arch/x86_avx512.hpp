@@ -69,6 +69,14 @@ constexpr int exp_table_bits_impl(const double*, const A&, const xsimd::avx512f&
     return 3;
 }
 
+// Four float batches together: their chains and the degree-3 polynomial's constants fit in the 32
+// registers (softmax 128x1000: 8% less time). Double's degree-8 polynomial gained nothing in
+// pairs.
+template <class A>
+constexpr int exp_interleave_impl(const float*, const A&, const xsimd::avx512f&) noexcept {
+    return 4;
+}
+
 template <int L, class A>
 LOGITKIT_INLINE xsimd::batch<float, A> exp2_fraction_impl(const xsimd::batch<float, A>& t, const A&,
                                                          const xsimd::avx512f&) noexcept {

@@ -120,6 +120,12 @@ template <class T, class A>
 constexpr int exp_table_bits_impl(const T*, const A&, const xsimd::generic&) noexcept {
     return 0;
 }
+// How many batches the exponential takes together (see simd::pack): one, unless an architecture
+// with registers to spare overrides it.
+template <class T, class A>
+constexpr int exp_interleave_impl(const T*, const A&, const xsimd::generic&) noexcept {
+    return 1;
+}
 
 // 2^((k mod 2^L) / 2^L) for the k in the low bits of t = round_shifter + k, through memory.
 template <int L, class T, class A>
