@@ -59,13 +59,6 @@ struct shift_and_sum {
     line_shift<T> shift;
     double sum;
 };
-/// line_exp_sum's result with StoreInput: whether y holds in(x). A type of its own, so that
-/// shift_and_sum stays two registers wide (a third member costs the grouped short lines of
-/// logsumexp and log_softmax 12% more time on AVX2).
-template <class T>
-struct shift_sum_stored : shift_and_sum<T> {
-    bool inputs_stored;
-};
 template <class Arch, bool Store, class T, class In>
 shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
     // As line_exp_sum, the exponentials first, each piece's range on the way: the line is
@@ -87,37 +80,21 @@ shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In 
     return {sh, s};
 }
 
-template <bool StoreInput, class T>
-std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> result_of(const shift_and_sum<T>& r,
-                                                                                bool inputs_stored) noexcept {
-    if constexpr (StoreInput)
-        return {r, inputs_stored};
-    else
-        return r;
-}
-
 /// The first two stages of one line: its shift (line_shift_for, from its range), then the sum of
 /// exp(in(x) - m), storing the exponentials to y when Store; `next` is prefetched meanwhile.
-/// With StoreInput, Store stores in(x) instead, and only on an unshifted line's first pass
-/// (inputs_stored tells whether it did).
 /// `along` goes to row::unshifted_exp_sum: the caller finishes what it has not done.
-template <class Arch, bool Store, bool StoreInput = false, class T, class In,
-          class Along = row::along_nothing>
-std::conditional_t<StoreInput, shift_sum_stored<T>, shift_and_sum<T>> line_exp_sum(const T* x, T* y, index_type n, In in,
-                                                                                   const T* next = nullptr,
-                                                                                   Along&& along = Along{}) noexcept {
+template <class Arch, bool Store, class T, class In, class Along = row::along_nothing>
+shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* next = nullptr,
+                              Along&& along = Along{}) noexcept {
     // Most lines of logits are unshifted ones: their exponentials are taken first, with the range
     // on the way, which spares such a line the range's own pass. A line that turns out otherwise
     // takes the two passes after all, the first pass having stopped early. Not in place, where
     // that first pass would have overwritten the line (masked lines, which hold -inf, run in place).
     double s;
-    if ((!Store || y != x) && row::unshifted_exp_sum<Arch, Store, StoreInput>(x, y, n, in, s, next, along))
-        return result_of<StoreInput>(shift_and_sum<T>{{T(0), exp_mode::unshifted}, s}, Store && StoreInput);
-    constexpr bool store_exp = Store && !StoreInput;
+    if ((!Store || y != x) && row::unshifted_exp_sum<Arch, Store>(x, y, n, in, s, next, along))
+        return {{T(0), exp_mode::unshifted}, s};
     const line_shift<T> sh = line_shift_for(row::reduce_range<Arch>(x, n), in);
-    return result_of<StoreInput>(
-        shift_and_sum<T>{sh, row::exp_sum<Arch, store_exp>(x, store_exp ? y : nullptr, n, sh.m, in, sh.mode, next)},
-        false);
+    return {sh, row::exp_sum<Arch, Store>(x, y, n, sh.m, in, sh.mode, next)};
 }
 
 /// The first two stages of a block of K batches of columns (see col::accumulate): the columns'
@@ -236,7 +213,7 @@ struct softmax_op {
                 s = line_exp_sum<Arch, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr), before).sum;
                 before.finish();
             }
-            before = {p[1], n, {V(static_cast<T>(1.0 / s))}};
+            before = {p[1], p[1], n, {V(static_cast<T>(1.0 / s))}};
         }
         before.finish();
     }
@@ -320,12 +297,10 @@ struct log_softmax_op {
     // the outputs (the group's lines reread from L1), so that the calls into the C library's log
     // do not stand between the lines' vector work (4096x128 float: 20% less time); longer lines
     // gain nothing so, and a group of them no longer fits in L1 (128x1000 double: 10% more
-    // time). Lines of more than 8 KiB, not streamed: an unshifted line's first pass copies in(x)
-    // to y (line_exp_sum's StoreInput), so that its output stage works on y in place, and that
-    // stage is taken beside the next line's exponentials (row::rewrite_along, as softmax's
-    // scale; 32x32000 float: 24% less time). Lines in between take two passes each: in L1, the
-    // output stage reading x costs little, and the longer first pass would cost more (AVX2,
-    // whose 16 registers it overfills: 128x1000 float, 10% more time).
+    // time). Longer lines, not streamed: a line's output stage, reading x and writing y, is taken
+    // beside the next line's exponentials (row::rewrite_along, as softmax's scale). Alone, that
+    // stage waits on its stores, whose lines of y the cache must first fetch (128x1000 float: 6%
+    // less time, double 10%); the first pass, which stores nothing, leaves room for them.
     static constexpr std::size_t line_group = 8;
     template <class Arch>
     static constexpr bool groups(index_type n) noexcept {
@@ -334,11 +309,7 @@ struct log_softmax_op {
     template <class Arch>
     void rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
         const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(T);
-        if (bytes > 8192) return long_rows<Arch>(lines, count, n);
-        if (bytes > 2048) {
-            for (std::size_t k = 0; k < count; ++k) two_passes<Arch>(lines[k], n);
-            return;
-        }
+        if (bytes > 2048) return long_rows<Arch>(lines, count, n);
         shift_and_sum<T> r[line_group];
         line_exp_sums<Arch>(lines, count, n, in, r);
         for (std::size_t k = 0; k < count; ++k) {
@@ -349,21 +320,19 @@ struct log_softmax_op {
     template <class Arch>
     void long_rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
         using V = batch<T, Arch>;
-        row::rewrite_along<Arch, T, row::minus_twice<V>> before;
+        row::rewrite_along<Arch, T, row::minus_twice<V, In>> before;
         for (std::size_t k = 0; k < count; ++k) {
             const std::array<T*, 2>& p = lines[k];
-            shift_sum_stored<T> r;
-            if (before.y == nullptr) {
-                r = line_exp_sum<Arch, true, true>(p[0], p[1], n, in);
+            shift_and_sum<T> r;
+            if (k == 0) {
+                r = line_exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, in);
             } else {
-                r = line_exp_sum<Arch, true, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr), before);
+                r = line_exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, in, static_cast<const T*>(nullptr),
+                                              before);
                 before.finish();
             }
             const log_offset<T> o = log_offset_of(r.shift, r.sum);
-            if (r.inputs_stored)
-                before = {p[1], n, {V(o.a), V(o.b)}};
-            else
-                row::shift<Arch>(p[0], p[1], n, o.a, o.b, in);
+            before = {p[0], p[1], n, {V(o.a), V(o.b), in}};
         }
         before.finish();
     }

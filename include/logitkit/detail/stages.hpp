@@ -393,45 +393,49 @@ struct along_nothing {
     LOGITKIT_INLINE void tail(index_type, std::size_t) const noexcept {}
 };
 
-/// y = f(y), in place, beside another line's pass: an output stage of the line before (softmax's
-/// scale, log_softmax's shift). The first `done` elements are rewritten so far; finish()
-/// rewrites the rest. y null: nothing to rewrite.
+/// y = f(x) beside another line's pass: an output stage of the line before (softmax's scale,
+/// log_softmax's shift), in place where x is y. Its loads and stores then overlap the other
+/// line's exponentials instead of waiting on the cache in a pass of their own. The first `done`
+/// elements are written so far; finish() writes the rest. y null: nothing to write.
 template <class Arch, class T, class F>
 struct rewrite_along {
     using V = batch<T, Arch>;
+    const T* x = nullptr;
     T* y = nullptr;
     index_type n = 0;
     F f{};
     index_type done = 0;
     LOGITKIT_INLINE void step(index_type i) noexcept {
-        simd::store(y + i, f(simd::load<V>(y + i)));
+        simd::store(y + i, f(simd::load<V>(x + i)));
         done = i + V::size;
     }
     LOGITKIT_INLINE void tail(index_type i, std::size_t rem) noexcept {
-        simd::store_partial(y + i, f(simd::load_partial<V>(y + i, rem, T(0))), rem);
+        simd::store_partial(y + i, f(simd::load_partial<V>(x + i, rem, T(0))), rem);
         done = n;
     }
     void finish() noexcept {
         if (y == nullptr) return;
         write_row<V, false>(
-            y + done, n - done, next_line<T>{}, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return f(simd::load<V>(y + done + i)); },
+            y + done, n - done, next_line<T>{},
+            [&](index_type i) LOGITKIT_LAMBDA_INLINE { return f(simd::load<V>(x + done + i)); },
             [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-                return f(simd::load_partial<V>(y + done + i, rem, T(0)));
+                return f(simd::load_partial<V>(x + done + i, rem, T(0)));
             });
         y = nullptr;
     }
 };
 
-/// v * s (softmax's scale), and (v - a) - b (log_softmax's shift), for rewrite_along.
+/// v * s (softmax's scale), and (in(v) - a) - b (log_softmax's shift), for rewrite_along.
 template <class V>
 struct times {
     V s;
     LOGITKIT_INLINE V operator()(const V& v) const noexcept { return v * s; }
 };
-template <class V>
+template <class V, class In>
 struct minus_twice {
     V a, b;
-    LOGITKIT_INLINE V operator()(const V& v) const noexcept { return (v - a) - b; }
+    In in{};
+    LOGITKIT_INLINE V operator()(const V& v) const noexcept { return (in(v) - a) - b; }
 };
 
 /// Sum of exp(in(x_i) - m); when Store, also writes each exp(in(x_i) - m) to y. Exact (the
@@ -473,8 +477,7 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
 /// batches of the first element out of the unshifted limit, or met a NaN that max and min dropped.
 /// The pieces of a split line take it one by one, and the line's verdict comes from them all.
 /// Together: four batches through the exponential at a time where exp_interleave says so.
-template <class Arch, bool Store, bool StoreInput = false, bool Together = true, class T, class In,
-          class Along = along_nothing>
+template <class Arch, bool Store, bool Together = true, class T, class In, class Along = along_nothing>
 double unshifted_exp_pass(const T* x, T* y, index_type n, In in, row_range<T>& range, const T* next = nullptr,
                           Along&& along = Along{}) noexcept {
     using V = batch<T, Arch>;
@@ -502,7 +505,7 @@ double unshifted_exp_pass(const T* x, T* y, index_type n, In in, row_range<T>& r
         const P u = in(v);
         const P e = exp_of_in_range(u);
         P::each([&](int k) LOGITKIT_LAMBDA_INLINE {
-            if constexpr (Store) simd::store(y + i + k * V::size, StoreInput ? u.v[k] : e.v[k]);
+            if constexpr (Store) simd::store(y + i + k * V::size, e.v[k]);
             a.step(i + k * V::size);
         });
         return e;
@@ -514,7 +517,7 @@ double unshifted_exp_pass(const T* x, T* y, index_type n, In in, row_range<T>& r
         observe(v);
         const V u = in(v);
         const V e = simd::select(simd::lane_index<V>() < V(static_cast<T>(rem)), exp_of_in_range(u), zero);
-        if constexpr (Store) simd::store_partial(y + i, StoreInput ? u : e, rem);
+        if constexpr (Store) simd::store_partial(y + i, e, rem);
         a.tail(i, rem);
         return e;
     };
@@ -536,24 +539,21 @@ double unshifted_exp_pass(const T* x, T* y, index_type n, In in, row_range<T>& r
 /// returned only when line_shift_for<true> then gives the row exp_mode::unshifted. Otherwise
 /// returns false, having stopped within four batches of the first element out of the unshifted
 /// limit (y holds garbage then). A row's last element is looked at first: masked lines (-inf)
-/// usually end in masked elements, and then cost nothing here. With StoreInput, y gets in(x)
-/// instead of the exponentials, for an output stage that then works on y in place: it reads and
-/// writes lines already in cache, where reading x and writing y would fetch y's lines in that
-/// stage (log_softmax, 32x32000 float: 15% less time).
+/// usually end in masked elements, and then cost nothing here.
 ///
 /// `along` (see along_nothing) takes its batches beside this pass's: the output stage of
 /// another line of the same length, whose loads and stores then overlap these exponentials
 /// instead of having a pass of their own. It has reached along.done when this returns.
 /// A non-null `range` receives the row's range when this returns true.
-template <class Arch, bool Store, bool StoreInput = false, class T, class In, class Along = along_nothing>
+template <class Arch, bool Store, class T, class In, class Along = along_nothing>
 bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const T* next = nullptr,
                        Along&& along = Along{}, row_range<T>* range = nullptr) noexcept {
     row_range<T> r;
     // A line streamed from memory (next given) takes its batches one at a time: the pass waits on
     // memory, and four together cost such lines 10-25% more time (1024x32000 float).
     sum = next == nullptr
-              ? unshifted_exp_pass<Arch, Store, StoreInput, true>(x, y, n, in, r, next, std::forward<Along>(along))
-              : unshifted_exp_pass<Arch, Store, StoreInput, false>(x, y, n, in, r, next, std::forward<Along>(along));
+              ? unshifted_exp_pass<Arch, Store, true>(x, y, n, in, r, next, std::forward<Along>(along))
+              : unshifted_exp_pass<Arch, Store, false>(x, y, n, in, r, next, std::forward<Along>(along));
     if (std::isnan(sum) || line_shift_for<true>(r, in).mode != exp_mode::unshifted) return false;
     if (range != nullptr) *range = r;
     return true;
