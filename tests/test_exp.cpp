@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <vector>
@@ -349,16 +350,22 @@ TEST_CASE("log_normal meets its 1.5 ulp bound over the normal doubles", "[exp][l
 namespace {
 
 // exp_of_in_range of a simd::pack (the batches a pass takes through the exponential together)
-// gives each batch the bits exp_of_in_range gives it alone, over the unshifted lines' range.
+// gives each batch the bits exp_of_in_range gives it alone, over the unshifted lines' range; and
+// exp_of of a pack the bits exp_of gives each batch alone, over the whole range: some packs hold
+// a lane out of the fast range (NaN, an infinity, a result that is subnormal, 0 or +inf).
 template <class Arch, class T>
 void check_pack_bits(long count) {
     using V = batch<T, Arch>;
     using P = logitkit::detail::simd::pack<V, 4>;
     constexpr std::size_t W = V::size;
     using C = logitkit::detail::exp_constants<T>;
+    const T specials[] = {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                          -std::numeric_limits<T>::infinity(), C::fast_lo - T(3), C::zero_below - T(1),
+                          C::fast_hi + T(0.5), C::clamp_hi + T(1)};
     std::mt19937_64 gen(77);
     std::uniform_real_distribution<T> dist(-C::unshifted_limit, C::unshifted_limit);
-    long differ = 0;
+    std::uniform_real_distribution<T> wide(C::fast_lo, T(0));
+    long differ = 0, differ_checked = 0, slow = 0;
     for (long i = 0; i < count; ++i) {
         T d[4 * W], alone[4 * W], together[4 * W];
         for (T& v : d) v = dist(gen);
@@ -370,8 +377,23 @@ void check_pack_bits(long count) {
         const P e = logitkit::detail::exp_of_in_range(p);
         for (int k = 0; k < 4; ++k) logitkit::detail::simd::store(together + k * W, e.v[k]);
         differ += std::memcmp(alone, together, sizeof(alone)) != 0;
+
+        for (T& v : d) v = wide(gen);
+        if (i % 3 == 0) {
+            d[gen() % (4 * W)] = specials[gen() % std::size(specials)];
+            ++slow;
+        }
+        for (int k = 0; k < 4; ++k) {
+            p.v[k] = V::load_unaligned(d + k * W);
+            logitkit::detail::simd::store(alone + k * W, logitkit::detail::exp_of(p.v[k]));
+        }
+        const P checked = logitkit::detail::exp_of(p);
+        for (int k = 0; k < 4; ++k) logitkit::detail::simd::store(together + k * W, checked.v[k]);
+        differ_checked += std::memcmp(alone, together, sizeof(alone)) != 0;
     }
+    CHECK(slow > count / 4);
     CHECK(differ == 0);
+    CHECK(differ_checked == 0);
 }
 
 }  // namespace

@@ -620,6 +620,24 @@ TEMPLATE_TEST_CASE("lines taken in groups give each line the bits it gets alone"
                 INFO("logsumexp of line " << k << ", n = " << n);
                 CHECK(std::memcmp(&one, &lse[static_cast<std::size_t>(k)], sizeof(T)) == 0);
             }
+        // log_softmax_backward takes its longer lines in groups too, each line's output stage
+        // beside the next line's sum of dy: y is the log_softmax above (with its NaN and
+        // infinities), dy in a padded buffer.
+        std::vector<T> dy(x.size()), dx(ls.size());
+        for (auto& v : dy) v = static_cast<T>(r.uniform(-1, 1));
+        const logitkit::tensor_view<const T, 3> yv(ls.data(), shape), dyv(dy.data(), shape, strides);
+        logitkit::log_softmax_backward(yv, dyv, logitkit::tensor_view<T, 3>(dx.data(), shape), -1);
+        for (index_t a = 0; a < A; ++a)
+            for (index_t b = 0; b < B; ++b) {
+                const index_t k = a * B + b;
+                dense<T> alone({n}), grouped({n});
+                logitkit::log_softmax_backward(logitkit::tensor_view<const T, 1>(ls.data() + k * n, {n}),
+                                               logitkit::tensor_view<const T, 1>(dy.data() + a * plane_stride + b * row_stride, {n}),
+                                               logitkit::tensor_view<T, 1>(alone.data.data(), {n}), -1);
+                std::copy(dx.begin() + k * n, dx.begin() + (k + 1) * n, grouped.data.begin());
+                CHECK(lk_test::expect_bitwise_equal(grouped, alone, "log_softmax_backward of line " + std::to_string(k) +
+                                                                        ", n = " + std::to_string(n)));
+            }
     }
 }
 

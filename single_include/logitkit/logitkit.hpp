@@ -2195,10 +2195,35 @@ LOGITKIT_INLINE V exp_of(const V& d) noexcept {
     return exp_of_wide_range<L, false>(d, V(T(0)));
 }
 
+// A pack holding a lane out of the fast range (or NaN or +inf): each batch's exp_of. Out of
+// line, so that the common path keeps the pack in registers.
+template <class V, int N>
+LOGITKIT_COLD simd::pack<V, N> exp_of_each(simd::pack<V, N> d) noexcept {
+    return simd::pack<V, N>::map([&](int k) LOGITKIT_LAMBDA_INLINE { return exp_of(d.v[k]); });
+}
+
+/// exp_of of each batch of a simd::pack: the pack's exponentials together when every lane is in
+/// the fast range (the bits exp_of gives each batch alone, which takes exp_of_in_range then
+/// too), otherwise each batch's exp_of.
+template <class V, int N>
+LOGITKIT_INLINE simd::pack<V, N> exp_of(const simd::pack<V, N>& d) noexcept {
+    using T = typename V::value_type;
+    using C = exp_constants<T>;
+    using P = simd::pack<V, N>;
+    const V lo(C::fast_lo), hi(C::fast_hi);
+    auto fast = (d.v[0] >= lo) & (d.v[0] <= hi);
+    P::each([&](int k) LOGITKIT_LAMBDA_INLINE {
+        if (k > 0) fast = fast & (d.v[k] >= lo) & (d.v[k] <= hi);
+    });
+    if (simd::all(fast)) return exp_of_in_range(d);
+    return exp_of_each(d);
+}
+
 }  // namespace detail
 }  // namespace logitkit
 // ---- end logitkit/detail/exp.hpp ----
 // #include "simd.hpp" (already included above)
+
 
 namespace logitkit {
 namespace detail {
@@ -3000,6 +3025,36 @@ void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const n
             return simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0))), vs,
                              simd::load_partial<V>(dy + i, rem, T(0)));
         });
+}
+
+/// log_softmax_grad (the same bits), returning the sum of the n elements at next (row::sum's
+/// bits), which are loaded beside it: the next line's dy, whose own pass would otherwise wait on
+/// the cache where this one waits on the exponential (log_softmax_backward: a line's sum, then
+/// its output stage with the next line's sum).
+template <class Arch, class T>
+double log_softmax_grad_and_sum(const T* y, const T* dy, T* dx, index_type n, T s, const T* next) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    const V vs(T(-s));
+    const auto term = [&](index_type i, auto count) LOGITKIT_LAMBDA_INLINE {
+        using P = simd::pack<V, decltype(count)::value>;
+        const P e = exp_of(P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(y + i + k * W); }));
+        P::each([&](int k) LOGITKIT_LAMBDA_INLINE {
+            simd::store(dx + i + k * W, simd::fma(e.v[k], vs, simd::load<V>(dy + i + k * W)));
+        });
+        return P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(next + i + k * W); });
+    };
+    const auto tail = [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+        simd::store_partial(dx + i,
+                            simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0))), vs,
+                                      simd::load_partial<V>(dy + i, rem, T(0))),
+                            rem);
+        return simd::load_partial<V>(next + i, rem, T(0));
+    };
+    if constexpr (exp_interleave<V> == 4)
+        return accumulate<V>(n, term, tail);
+    else
+        return accumulate<V>(n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return term(i, batches<1>{}).v[0]; }, tail);
 }
 
 }  // namespace row
@@ -6735,6 +6790,22 @@ struct log_softmax_backward_op {
         if (row::with_short_line<Arch, T>(n, [&](auto B) { short_row<Arch, decltype(B)::value>(p, n); })) return;
         const double s = row::sum<Arch>(p[1], n);
         row::log_softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
+    }
+    // Lines longer than a short line go in groups: a line's output stage takes the next line's
+    // sum of dy beside it, and the last line's its own dy again (from L1, where it costs little).
+    static constexpr std::size_t line_group = 8;
+    template <class Arch>
+    static constexpr bool groups(index_type n) noexcept {
+        return !row::is_short_line<Arch, T>(n);
+    }
+    template <class Arch>
+    void rows(const std::array<T*, 3>* lines, std::size_t count, index_type n) const {
+        double s = row::sum<Arch>(lines[0][1], n);
+        for (std::size_t k = 0; k < count; ++k) {
+            const std::array<T*, 3>& p = lines[k];
+            const T* next = k + 1 < count ? lines[k + 1][1] : p[1];
+            s = row::log_softmax_grad_and_sum<Arch>(p[0], p[1], p[2], n, static_cast<T>(s), next);
+        }
     }
     template <class Arch, int B>
     void short_row(const std::array<T*, 3>& p, index_type n) const {

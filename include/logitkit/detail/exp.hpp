@@ -238,5 +238,29 @@ LOGITKIT_INLINE V exp_of(const V& d) noexcept {
     return exp_of_wide_range<L, false>(d, V(T(0)));
 }
 
+// A pack holding a lane out of the fast range (or NaN or +inf): each batch's exp_of. Out of
+// line, so that the common path keeps the pack in registers.
+template <class V, int N>
+LOGITKIT_COLD simd::pack<V, N> exp_of_each(simd::pack<V, N> d) noexcept {
+    return simd::pack<V, N>::map([&](int k) LOGITKIT_LAMBDA_INLINE { return exp_of(d.v[k]); });
+}
+
+/// exp_of of each batch of a simd::pack: the pack's exponentials together when every lane is in
+/// the fast range (the bits exp_of gives each batch alone, which takes exp_of_in_range then
+/// too), otherwise each batch's exp_of.
+template <class V, int N>
+LOGITKIT_INLINE simd::pack<V, N> exp_of(const simd::pack<V, N>& d) noexcept {
+    using T = typename V::value_type;
+    using C = exp_constants<T>;
+    using P = simd::pack<V, N>;
+    const V lo(C::fast_lo), hi(C::fast_hi);
+    auto fast = (d.v[0] >= lo) & (d.v[0] <= hi);
+    P::each([&](int k) LOGITKIT_LAMBDA_INLINE {
+        if (k > 0) fast = fast & (d.v[k] >= lo) & (d.v[k] <= hi);
+    });
+    if (simd::all(fast)) return exp_of_in_range(d);
+    return exp_of_each(d);
+}
+
 }  // namespace detail
 }  // namespace logitkit

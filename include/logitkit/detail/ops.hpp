@@ -502,6 +502,22 @@ struct log_softmax_backward_op {
         const double s = row::sum<Arch>(p[1], n);
         row::log_softmax_grad<Arch, Stream>(p[0], p[1], p[2], n, static_cast<T>(s), next);
     }
+    // Lines longer than a short line go in groups: a line's output stage takes the next line's
+    // sum of dy beside it, and the last line's its own dy again (from L1, where it costs little).
+    static constexpr std::size_t line_group = 8;
+    template <class Arch>
+    static constexpr bool groups(index_type n) noexcept {
+        return !row::is_short_line<Arch, T>(n);
+    }
+    template <class Arch>
+    void rows(const std::array<T*, 3>* lines, std::size_t count, index_type n) const {
+        double s = row::sum<Arch>(lines[0][1], n);
+        for (std::size_t k = 0; k < count; ++k) {
+            const std::array<T*, 3>& p = lines[k];
+            const T* next = k + 1 < count ? lines[k + 1][1] : p[1];
+            s = row::log_softmax_grad_and_sum<Arch>(p[0], p[1], p[2], n, static_cast<T>(s), next);
+        }
+    }
     template <class Arch, int B>
     void short_row(const std::array<T*, 3>& p, index_type n) const {
         using V = batch<T, Arch>;

@@ -25,6 +25,7 @@
 #include "exp.hpp"
 #include "simd.hpp"
 
+
 namespace logitkit {
 namespace detail {
 
@@ -825,6 +826,36 @@ void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const n
             return simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0))), vs,
                              simd::load_partial<V>(dy + i, rem, T(0)));
         });
+}
+
+/// log_softmax_grad (the same bits), returning the sum of the n elements at next (row::sum's
+/// bits), which are loaded beside it: the next line's dy, whose own pass would otherwise wait on
+/// the cache where this one waits on the exponential (log_softmax_backward: a line's sum, then
+/// its output stage with the next line's sum).
+template <class Arch, class T>
+double log_softmax_grad_and_sum(const T* y, const T* dy, T* dx, index_type n, T s, const T* next) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    const V vs(T(-s));
+    const auto term = [&](index_type i, auto count) LOGITKIT_LAMBDA_INLINE {
+        using P = simd::pack<V, decltype(count)::value>;
+        const P e = exp_of(P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(y + i + k * W); }));
+        P::each([&](int k) LOGITKIT_LAMBDA_INLINE {
+            simd::store(dx + i + k * W, simd::fma(e.v[k], vs, simd::load<V>(dy + i + k * W)));
+        });
+        return P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(next + i + k * W); });
+    };
+    const auto tail = [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
+        simd::store_partial(dx + i,
+                            simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0))), vs,
+                                      simd::load_partial<V>(dy + i, rem, T(0))),
+                            rem);
+        return simd::load_partial<V>(next + i, rem, T(0));
+    };
+    if constexpr (exp_interleave<V> == 4)
+        return accumulate<V>(n, term, tail);
+    else
+        return accumulate<V>(n, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return term(i, batches<1>{}).v[0]; }, tail);
 }
 
 }  // namespace row
