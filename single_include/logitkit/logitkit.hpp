@@ -2169,13 +2169,20 @@ LOGITKIT_INLINE V exp_of_in_range(const V& d) noexcept {
 template <class V>
 constexpr int exp_interleave = simd::exp_interleave_of<V>();
 
+/// The lanes of d that exp_of_in_range takes: d in [fast_lo, fast_hi] (false for NaN).
+template <class V>
+LOGITKIT_INLINE auto in_fast_range(const V& d) noexcept {
+    using C = exp_constants<typename V::value_type>;
+    return (d >= V(C::fast_lo)) & (d <= V(C::fast_hi));
+}
+
 /// exp(d + e); see the contract at the top of this file. L is the table size (log2); the
 /// default is the architecture's, and tests instantiate the others.
 template <class V, int L = exp_table_bits<V>>
 LOGITKIT_INLINE V exp_of(const V& d, const V& e) noexcept {
     using T = typename V::value_type;
     using C = exp_constants<T>;
-    const auto fast = (d >= V(C::fast_lo)) & (d <= V(C::fast_hi));
+    const auto fast = in_fast_range(d);
     if (simd::all(fast)) return exp_of_in_range<V, L>(d, e);
     // Lanes far below the range (masked elements, -inf logits) are 0 and need no slow path.
     const auto zero = d < V(C::zero_below);
@@ -2188,7 +2195,7 @@ template <class V, int L = exp_table_bits<V>>
 LOGITKIT_INLINE V exp_of(const V& d) noexcept {
     using T = typename V::value_type;
     using C = exp_constants<T>;
-    const auto fast = (d >= V(C::fast_lo)) & (d <= V(C::fast_hi));
+    const auto fast = in_fast_range(d);
     if (simd::all(fast)) return exp_of_in_range<V, L>(d);
     const auto zero = d < V(C::zero_below);
     if (simd::all(fast | zero)) return simd::select(zero, V(T(0)), exp_of_in_range<V, L>(d));
@@ -2207,13 +2214,10 @@ LOGITKIT_COLD simd::pack<V, N> exp_of_each(simd::pack<V, N> d) noexcept {
 /// too), otherwise each batch's exp_of.
 template <class V, int N>
 LOGITKIT_INLINE simd::pack<V, N> exp_of(const simd::pack<V, N>& d) noexcept {
-    using T = typename V::value_type;
-    using C = exp_constants<T>;
     using P = simd::pack<V, N>;
-    const V lo(C::fast_lo), hi(C::fast_hi);
-    auto fast = (d.v[0] >= lo) & (d.v[0] <= hi);
+    auto fast = in_fast_range(d.v[0]);
     P::each([&](int k) LOGITKIT_LAMBDA_INLINE {
-        if (k > 0) fast = fast & (d.v[k] >= lo) & (d.v[k] <= hi);
+        if (k > 0) fast = fast & in_fast_range(d.v[k]);
     });
     if (simd::all(fast)) return exp_of_in_range(d);
     return exp_of_each(d);
@@ -3011,6 +3015,21 @@ void softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const next_
         });
 }
 
+/// log_softmax's gradient of a batch, dy - exp(y) s, given minus_s = -s: the one formula of
+/// every backward path (lines, short lines, grouped lines, columns), so that each gives an
+/// element the same bits.
+template <class V>
+LOGITKIT_INLINE V log_softmax_grad_of(const V& y, const V& minus_s, const V& dy) noexcept {
+    return simd::fma(exp_of(y), minus_s, dy);
+}
+/// The same for each batch of a simd::pack, its exponentials together (exp_of of a pack).
+template <class V, int N>
+LOGITKIT_INLINE simd::pack<V, N> log_softmax_grad_of(const simd::pack<V, N>& y, const V& minus_s,
+                                                     const simd::pack<V, N>& dy) noexcept {
+    const simd::pack<V, N> e = exp_of(y);
+    return simd::pack<V, N>::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::fma(e.v[k], minus_s, dy.v[k]); });
+}
+
 /// dx = dy - exp(y) * s.
 template <class Arch, bool Stream = false, class T>
 void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const next_line<T>& next = {}) noexcept {
@@ -3019,11 +3038,11 @@ void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const n
     write_row<V, Stream>(
         dx, n, next,
         [&](index_type i) LOGITKIT_LAMBDA_INLINE {
-            return simd::fma(exp_of(simd::load<V>(y + i)), vs, simd::load<V>(dy + i));
+            return log_softmax_grad_of(simd::load<V>(y + i), vs, simd::load<V>(dy + i));
         },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            return simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0))), vs,
-                             simd::load_partial<V>(dy + i, rem, T(0)));
+            return log_softmax_grad_of(simd::load_partial<V>(y + i, rem, T(0)), vs,
+                                       simd::load_partial<V>(dy + i, rem, T(0)));
         });
 }
 
@@ -3038,16 +3057,16 @@ double log_softmax_grad_and_sum(const T* y, const T* dy, T* dx, index_type n, T 
     const V vs(T(-s));
     const auto term = [&](index_type i, auto count) LOGITKIT_LAMBDA_INLINE {
         using P = simd::pack<V, decltype(count)::value>;
-        const P e = exp_of(P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(y + i + k * W); }));
-        P::each([&](int k) LOGITKIT_LAMBDA_INLINE {
-            simd::store(dx + i + k * W, simd::fma(e.v[k], vs, simd::load<V>(dy + i + k * W)));
-        });
+        const P g = log_softmax_grad_of(P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(y + i + k * W); }),
+                                        vs,
+                                        P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(dy + i + k * W); }));
+        P::each([&](int k) LOGITKIT_LAMBDA_INLINE { simd::store(dx + i + k * W, g.v[k]); });
         return P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(next + i + k * W); });
     };
     const auto tail = [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
         simd::store_partial(dx + i,
-                            simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0))), vs,
-                                      simd::load_partial<V>(dy + i, rem, T(0))),
+                            log_softmax_grad_of(simd::load_partial<V>(y + i, rem, T(0)), vs,
+                                                simd::load_partial<V>(dy + i, rem, T(0))),
                             rem);
         return simd::load_partial<V>(next + i, rem, T(0));
     };
@@ -3364,8 +3383,8 @@ void log_softmax_grad(const T* y, index_type sy, const T* dy, index_type sdy, T*
     for (int k = 0; k < K; ++k) vs[k] = -simd::load<V>(s + k * W);
     for (index_type r = 0; r < n; ++r)
         for (int k = 0; k < K; ++k)
-            simd::store(dx + r * sdx + k * W, simd::fma(exp_of(simd::load<V>(y + r * sy + k * W)), vs[k],
-                                                        simd::load<V>(dy + r * sdy + k * W)));
+            simd::store(dx + r * sdx + k * W, row::log_softmax_grad_of(simd::load<V>(y + r * sy + k * W), vs[k],
+                                                                  simd::load<V>(dy + r * sdy + k * W)));
 }
 
 }  // namespace col
@@ -6814,7 +6833,7 @@ struct log_softmax_backward_op {
         row::load_short(p[0], n, T(0), y);
         row::load_short(p[1], n, T(0), dy);
         const V s(static_cast<T>(-row::sum_short(dy)));
-        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { y[b] = simd::fma(exp_of(y[b]), s, dy[b]); });
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { y[b] = row::log_softmax_grad_of(y[b], s, dy[b]); });
         row::store_short(p[2], n, y);
     }
     static constexpr bool splits_lines = true;

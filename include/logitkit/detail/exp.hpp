@@ -212,13 +212,20 @@ LOGITKIT_INLINE V exp_of_in_range(const V& d) noexcept {
 template <class V>
 constexpr int exp_interleave = simd::exp_interleave_of<V>();
 
+/// The lanes of d that exp_of_in_range takes: d in [fast_lo, fast_hi] (false for NaN).
+template <class V>
+LOGITKIT_INLINE auto in_fast_range(const V& d) noexcept {
+    using C = exp_constants<typename V::value_type>;
+    return (d >= V(C::fast_lo)) & (d <= V(C::fast_hi));
+}
+
 /// exp(d + e); see the contract at the top of this file. L is the table size (log2); the
 /// default is the architecture's, and tests instantiate the others.
 template <class V, int L = exp_table_bits<V>>
 LOGITKIT_INLINE V exp_of(const V& d, const V& e) noexcept {
     using T = typename V::value_type;
     using C = exp_constants<T>;
-    const auto fast = (d >= V(C::fast_lo)) & (d <= V(C::fast_hi));
+    const auto fast = in_fast_range(d);
     if (simd::all(fast)) return exp_of_in_range<V, L>(d, e);
     // Lanes far below the range (masked elements, -inf logits) are 0 and need no slow path.
     const auto zero = d < V(C::zero_below);
@@ -231,7 +238,7 @@ template <class V, int L = exp_table_bits<V>>
 LOGITKIT_INLINE V exp_of(const V& d) noexcept {
     using T = typename V::value_type;
     using C = exp_constants<T>;
-    const auto fast = (d >= V(C::fast_lo)) & (d <= V(C::fast_hi));
+    const auto fast = in_fast_range(d);
     if (simd::all(fast)) return exp_of_in_range<V, L>(d);
     const auto zero = d < V(C::zero_below);
     if (simd::all(fast | zero)) return simd::select(zero, V(T(0)), exp_of_in_range<V, L>(d));
@@ -250,13 +257,10 @@ LOGITKIT_COLD simd::pack<V, N> exp_of_each(simd::pack<V, N> d) noexcept {
 /// too), otherwise each batch's exp_of.
 template <class V, int N>
 LOGITKIT_INLINE simd::pack<V, N> exp_of(const simd::pack<V, N>& d) noexcept {
-    using T = typename V::value_type;
-    using C = exp_constants<T>;
     using P = simd::pack<V, N>;
-    const V lo(C::fast_lo), hi(C::fast_hi);
-    auto fast = (d.v[0] >= lo) & (d.v[0] <= hi);
+    auto fast = in_fast_range(d.v[0]);
     P::each([&](int k) LOGITKIT_LAMBDA_INLINE {
-        if (k > 0) fast = fast & (d.v[k] >= lo) & (d.v[k] <= hi);
+        if (k > 0) fast = fast & in_fast_range(d.v[k]);
     });
     if (simd::all(fast)) return exp_of_in_range(d);
     return exp_of_each(d);

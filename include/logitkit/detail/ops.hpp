@@ -525,7 +525,7 @@ struct log_softmax_backward_op {
         row::load_short(p[0], n, T(0), y);
         row::load_short(p[1], n, T(0), dy);
         const V s(static_cast<T>(-row::sum_short(dy)));
-        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { y[b] = simd::fma(exp_of(y[b]), s, dy[b]); });
+        row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { y[b] = row::log_softmax_grad_of(y[b], s, dy[b]); });
         row::store_short(p[2], n, y);
     }
     static constexpr bool splits_lines = true;

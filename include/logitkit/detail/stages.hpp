@@ -812,6 +812,21 @@ void softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const next_
         });
 }
 
+/// log_softmax's gradient of a batch, dy - exp(y) s, given minus_s = -s: the one formula of
+/// every backward path (lines, short lines, grouped lines, columns), so that each gives an
+/// element the same bits.
+template <class V>
+LOGITKIT_INLINE V log_softmax_grad_of(const V& y, const V& minus_s, const V& dy) noexcept {
+    return simd::fma(exp_of(y), minus_s, dy);
+}
+/// The same for each batch of a simd::pack, its exponentials together (exp_of of a pack).
+template <class V, int N>
+LOGITKIT_INLINE simd::pack<V, N> log_softmax_grad_of(const simd::pack<V, N>& y, const V& minus_s,
+                                                     const simd::pack<V, N>& dy) noexcept {
+    const simd::pack<V, N> e = exp_of(y);
+    return simd::pack<V, N>::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::fma(e.v[k], minus_s, dy.v[k]); });
+}
+
 /// dx = dy - exp(y) * s.
 template <class Arch, bool Stream = false, class T>
 void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const next_line<T>& next = {}) noexcept {
@@ -820,11 +835,11 @@ void log_softmax_grad(const T* y, const T* dy, T* dx, index_type n, T s, const n
     write_row<V, Stream>(
         dx, n, next,
         [&](index_type i) LOGITKIT_LAMBDA_INLINE {
-            return simd::fma(exp_of(simd::load<V>(y + i)), vs, simd::load<V>(dy + i));
+            return log_softmax_grad_of(simd::load<V>(y + i), vs, simd::load<V>(dy + i));
         },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
-            return simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0))), vs,
-                             simd::load_partial<V>(dy + i, rem, T(0)));
+            return log_softmax_grad_of(simd::load_partial<V>(y + i, rem, T(0)), vs,
+                                       simd::load_partial<V>(dy + i, rem, T(0)));
         });
 }
 
@@ -839,16 +854,16 @@ double log_softmax_grad_and_sum(const T* y, const T* dy, T* dx, index_type n, T 
     const V vs(T(-s));
     const auto term = [&](index_type i, auto count) LOGITKIT_LAMBDA_INLINE {
         using P = simd::pack<V, decltype(count)::value>;
-        const P e = exp_of(P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(y + i + k * W); }));
-        P::each([&](int k) LOGITKIT_LAMBDA_INLINE {
-            simd::store(dx + i + k * W, simd::fma(e.v[k], vs, simd::load<V>(dy + i + k * W)));
-        });
+        const P g = log_softmax_grad_of(P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(y + i + k * W); }),
+                                        vs,
+                                        P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(dy + i + k * W); }));
+        P::each([&](int k) LOGITKIT_LAMBDA_INLINE { simd::store(dx + i + k * W, g.v[k]); });
         return P::map([&](int k) LOGITKIT_LAMBDA_INLINE { return simd::load<V>(next + i + k * W); });
     };
     const auto tail = [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
         simd::store_partial(dx + i,
-                            simd::fma(exp_of(simd::load_partial<V>(y + i, rem, T(0))), vs,
-                                      simd::load_partial<V>(dy + i, rem, T(0))),
+                            log_softmax_grad_of(simd::load_partial<V>(y + i, rem, T(0)), vs,
+                                                simd::load_partial<V>(dy + i, rem, T(0))),
                             rem);
         return simd::load_partial<V>(next + i, rem, T(0));
     };
@@ -1165,8 +1180,8 @@ void log_softmax_grad(const T* y, index_type sy, const T* dy, index_type sdy, T*
     for (int k = 0; k < K; ++k) vs[k] = -simd::load<V>(s + k * W);
     for (index_type r = 0; r < n; ++r)
         for (int k = 0; k < K; ++k)
-            simd::store(dx + r * sdx + k * W, simd::fma(exp_of(simd::load<V>(y + r * sy + k * W)), vs[k],
-                                                        simd::load<V>(dy + r * sdy + k * W)));
+            simd::store(dx + r * sdx + k * W, row::log_softmax_grad_of(simd::load<V>(y + r * sy + k * W), vs[k],
+                                                                  simd::load<V>(dy + r * sdy + k * W)));
 }
 
 }  // namespace col
