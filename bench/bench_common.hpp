@@ -107,9 +107,10 @@ inline void report_traffic(benchmark::State& state, std::size_t bytes, std::ptrd
 }
 
 /// The baseline every kernel is compared with: copies `bytes` from one buffer to another (both
-/// read and written: 2 * bytes of traffic). The source holds non-zero bytes, so that nothing can
-/// take a shortcut for zero pages.
-inline void bm_memcpy(benchmark::State& state, std::size_t bytes, std::ptrdiff_t elements) {
+/// read and written: 2 * bytes of traffic) by copy(dst, src, bytes), std::memcpy unless given. The
+/// source holds non-zero bytes, so that nothing can take a shortcut for zero pages.
+template <class Copy>
+void bm_copy(benchmark::State& state, std::size_t bytes, std::ptrdiff_t elements, Copy copy) {
     bool fresh = false;
     unsigned char* src = buffer<unsigned char>("memcpy-src", bytes, &fresh);
     if (fresh)
@@ -117,11 +118,14 @@ inline void bm_memcpy(benchmark::State& state, std::size_t bytes, std::ptrdiff_t
     unsigned char* dst = buffer<unsigned char>("memcpy-dst", bytes);
     for (auto _ : state) {
         benchmark::DoNotOptimize(src);
-        std::memcpy(dst, src, bytes);
+        copy(dst, src, bytes);
         benchmark::DoNotOptimize(dst);
         benchmark::ClobberMemory();
     }
     report_traffic(state, 2 * bytes, elements);
+}
+inline void bm_memcpy(benchmark::State& state, std::size_t bytes, std::ptrdiff_t elements) {
+    bm_copy(state, bytes, elements, [](void* d, const void* s, std::size_t n) { std::memcpy(d, s, n); });
 }
 
 /// The softmax-family kernels bench_softmax times, on logitkit and on its peers.

@@ -14,7 +14,9 @@
 //   logsumexp/128x1000
 //   ... the same for 32x32000, 4096x128, 1024x32000 and 1000x1024/axis0 (axis 0, strided)
 //   memcpy/128x1000/f64, softmax/128x1000/f64     in double (every kernel at 128x1000 and 4096x128)
-//   softmax/1024x32000/threads:2, ...             on a logitkit::thread_pool of 2 threads
+//   memcpy/1024x32000/threads:2, softmax/1024x32000/threads:2, ...
+//                                                on a logitkit::thread_pool of 2 threads, the
+//                                                memcpy's parts on the same threads
 //   sweep/memcpy/<n>, sweep/softmax/<n>           rows of n = 1 .. 2^20 elements
 //
 // Each benchmark reports bytes_per_second (GB/s), the counter ns_per_elem (nanoseconds per input
@@ -135,8 +137,24 @@ void configure(benchmark::internal::Benchmark* b) {
     b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
-void add_memcpy(const std::string& name, std::size_t bytes, std::ptrdiff_t elements) {
-    configure(benchmark::RegisterBenchmark(name.c_str(), bm_memcpy, bytes / 2, elements));
+/// The memcpy moving `bytes`; on `parallel`, its threads each copy a part (whole cache lines), the
+/// baseline of a kernel on the same threads.
+void add_memcpy(const std::string& name, std::size_t bytes, std::ptrdiff_t elements,
+                lk::executor* parallel = nullptr) {
+    if (parallel == nullptr) {
+        configure(benchmark::RegisterBenchmark(name.c_str(), bm_memcpy, bytes / 2, elements));
+        return;
+    }
+    const auto copy = [parallel](void* d, const void* s, std::size_t n) {
+        const std::size_t parts = parallel->concurrency();
+        const auto edge = [&](std::size_t k) { return k == parts ? n : n / parts * k / 64 * 64; };
+        parallel->run(parts, [&](std::size_t k) {
+            std::memcpy(static_cast<char*>(d) + edge(k), static_cast<const char*>(s) + edge(k), edge(k + 1) - edge(k));
+        });
+    };
+    configure(benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+        bm_copy(state, bytes / 2, elements, copy);
+    }));
 }
 
 // logitkit's kernel k on s as `prefix + kernel_name(k) + suffix`, then its peers, named with
@@ -200,9 +218,18 @@ void register_all() {
                long_row.elements());
     add_memcpy("memcpy/" + long_row.dims() + "/lse", traffic<float>(kernel::logsumexp, long_row), long_row.elements());
     add_kernel<float>(kernel::logsumexp, long_row, "", "/" + long_row.name());
+    // Each kernel follows a memcpy of its bytes on the same 2 threads: the ratio to memcpy is
+    // then that of the same thread count, and report.py's thread table compares each kernel's
+    // scaling with memcpy's.
     for (const shape& s : {shape{1024, 32000, 1}, shape{1000, 1024, 0}, long_row}) {
-        for (kernel k : {kernel::softmax, kernel::log_softmax, kernel::softmax_backward, kernel::logsumexp})
-            add_kernel<float>(k, s, "", "/" + s.name() + "/threads:2", &pool(2));
+        const std::string threads = "/threads:2";
+        add_memcpy("memcpy/" + s.dims() + threads, traffic<float>(kernel::softmax, s), s.elements(), &pool(2));
+        for (kernel k : {kernel::softmax, kernel::log_softmax, kernel::softmax_backward, kernel::logsumexp}) {
+            if (k == kernel::softmax_backward || k == kernel::logsumexp)
+                add_memcpy("memcpy/" + s.dims() + (k == kernel::logsumexp ? "/lse" : "/bwd") + threads, traffic<float>(k, s),
+                           s.elements(), &pool(2));
+            add_kernel<float>(k, s, "", "/" + s.name() + threads, &pool(2));
+        }
     }
 
     // Row-length sweep: softmax along rows of n elements, n = 1 .. 2^20 (powers of two and odd

@@ -156,6 +156,33 @@ def kernel_table(rows):
     return out
 
 
+def thread_table(rows):
+    """Each .../threads:N kernel against the same kernel on one thread, beside memcpy's own
+    speed-up on the same bytes (its N-thread baseline against its one-thread baseline): where a
+    kernel is bound by memory, memcpy's speed-up is the most its threads can give."""
+    baselines = [r for r in rows if r["name"].startswith("memcpy/")]
+    by_name = {r["name"]: r for r in rows}
+    out = []
+    for r in rows:
+        name = r["name"]
+        head, sep, threads = name.rpartition("/threads:")
+        if not sep or name.startswith("memcpy/") or head not in by_name:
+            continue
+        one = by_name[head]
+        b, b1 = pick_baseline(r, baselines), pick_baseline(one, baselines)
+        both = b is not None and b1 is not None and "/threads:" in b["name"]
+        memcpy_speedup = b["gbps"] / b1["gbps"] if both else None
+        speed = r["gbps"] / one["gbps"]
+        out.append("| `%s` | %s | %s | %s | %.2fx | %s | %s |" % (
+            head, threads, fmt(one["ns_per_elem"], 3), fmt(r["ns_per_elem"], 3), speed,
+            "-" if memcpy_speedup is None else "%.2fx" % memcpy_speedup,
+            "-" if memcpy_speedup is None else "%.2f" % (speed / memcpy_speedup)))
+    if not out:
+        return []
+    return ["| benchmark | threads | ns/elem, 1 thread | ns/elem, threads | speed-up | memcpy's speed-up "
+            "| speed-up / memcpy's |", "|---|--:|--:|--:|--:|--:|--:|"] + out
+
+
 def sweep_series(rows):
     """{'logitkit': {n: ns/elem}, 'libtorch': ..., 'oneDNN': ..., 'memcpy': ...}"""
     series = {}
@@ -215,6 +242,10 @@ def main(argv):
         sys.exit("report.py: no benchmark results in %s" % args.results)
     lines = [describe(context, rows), ""]
     lines += kernel_table(rows)
+    threads = thread_table(rows)
+    if threads:
+        lines += ["", "Threads: each kernel on the pool against itself on one thread, and memcpy's speed-up "
+                  "on the same bytes (its parts on the same threads):", ""] + threads
     series = sweep_series(rows)
     if series:
         lines += ["", "Row-length sweep, nanoseconds per element:", ""] + sweep_table(series)

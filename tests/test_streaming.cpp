@@ -225,6 +225,49 @@ TEST_CASE("cross_entropy in place or with label smoothing does not stream, and g
     }
 }
 
+TEMPLATE_TEST_CASE("streamed softmax and log_softmax, each line's output beside the next line's pass, give the "
+                   "ordinary bits",
+                   "[streaming]", float, double) {
+    // Output lines aligned to 64 bytes one after another, so that every line's output stage goes
+    // beside the next line's first pass (lagged_streamer); lines that the first pass finds not
+    // unshifted (a large value, or the special values) leave that stage part done, the rest
+    // written after. With an executor each thread's lines do the same.
+    using T = TestType;
+    constexpr lk::index_type rows = 6;
+    std::uint64_t seed = 300;
+    lk::thread_pool pool(3);
+    for (const streamed_kernel k : {streamed_kernel::softmax, streamed_kernel::log_softmax})
+        for (const lk::index_type n : {1024, 1040, 2064})
+            for (const bool special : {false, true}) {
+                INFO(name(k) << " on [" << rows << ", " << n << "]" << (special ? ", special values" : ""));
+                std::vector<T> x = values<T>(static_cast<std::size_t>(rows * n), ++seed, special);
+                x[static_cast<std::size_t>(2 * n + 5)] = T(100);  // line 2 is shifted by its maximum
+                std::vector<T> buf(static_cast<std::size_t>(rows * n) + 64);
+                T* y = buf.data();
+                while (reinterpret_cast<std::uintptr_t>(y) % 64 != 0) ++y;
+                const lk::tensor_view<const T, 2> xv(x.data(), {rows, n});
+                const lk::tensor_view<T, 2> yv(y, {rows, n});
+                const auto run_k = [&](lk::executor* ex) {
+                    std::fill(buf.begin(), buf.end(), T(-7));
+                    lk::softmax_options o;
+                    o.parallel = ex;
+                    if (k == streamed_kernel::softmax)
+                        lk::softmax(xv, yv, -1, o);
+                    else
+                        lk::log_softmax(xv, yv, -1, o);
+                    return buf;
+                };
+                std::vector<T> plain;
+                {
+                    const stream_thresholds off(std::numeric_limits<std::size_t>::max(), 1);
+                    plain = run_k(nullptr);
+                }
+                const stream_thresholds on(0, 1);
+                CHECK(same_bits_nan_equal(run_k(nullptr), plain));
+                CHECK(same_bits_nan_equal(run_k(&pool), plain));
+            }
+}
+
 TEST_CASE("streamed output with an executor gives the single-threaded bits", "[streaming][parallel]") {
     operand<float> x(64, 3000, 0, 0), dy(64, 3000, 0, 0);
     x.buf = values<float>(x.buf.size(), 11, false);

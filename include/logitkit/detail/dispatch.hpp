@@ -268,6 +268,33 @@ struct streams_output : std::false_type {};
 template <class Op>
 struct streams_output<Op, std::void_t<decltype(Op::stream_scratch)>> : std::true_type {};
 
+/// The streamed path over a run of lines, in order: row<Arch, true> line by line, for an
+/// operation without a streamer<Arch> of its own (see ops.hpp).
+template <class Arch, class T, class Op>
+struct line_streamer {
+    const Op& op;
+    index_type n;
+    T* scratch;
+    template <std::size_t N>
+    void line(const std::array<T*, N>& p, const next_line<T>& next) {
+        op.template row<Arch, true>(p, n, scratch, next);
+    }
+    void finish() noexcept {}
+};
+
+/// Whether Op has a streamer<Arch> of its own: it declares lags_streamed_lines.
+template <class Op, class = void>
+struct lags_streamed_lines : std::false_type {};
+template <class Op>
+struct lags_streamed_lines<Op, std::void_t<decltype(Op::lags_streamed_lines)>> : std::true_type {};
+template <class Arch, class T, class Op>
+auto streamer_of(const Op& op, index_type n, T* scratch) {
+    if constexpr (lags_streamed_lines<Op>::value && simd::streams<batch<T, Arch>>)
+        return typename Op::template streamer<Arch>(op, n, scratch);
+    else
+        return line_streamer<Arch, T, Op>{op, n, scratch};
+}
+
 /// Whether Op takes contiguous lines in groups (see ops.hpp): it declares line_group.
 template <class Op, class = void>
 struct groups_lines : std::false_type {};
@@ -358,15 +385,19 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
                 const bool has_next = along != R;
                 if (has_next)
                     for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][along];
-                for_each_line_with_scratch<T>(L, axis, ex, Op::stream_scratch * static_cast<std::size_t>(n),
-                                              [&](const std::array<index_type, N>& off, T* scratch) {
-                    const auto p = at<T>(L.base, off);
-                    next_line<T> next;
-                    if (has_next) {
-                        next.a = prefetch_address<T>(p[0], step[0]);
-                        if (Op::inputs > 1) next.b = prefetch_address<T>(p[1], step[1]);
-                    }
-                    op.template row<Arch, true>(p, n, scratch, next);
+                run_pieces(ex, D.lines, line_grain(n), [&](index_type b, index_type e) {
+                    std::vector<T> scratch(Op::stream_scratch * static_cast<std::size_t>(n));
+                    auto lines = streamer_of<Arch>(op, n, scratch.data());
+                    for_each_outer_range(L, D.dims, D.count, b, e, [&](const std::array<index_type, N>& off) {
+                        const auto p = at<T>(L.base, off);
+                        next_line<T> next;
+                        if (has_next) {
+                            next.a = prefetch_address<T>(p[0], step[0]);
+                            if (Op::inputs > 1) next.b = prefetch_address<T>(p[1], step[1]);
+                        }
+                        lines.line(p, next);
+                    });
+                    lines.finish();
                 });
                 return;
             }

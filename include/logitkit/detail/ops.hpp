@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "dispatch.hpp"
@@ -166,7 +168,51 @@ void line_exp_sums(const std::array<T*, N>* lines, std::size_t count, index_type
 
 // An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
 // its output with non-temporal stores (see row::write_row) given `stream_scratch` elements of
-// scratch per element of the line; the dispatcher uses it for outputs far larger than the cache.
+// scratch per element of the line; the dispatcher uses it for outputs far larger than the cache,
+// through the operation's streamer<Arch> (line_streamer: line by line; lagged_streamer).
+
+/// The streamed path of softmax and log_softmax over a run of lines, in order: each line's output
+/// stage (Op::streamed_output, a row::rewrite_along with non-temporal stores) is taken beside the
+/// next line's first pass, which meanwhile prefetches the line after. A line's stages alone leave
+/// the memory idle while its exponentials are taken and then only write; so, its writes and the
+/// next line's reads overlap that arithmetic as in a copy (1024x32000 float softmax: 20% less
+/// time). Store: the first pass stores the exponentials, to the halves of the scratch (2 n
+/// elements) in turn. A line whose output is not aligned to a batch, or a short line, takes
+/// row<Arch, true> alone (the same bits).
+template <class Arch, class T, class Op, bool Store>
+class lagged_streamer {
+public:
+    lagged_streamer(const Op& op, index_type n, T* scratch) noexcept : op_(op), n_(n), scratch_(scratch) {}
+    void line(const std::array<T*, 2>& p, const next_line<T>& next) {
+        if (row::is_short_line<Arch, T>(n_) || reinterpret_cast<std::uintptr_t>(p[1]) % sizeof(batch<T, Arch>) != 0) {
+            finish();
+            op_.template row<Arch, true>(p, n_, scratch_, next);
+            return;
+        }
+        T* e = nullptr;
+        if constexpr (Store) {
+            half_ ^= 1;
+            e = scratch_ + half_ * n_;
+        }
+        shift_and_sum<T> r;
+        if (before_.y == nullptr) {
+            r = line_exp_sum<Arch, Store>(p[0], e, n_, op_.in, next.a);
+        } else {
+            r = line_exp_sum<Arch, Store>(p[0], e, n_, op_.in, next.a, before_);
+            before_.finish();
+        }
+        before_ = op_.template streamed_output<Arch>(p, n_, e, r);
+    }
+    void finish() noexcept { before_.finish(); }
+
+private:
+    const Op& op_;
+    index_type n_;
+    T* scratch_;
+    int half_ = 0;
+    decltype(std::declval<const Op&>().template streamed_output<Arch>(std::array<T*, 2>{}, 0, nullptr,
+                                                                          shift_and_sum<T>{})) before_{};
+};
 
 /// softmax: max, then exp and its sum (storing exp), then scale by 1 / sum. Streamed, exp goes to
 /// the scratch line, so that y is written once.
@@ -175,7 +221,7 @@ struct softmax_op {
     static constexpr std::size_t inputs = 1;
     static constexpr bool reduces = false;
     static constexpr T masked_value = T(0);
-    static constexpr std::size_t stream_scratch = 1;
+    static constexpr std::size_t stream_scratch = 2;
     In in;
 
     template <class Arch, bool Stream = false>
@@ -184,6 +230,16 @@ struct softmax_op {
         T* e = Stream ? scratch : p[1];
         const double s = line_exp_sum<Arch, true>(p[0], e, n, in, next.a).sum;
         row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
+    }
+    static constexpr bool lags_streamed_lines = true;
+    template <class Arch>
+    using streamer = lagged_streamer<Arch, T, softmax_op, true>;
+    /// The streamed scale of a line, its exponentials at e (see lagged_streamer).
+    template <class Arch>
+    row::rewrite_along<Arch, T, row::times<batch<T, Arch>>, true> streamed_output(const std::array<T*, 2>& p,
+                                                                                   index_type n, const T* e,
+                                                                                   const shift_and_sum<T>& r) const {
+        return {e, p[1], n, {batch<T, Arch>(static_cast<T>(1.0 / r.sum))}};
     }
     // Lines go in groups, each line's scale taken with the next line's exponentials, so that
     // each overlaps the other's work. Short lines of 2 to 8 batches: a line's scale and store
@@ -292,6 +348,17 @@ struct log_softmax_op {
         const auto r = line_exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, in, next.a);
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
         row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
+    }
+    static constexpr bool lags_streamed_lines = true;
+    template <class Arch>
+    using streamer = lagged_streamer<Arch, T, log_softmax_op, false>;
+    /// The streamed output stage of a line (see lagged_streamer).
+    template <class Arch>
+    row::rewrite_along<Arch, T, row::minus_twice<batch<T, Arch>, In>, true> streamed_output(
+        const std::array<T*, 2>& p, index_type n, const T*, const shift_and_sum<T>& r) const {
+        using V = batch<T, Arch>;
+        const log_offset<T> o = log_offset_of(r.shift, r.sum);
+        return {p[0], p[1], n, {V(o.a), V(o.b), in}};
     }
     // Lines go in groups. Lines of up to 2 KiB: every line's sum first, then the logarithms and
     // the outputs (the group's lines reread from L1), so that the calls into the C library's log

@@ -397,8 +397,9 @@ struct along_nothing {
 /// y = f(x) beside another line's pass: an output stage of the line before (softmax's scale,
 /// log_softmax's shift), in place where x is y. Its loads and stores then overlap the other
 /// line's exponentials instead of waiting on the cache in a pass of their own. The first `done`
-/// elements are written so far; finish() writes the rest. y null: nothing to write.
-template <class Arch, class T, class F>
+/// elements are written so far; finish() writes the rest. y null: nothing to write. With Stream
+/// (y aligned to a batch) the batches go out as non-temporal stores (see write_row).
+template <class Arch, class T, class F, bool Stream = false>
 struct rewrite_along {
     using V = batch<T, Arch>;
     const T* x = nullptr;
@@ -407,7 +408,10 @@ struct rewrite_along {
     F f{};
     index_type done = 0;
     LOGITKIT_INLINE void step(index_type i) noexcept {
-        simd::store(y + i, f(simd::load<V>(x + i)));
+        if constexpr (Stream)
+            simd::store_stream(y + i, f(simd::load<V>(x + i)));
+        else
+            simd::store(y + i, f(simd::load<V>(x + i)));
         done = i + V::size;
     }
     LOGITKIT_INLINE void tail(index_type i, std::size_t rem) noexcept {
@@ -416,7 +420,7 @@ struct rewrite_along {
     }
     void finish() noexcept {
         if (y == nullptr) return;
-        write_row<V, false>(
+        write_row<V, Stream>(
             y + done, n - done, next_line<T>{},
             [&](index_type i) LOGITKIT_LAMBDA_INLINE { return f(simd::load<V>(x + done + i)); },
             [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
