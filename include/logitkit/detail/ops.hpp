@@ -175,8 +175,8 @@ void line_exp_sums(const std::array<T*, N>* lines, std::size_t count, index_type
 /// stage (Op::streamed_output, a row::rewrite_along with non-temporal stores) is taken beside the
 /// next line's first pass, which meanwhile prefetches the line after. A line's stages alone leave
 /// the memory idle while its exponentials are taken and then only write; so, its writes and the
-/// next line's reads overlap that arithmetic as in a copy (1024x32000 float softmax: 20% less
-/// time). Store: the first pass stores the exponentials, to the halves of the scratch (2 n
+/// next line's reads overlap that arithmetic as in a copy (1024x32000 float: softmax 13% less
+/// time, log_softmax 11%). Store: the first pass stores the exponentials, to the halves of the scratch (2 n
 /// elements) in turn. A line whose output is not aligned to a batch, or a short line, takes
 /// row<Arch, true> alone (the same bits).
 template <class Arch, class T, class Op, bool Store>
@@ -215,7 +215,7 @@ private:
 };
 
 /// softmax: max, then exp and its sum (storing exp), then scale by 1 / sum. Streamed, exp goes to
-/// the scratch line, so that y is written once.
+/// a scratch line, so that y is written once.
 template <class T, class In>
 struct softmax_op {
     static constexpr std::size_t inputs = 1;
