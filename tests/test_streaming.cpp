@@ -231,9 +231,10 @@ TEMPLATE_TEST_CASE("streamed softmax and log_softmax, each line's output beside 
     // Output lines aligned to 64 bytes one after another, so that every line's output stage goes
     // beside the next line's first pass (lagged_streamer); lines that the first pass finds not
     // unshifted (a large value, or the special values) leave that stage part done, the rest
-    // written after. With an executor each thread's lines do the same.
+    // written after. With an executor the lines split into pieces (96 lines: 3 pieces and more),
+    // and each piece's lines do the same, its last line's output finished at its end.
     using T = TestType;
-    constexpr lk::index_type rows = 6;
+    constexpr lk::index_type rows = 96;
     std::uint64_t seed = 300;
     lk::thread_pool pool(3);
     for (const streamed_kernel k : {streamed_kernel::softmax, streamed_kernel::log_softmax})
