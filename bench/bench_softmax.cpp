@@ -182,55 +182,45 @@ lk::thread_pool& pool(std::size_t threads) {
     return *p;
 }
 
+// The kernels in groups that move the same bytes; each group follows one memcpy of its bytes,
+// named memcpy/<dims> then the group's flavour (/bwd: three tensors, /lse: one read), then suffix.
+struct kernel_group {
+    std::vector<kernel> kernels;
+    const char* flavour;
+};
+
+template <class T>
+void add_group(const kernel_group& group, const shape& s, const std::string& suffix,
+               lk::executor* parallel = nullptr) {
+    add_memcpy("memcpy/" + s.dims() + group.flavour + suffix, traffic<T>(group.kernels.front(), s), s.elements(),
+               parallel);
+    for (kernel k : group.kernels) add_kernel<T>(k, s, "", "/" + s.name() + suffix, parallel);
+}
+
 void register_all() {
     const std::vector<shape> forward_shapes = {
         {128, 1000, 1}, {32, 32000, 1}, {4096, 128, 1}, {1024, 32000, 1}, {1000, 1024, 0}};
-    const kernel backward[] = {kernel::softmax_backward, kernel::log_softmax_backward};
-
+    const std::vector<kernel_group> every = {{{kernel::softmax, kernel::log_softmax}, ""},
+                                             {{kernel::softmax_backward, kernel::log_softmax_backward}, "/bwd"},
+                                             {{kernel::logsumexp}, "/lse"}};
     for (const shape& s : forward_shapes) {
-        const std::string suffix = "/" + s.name();
-        add_memcpy("memcpy/" + s.dims(), traffic<float>(kernel::softmax, s), s.elements());
-        add_kernel<float>(kernel::softmax, s, "", suffix);
-        add_kernel<float>(kernel::log_softmax, s, "", suffix);
-        add_memcpy("memcpy/" + s.dims() + "/bwd", traffic<float>(kernel::softmax_backward, s), s.elements());
-        for (kernel k : backward) add_kernel<float>(k, s, "", suffix);
-        add_memcpy("memcpy/" + s.dims() + "/lse", traffic<float>(kernel::logsumexp, s), s.elements());
-        add_kernel<float>(kernel::logsumexp, s, "", suffix);
-        if (s.axis == 1 && s.cols <= 1000) {
-            const std::string f64 = suffix + "/f64";
-            add_memcpy("memcpy/" + s.dims() + "/f64", traffic<double>(kernel::softmax, s), s.elements());
-            add_kernel<double>(kernel::softmax, s, "", f64);
-            add_kernel<double>(kernel::log_softmax, s, "", f64);
-            add_memcpy("memcpy/" + s.dims() + "/bwd/f64", traffic<double>(kernel::softmax_backward, s), s.elements());
-            for (kernel k : backward) add_kernel<double>(k, s, "", f64);
-            add_memcpy("memcpy/" + s.dims() + "/lse/f64", traffic<double>(kernel::logsumexp, s), s.elements());
-            add_kernel<double>(kernel::logsumexp, s, "", f64);
-        }
+        for (const kernel_group& g : every) add_group<float>(g, s, "");
+        if (s.axis == 1 && s.cols <= 1000)
+            for (const kernel_group& g : every) add_group<double>(g, s, "/f64");
     }
 
     // Opt-in threads (executor.hpp) on the out-of-cache shape, the non-last axis and one long row
-    // (split into pieces), on a pool of 2 threads (this library's CI machine has 2 cores);
-    // compare with the single-thread rows.
+    // (split into pieces), on a pool of 2 threads (this library's CI machine has 2 cores). Each
+    // group runs on the same 2 threads after its memcpy there (its parts on the threads): the
+    // ratio to memcpy is then that of the same thread count, and report.py's thread table
+    // compares each kernel's speed-up from threads with memcpy's.
     const shape long_row{1, std::ptrdiff_t(1) << 22, 1};
-    add_memcpy("memcpy/" + long_row.dims(), traffic<float>(kernel::softmax, long_row), long_row.elements());
-    add_kernel<float>(kernel::softmax, long_row, "", "/" + long_row.name());
-    add_memcpy("memcpy/" + long_row.dims() + "/bwd", traffic<float>(kernel::softmax_backward, long_row),
-               long_row.elements());
-    add_memcpy("memcpy/" + long_row.dims() + "/lse", traffic<float>(kernel::logsumexp, long_row), long_row.elements());
-    add_kernel<float>(kernel::logsumexp, long_row, "", "/" + long_row.name());
-    // Each kernel follows a memcpy of its bytes on the same 2 threads: the ratio to memcpy is
-    // then that of the same thread count, and report.py's thread table compares each kernel's
-    // scaling with memcpy's.
-    for (const shape& s : {shape{1024, 32000, 1}, shape{1000, 1024, 0}, long_row}) {
-        const std::string threads = "/threads:2";
-        add_memcpy("memcpy/" + s.dims() + threads, traffic<float>(kernel::softmax, s), s.elements(), &pool(2));
-        for (kernel k : {kernel::softmax, kernel::log_softmax, kernel::softmax_backward, kernel::logsumexp}) {
-            if (k == kernel::softmax_backward || k == kernel::logsumexp)
-                add_memcpy("memcpy/" + s.dims() + (k == kernel::logsumexp ? "/lse" : "/bwd") + threads, traffic<float>(k, s),
-                           s.elements(), &pool(2));
-            add_kernel<float>(k, s, "", "/" + s.name() + threads, &pool(2));
-        }
-    }
+    const std::vector<kernel_group> threaded = {{{kernel::softmax, kernel::log_softmax}, ""},
+                                                {{kernel::softmax_backward}, "/bwd"},
+                                                {{kernel::logsumexp}, "/lse"}};
+    for (const kernel_group& g : threaded) add_group<float>(g, long_row, "");
+    for (const shape& s : {shape{1024, 32000, 1}, shape{1000, 1024, 0}, long_row})
+        for (const kernel_group& g : threaded) add_group<float>(g, s, "/threads:2", &pool(2));
 
     // Row-length sweep: softmax along rows of n elements, n = 1 .. 2^20 (powers of two and odd
     // sizes), 2^18 elements per call (1 MB of input) or one row when n is larger; memcpy of the

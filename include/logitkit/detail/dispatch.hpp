@@ -200,16 +200,26 @@ void for_each_line(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F
                [&](index_type b, index_type e) { for_each_outer_range(L, D.dims, D.count, b, e, f); });
 }
 
+/// The lines along the axis in pieces of work (split over `ex` when given): piece(scratch, lines)
+/// once per piece, with a scratch vector of `scratch_size` elements of T of its own, where
+/// lines(f) calls f(offsets) for each of the piece's lines in order.
+template <class T, std::size_t R, std::size_t N, class F>
+void for_each_piece_of_lines(const axis_layout<R, N>& L, std::size_t axis, executor* ex, std::size_t scratch_size,
+                             F piece) {
+    const line_dims<R> D(L.shape, axis);
+    run_pieces(ex, D.lines, line_grain(L.shape[axis]), [&](index_type b, index_type e) {
+        std::vector<T> scratch(scratch_size);
+        piece(scratch.data(), [&](auto f) { for_each_outer_range(L, D.dims, D.count, b, e, f); });
+    });
+}
+
 /// As for_each_line, with f(offsets, scratch) given a scratch vector of `scratch_size` elements of
 /// T per piece of work.
 template <class T, std::size_t R, std::size_t N, class F>
 void for_each_line_with_scratch(const axis_layout<R, N>& L, std::size_t axis, executor* ex, std::size_t scratch_size,
                                 F f) {
-    const line_dims<R> D(L.shape, axis);
-    run_pieces(ex, D.lines, line_grain(L.shape[axis]), [&](index_type b, index_type e) {
-        std::vector<T> scratch(scratch_size);
-        for_each_outer_range(L, D.dims, D.count, b, e,
-                             [&](const std::array<index_type, N>& off) { f(off, scratch.data()); });
+    for_each_piece_of_lines<T>(L, axis, ex, scratch_size, [&](T* scratch, auto lines) {
+        lines([&](const std::array<index_type, N>& off) { f(off, scratch); });
     });
 }
 
@@ -269,7 +279,8 @@ template <class Op>
 struct streams_output<Op, std::void_t<decltype(Op::stream_scratch)>> : std::true_type {};
 
 /// The streamed path over a run of lines, in order: row<Arch, true> line by line, for an
-/// operation without a streamer<Arch> of its own (see ops.hpp).
+/// operation without a streamer<Arch> of its own (see ops.hpp), and on an architecture without
+/// non-temporal stores.
 template <class Arch, class T, class Op>
 struct line_streamer {
     const Op& op;
@@ -282,14 +293,14 @@ struct line_streamer {
     void finish() noexcept {}
 };
 
-/// Whether Op has a streamer<Arch> of its own: it declares lags_streamed_lines.
-template <class Op, class = void>
-struct lags_streamed_lines : std::false_type {};
-template <class Op>
-struct lags_streamed_lines<Op, std::void_t<decltype(Op::lags_streamed_lines)>> : std::true_type {};
+/// Whether Op has a streamer<Arch> of its own.
+template <class Op, class Arch, class = void>
+struct has_streamer : std::false_type {};
+template <class Op, class Arch>
+struct has_streamer<Op, Arch, std::void_t<typename Op::template streamer<Arch>>> : std::true_type {};
 template <class Arch, class T, class Op>
 auto streamer_of(const Op& op, index_type n, T* scratch) {
-    if constexpr (lags_streamed_lines<Op>::value && simd::streams<batch<T, Arch>>)
+    if constexpr (has_streamer<Op, Arch>::value && simd::streams<batch<T, Arch>>)
         return typename Op::template streamer<Arch>(op, n, scratch);
     else
         return line_streamer<Arch, T, Op>{op, n, scratch};
@@ -385,19 +396,20 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
                 const bool has_next = along != R;
                 if (has_next)
                     for (std::size_t i = 0; i < N; ++i) step[i] = L.strides[i][along];
-                run_pieces(ex, D.lines, line_grain(n), [&](index_type b, index_type e) {
-                    std::vector<T> scratch(Op::stream_scratch * static_cast<std::size_t>(n));
-                    auto lines = streamer_of<Arch>(op, n, scratch.data());
-                    for_each_outer_range(L, D.dims, D.count, b, e, [&](const std::array<index_type, N>& off) {
+                // Each piece of work has its own streamer, which finishes the piece's last line.
+                for_each_piece_of_lines<T>(L, axis, ex, Op::stream_scratch * static_cast<std::size_t>(n),
+                                           [&](T* scratch, auto lines) {
+                    auto streamer = streamer_of<Arch>(op, n, scratch);
+                    lines([&](const std::array<index_type, N>& off) {
                         const auto p = at<T>(L.base, off);
                         next_line<T> next;
                         if (has_next) {
                             next.a = prefetch_address<T>(p[0], step[0]);
                             if (Op::inputs > 1) next.b = prefetch_address<T>(p[1], step[1]);
                         }
-                        lines.line(p, next);
+                        streamer.line(p, next);
                     });
-                    lines.finish();
+                    streamer.finish();
                 });
                 return;
             }

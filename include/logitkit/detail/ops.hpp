@@ -231,7 +231,6 @@ struct softmax_op {
         const double s = line_exp_sum<Arch, true>(p[0], e, n, in, next.a).sum;
         row::scale<Arch, Stream>(e, p[1], n, static_cast<T>(1.0 / s), next);
     }
-    static constexpr bool lags_streamed_lines = true;
     template <class Arch>
     using streamer = lagged_streamer<Arch, T, softmax_op, true>;
     /// The streamed scale of a line, its exponentials at e (see lagged_streamer).
@@ -349,7 +348,6 @@ struct log_softmax_op {
         const log_offset<T> o = log_offset_of(r.shift, r.sum);
         row::shift<Arch, Stream>(p[0], p[1], n, o.a, o.b, in, next);
     }
-    static constexpr bool lags_streamed_lines = true;
     template <class Arch>
     using streamer = lagged_streamer<Arch, T, log_softmax_op, false>;
     /// The streamed output stage of a line (see lagged_streamer).
