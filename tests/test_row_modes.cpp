@@ -458,18 +458,32 @@ void check_unshifted_first_block(const std::vector<T>& x, index_t n, index_t str
     constexpr index_t lanes = lkd::block_lanes<T, Arch, K>;
     std::vector<T> m_ref(lanes), m(lanes, T(7)), y_ref(x.size()), y(x.size());
     std::vector<double> ref(lanes), sums(lanes);
-    const lkd::exp_mode mode = lkd::col::reduce_range<Arch, K, true>(x.data(), stride, n, m_ref.data(), in);
+    std::vector<T> max_ref(lanes), max(lanes);
+    const lkd::exp_mode mode =
+        lkd::col::reduce_range<Arch, K, true>(x.data(), stride, n, m_ref.data(), in, max_ref.data());
     lkd::col::exp_sum<Arch, K, true, lkd::exp_mode::unshifted>(x.data(), stride, y_ref.data(), stride, n,
                                                                m_ref.data(), in, ref.data());
-    const bool took = lkd::col::unshifted_exp_sum<Arch, K, true>(x.data(), stride, y.data(), stride, n, m.data(), in,
-                                                                  sums.data());
     INFO(what << ", n = " << n << ", " << lanes << " columns");
-    CHECK(took == (mode == lkd::exp_mode::unshifted && std::none_of(ref.begin(), ref.end(), [](double v) { return std::isnan(v); })));
-    if (!took) return;
-    CHECK(std::memcmp(sums.data(), ref.data(), sums.size() * sizeof(double)) == 0);
-    CHECK(std::all_of(m.begin(), m.end(), [](T v) { return v == T(0); }));
-    for (index_t r = 0; r < n; ++r)
-        CHECK(std::memcmp(y.data() + r * stride, y_ref.data() + r * stride, static_cast<std::size_t>(lanes) * sizeof(T)) == 0);
+    const bool expected =
+        mode == lkd::exp_mode::unshifted && std::none_of(ref.begin(), ref.end(), [](double v) { return std::isnan(v); });
+    // Without and with the columns' maxima (cross-entropy's blocks take them).
+    for (const bool maxima : {false, true}) {
+        INFO((maxima ? "with" : "without") << " the maxima");
+        std::fill(m.begin(), m.end(), T(7));
+        const bool took =
+            maxima ? lkd::col::unshifted_exp_sum<Arch, K, true, true>(x.data(), stride, y.data(), stride, n, m.data(),
+                                                                      in, sums.data(), max.data())
+                   : lkd::col::unshifted_exp_sum<Arch, K, true>(x.data(), stride, y.data(), stride, n, m.data(), in,
+                                                                sums.data());
+        CHECK(took == expected);
+        if (!took) continue;
+        CHECK(std::memcmp(sums.data(), ref.data(), sums.size() * sizeof(double)) == 0);
+        CHECK(std::all_of(m.begin(), m.end(), [](T v) { return v == T(0); }));
+        if (maxima) CHECK(std::memcmp(max.data(), max_ref.data(), max.size() * sizeof(T)) == 0);
+        for (index_t r = 0; r < n; ++r)
+            CHECK(std::memcmp(y.data() + r * stride, y_ref.data() + r * stride,
+                              static_cast<std::size_t>(lanes) * sizeof(T)) == 0);
+    }
 }
 
 template <class Arch, int K, class T>
@@ -496,6 +510,11 @@ void check_unshifted_first_blocks() {
         auto equal = base;
         for (index_t row = 0; row < n; ++row) equal[static_cast<std::size_t>(row * stride + lanes / 2)] = T(2.5);
         check_unshifted_first_block<Arch, K>(equal, n, stride, lkd::identity_input{}, "one column all equal");
+        // Equal down to the last row: the verdict's comparison with the first row must reach it.
+        for (index_t row = 0; row + 1 < n; ++row) equal[static_cast<std::size_t>(row * stride + lanes - 1)] = T(-3);
+        equal[static_cast<std::size_t>(lanes / 2)] = T(1);
+        check_unshifted_first_block<Arch, K>(equal, n, stride, lkd::identity_input{},
+                                             "one column equal but in its last row");
         auto edge = base;
         edge[0] = limit;
         edge[static_cast<std::size_t>((n - 1) * stride + lanes - 1)] = -limit;

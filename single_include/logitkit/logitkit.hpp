@@ -1044,6 +1044,7 @@ struct scalar_batch {
     friend LOGITKIT_INLINE scalar_mask<T> operator>(scalar_batch a, scalar_batch b) noexcept { return {a.v > b.v}; }
     friend LOGITKIT_INLINE scalar_mask<T> operator>=(scalar_batch a, scalar_batch b) noexcept { return {a.v >= b.v}; }
     friend LOGITKIT_INLINE scalar_mask<T> operator<=(scalar_batch a, scalar_batch b) noexcept { return {a.v <= b.v}; }
+    friend LOGITKIT_INLINE scalar_mask<T> operator!=(scalar_batch a, scalar_batch b) noexcept { return {a.v != b.v}; }
 };
 
 namespace simd {
@@ -3244,81 +3245,88 @@ void exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, const
 }
 
 /// The pass of unshifted_exp_sum, without its verdict: the columns' sums of exp(in(x)) (storing
-/// each to y when Store) into sums, and their maxima and minima into hi and lo (K * W each).
-/// Returns false, having stopped at the end of the band of rows holding the first element out of
-/// the unshifted limit (y holds garbage then). The pieces of a block's rows take it one by one,
-/// and the block's verdict (unshifted_verdict) comes from them all.
-template <class Arch, int K, bool Store, class T, class In>
-bool unshifted_exp_pass(const T* x, index_type sx, T* y, index_type sy, index_type n, In in, double* sums, T* hi,
-                        T* lo) noexcept {
+/// each to y when Store) into sums, and with Maxima the columns' maxima into max (K * W). Returns
+/// false, having stopped at the end of the band of rows holding the first element out of the
+/// unshifted limit (y holds garbage then). The limit is a bound on the whole block, kept in two
+/// registers: per-column maxima and minima, held in memory for a wide block (more than the
+/// registers), cost a load and a store each per batch (1000x1024 float, axis 0: about 10% of
+/// softmax's time). The pieces of a block's rows take it one by one, and the block's verdict
+/// (unshifted_verdict) follows them all.
+template <class Arch, int K, bool Store, bool Maxima = false, class T, class In>
+bool unshifted_exp_pass(const T* x, index_type sx, T* y, index_type sy, index_type n, In in, double* sums,
+                        T* max = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
     const V up(exp_constants<T>::unshifted_limit), down(-exp_constants<T>::unshifted_limit);
-    V h[K], l[K];
-    for (int k = 0; k < K; ++k) {
-        h[k] = V(-inf);
-        l[k] = V(inf);
-    }
+    V hi(-inf), lo(inf);
+    V h[Maxima ? K : 1];
+    for (V& v : h) v = V(-inf);
     const bool within = accumulate<V, K>(
         n,
         [&](index_type r, int k) LOGITKIT_LAMBDA_INLINE {
             V v = simd::load<V>(x + r * sx + k * W);
             simd::in_register(v);
-            h[k] = simd::max(h[k], v);
-            l[k] = simd::min(l[k], v);
+            hi = simd::max(hi, v);
+            lo = simd::min(lo, v);
+            if constexpr (Maxima) h[k] = simd::max(h[k], v);
             const V e = exp_of_in_range(in(v));
             if constexpr (Store) simd::store(y + r * sy + k * W, e);
             return e;
         },
-        sums,
-        [&]() LOGITKIT_LAMBDA_INLINE {
-            bool out = false;
-            for (int k = 0; k < K; ++k) out = out | !simd::all((in(h[k]) <= up) & (in(l[k]) >= down));
-            return out;
-        });
+        sums, [&]() LOGITKIT_LAMBDA_INLINE { return !simd::all((in(hi) <= up) & (in(lo) >= down)); });
     if (!within) return false;
+    if constexpr (Maxima)
+        for (int k = 0; k < K; ++k) simd::store(max + k * W, h[k]);
+    return true;
+}
+
+/// Whether every column of n rows holds two different elements (a NaN differs from everything),
+/// rows compared with the first until each column has met one: for most blocks, row 1 alone.
+template <class Arch, int K, class T>
+bool columns_vary(const T* x, index_type sx, index_type n) noexcept {
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
     for (int k = 0; k < K; ++k) {
-        simd::store(hi + k * W, h[k]);
-        simd::store(lo + k * W, l[k]);
+        const V first = simd::load<V>(x + k * W);
+        auto met = first != first;
+        for (index_type r = 1; r < n && !simd::all(met); ++r) met = met | (simd::load<V>(x + r * sx + k * W) != first);
+        if (!simd::all(met)) return false;
     }
     return true;
 }
 
-/// Whether a block whose every element was within the unshifted limit (unshifted_exp_pass) is
-/// unshifted, as reduce_range<Unshifted = true> would find: every column not all equal (hi > lo,
-/// both finite now), and no NaN, which max and min may have dropped, in the columns' sums. Then
-/// m is set to 0.
+/// Whether a block of n rows whose every element was within the unshifted limit
+/// (unshifted_exp_pass) is unshifted, as reduce_range<Unshifted = true> would find: every column
+/// not all equal (columns_vary), and no NaN, which the limit's max and min may have dropped, in
+/// the columns' sums. Then m is set to 0.
 template <class Arch, int K, class T>
-bool unshifted_verdict(const T* hi, const T* lo, const double* sums, T* m) noexcept {
-    using V = batch<T, Arch>;
-    constexpr index_type W = V::size;
-    for (int k = 0; k < K; ++k)
-        if (!simd::all(simd::load<V>(hi + k * W) > simd::load<V>(lo + k * W))) return false;
-    for (int i = 0; i < K * W; ++i)
+bool unshifted_verdict(const T* x, index_type sx, index_type n, const double* sums, T* m) noexcept {
+    constexpr index_type lanes = batch<T, Arch>::size * K;
+    for (index_type i = 0; i < lanes; ++i)
         if (std::isnan(sums[i])) return false;
-    std::fill(m, m + K * W, T(0));
+    if (!columns_vary<Arch, K>(x, sx, n)) return false;
+    std::fill(m, m + lanes, T(0));
     return true;
 }
 
 /// col::exp_sum in exp_mode::unshifted (the same bits) for a block not yet known to allow it, as
-/// row::unshifted_exp_sum for rows: the columns' ranges are taken on the way, and the sums are
-/// returned (m set to 0, and in(max) of the columns to a non-null `max`, as reduce_range gives)
-/// only when reduce_range<Unshifted = true> would give the block exp_mode::unshifted
-/// (unshifted_verdict). The pass is col::accumulate's, a row at a time across the block: not
-/// reduce_range's order (a batch of columns down the band), which with the stores took 75% more
-/// time on 1000x1024 softmax, each store 4 KiB from the next row's load.
-template <class Arch, int K, bool Store, class T, class In>
+/// row::unshifted_exp_sum for rows: the sums are returned (m set to 0, and with Maxima in(max) of
+/// the columns to max, as reduce_range gives) only when reduce_range<Unshifted = true> would give
+/// the block exp_mode::unshifted (unshifted_verdict). The pass is col::accumulate's, a row at a
+/// time across the block: not reduce_range's order (a batch of columns down the band), which
+/// with the stores took 75% more time on 1000x1024 softmax, each store 4 KiB from the next row's
+/// load.
+template <class Arch, int K, bool Store, bool Maxima = false, class T, class In>
 bool unshifted_exp_sum(const T* x, index_type sx, T* y, index_type sy, index_type n, T* m, In in, double* sums,
                        T* max = nullptr) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
-    T hi[W * K], lo[W * K];
-    if (n < 2 || !unshifted_exp_pass<Arch, K, Store>(x, sx, y, sy, n, in, sums, hi, lo) ||
-        !unshifted_verdict<Arch, K>(hi, lo, sums, m))
+    if (n < 2 || !unshifted_exp_pass<Arch, K, Store, Maxima>(x, sx, y, sy, n, in, sums, max) ||
+        !unshifted_verdict<Arch, K>(x, sx, n, sums, m))
         return false;
-    if (max != nullptr)
-        for (int k = 0; k < K; ++k) simd::store(max + k * W, in(simd::load<V>(hi + k * W)));
+    if constexpr (Maxima)
+        for (int k = 0; k < K; ++k) simd::store(max + k * W, in(simd::load<V>(max + k * W)));
     return true;
 }
 
@@ -5165,9 +5173,10 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
     bool reuse = store_exps;
     bool unshifted =
         n * L * index_type(sizeof(T)) > l1_block_bytes &&
-        (store_exps ? detail::col::unshifted_exp_sum<Arch, K, true>(x, sx, g, sg, n, shift, identity_input{}, exps_sum, m)
-                    : detail::col::unshifted_exp_sum<Arch, K, false>(x, sx, static_cast<T*>(nullptr), 0, n, shift,
-                                                                     identity_input{}, exps_sum, m));
+        (store_exps ? detail::col::unshifted_exp_sum<Arch, K, true, true>(x, sx, g, sg, n, shift, identity_input{},
+                                                                           exps_sum, m)
+                    : detail::col::unshifted_exp_sum<Arch, K, false, true>(x, sx, static_cast<T*>(nullptr), 0, n, shift,
+                                                                           identity_input{}, exps_sum, m));
     if (!unshifted) {
         const exp_mode mode = detail::col::reduce_range<Arch, K, true>(x, sx, n, shift, identity_input{}, m);
         unshifted = mode == exp_mode::unshifted;
@@ -6458,7 +6467,7 @@ shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* ne
 /// shifts m and exp_mode (col::reduce_range), then their sums of exp(in(x) - m), storing the
 /// exponentials to y when Store. Unshifted blocks take their exponentials first, as lines do
 /// (line_exp_sum); not in place. A block of several pieces (row_pieces) takes the same stages
-/// piece by piece, its verdicts from all the pieces' ranges.
+/// piece by piece, its verdict from them all.
 template <class Arch, int K, bool Store, class T, class In>
 exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const pieces& rows, T* m, In in,
                        double* sums) {
@@ -6472,31 +6481,27 @@ exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const pie
         return mode;
     }
     constexpr std::size_t lanes = block_lanes<T, Arch, K>;
-    std::vector<T> hi(c * lanes), lo(c * lanes);
-    // The block's maxima and minima, into piece 0's.
-    const auto combine_ranges = [&] {
-        for (std::size_t k = 1; k < c; ++k)
-            for (std::size_t l = 0; l < lanes; ++l) {
-                const T h = hi[k * lanes + l], w = lo[k * lanes + l];
-                hi[l] = h > hi[l] ? h : hi[l];
-                lo[l] = w < lo[l] ? w : lo[l];
-            }
-    };
     if (!Store || y != x) {
         std::vector<char> within(c);
         rows.sums(lanes, sums, [&](std::size_t k, index_type b, index_type e, double* part) {
             within[k] = col::unshifted_exp_pass<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy, e - b,
-                                                                in, part, &hi[k * lanes], &lo[k * lanes]);
+                                                                in, part);
         });
-        if (std::find(within.begin(), within.end(), char(0)) == within.end()) {
-            combine_ranges();
-            if (col::unshifted_verdict<Arch, K>(hi.data(), lo.data(), sums, m)) return exp_mode::unshifted;
-        }
+        if (std::find(within.begin(), within.end(), char(0)) == within.end() &&
+            col::unshifted_verdict<Arch, K>(x, sx, n, sums, m))
+            return exp_mode::unshifted;
     }
+    std::vector<T> hi(c * lanes), lo(c * lanes);
     rows.each([&](std::size_t k, index_type b, index_type e) {
         col::range<Arch, K>(x + b * sx, sx, e - b, &hi[k * lanes], &lo[k * lanes]);
     });
-    combine_ranges();
+    // The block's maxima and minima, into piece 0's.
+    for (std::size_t k = 1; k < c; ++k)
+        for (std::size_t l = 0; l < lanes; ++l) {
+            const T h = hi[k * lanes + l], w = lo[k * lanes + l];
+            hi[l] = h > hi[l] ? h : hi[l];
+            lo[l] = w < lo[l] ? w : lo[l];
+        }
     const exp_mode mode = col::mode_of_stored_range<Arch, K, true>(hi.data(), lo.data(), m, in);
     rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
         col::exp_sum<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy, e - b, m, in, part, mode);

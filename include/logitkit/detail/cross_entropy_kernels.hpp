@@ -967,9 +967,10 @@ void hard_cols(const setup<T>& p, const T* x, index_type sx, T* g, index_type sg
     bool reuse = store_exps;
     bool unshifted =
         n * L * index_type(sizeof(T)) > l1_block_bytes &&
-        (store_exps ? detail::col::unshifted_exp_sum<Arch, K, true>(x, sx, g, sg, n, shift, identity_input{}, exps_sum, m)
-                    : detail::col::unshifted_exp_sum<Arch, K, false>(x, sx, static_cast<T*>(nullptr), 0, n, shift,
-                                                                     identity_input{}, exps_sum, m));
+        (store_exps ? detail::col::unshifted_exp_sum<Arch, K, true, true>(x, sx, g, sg, n, shift, identity_input{},
+                                                                           exps_sum, m)
+                    : detail::col::unshifted_exp_sum<Arch, K, false, true>(x, sx, static_cast<T*>(nullptr), 0, n, shift,
+                                                                           identity_input{}, exps_sum, m));
     if (!unshifted) {
         const exp_mode mode = detail::col::reduce_range<Arch, K, true>(x, sx, n, shift, identity_input{}, m);
         unshifted = mode == exp_mode::unshifted;

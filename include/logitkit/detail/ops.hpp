@@ -103,7 +103,7 @@ shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* ne
 /// shifts m and exp_mode (col::reduce_range), then their sums of exp(in(x) - m), storing the
 /// exponentials to y when Store. Unshifted blocks take their exponentials first, as lines do
 /// (line_exp_sum); not in place. A block of several pieces (row_pieces) takes the same stages
-/// piece by piece, its verdicts from all the pieces' ranges.
+/// piece by piece, its verdict from them all.
 template <class Arch, int K, bool Store, class T, class In>
 exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const pieces& rows, T* m, In in,
                        double* sums) {
@@ -117,31 +117,27 @@ exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const pie
         return mode;
     }
     constexpr std::size_t lanes = block_lanes<T, Arch, K>;
-    std::vector<T> hi(c * lanes), lo(c * lanes);
-    // The block's maxima and minima, into piece 0's.
-    const auto combine_ranges = [&] {
-        for (std::size_t k = 1; k < c; ++k)
-            for (std::size_t l = 0; l < lanes; ++l) {
-                const T h = hi[k * lanes + l], w = lo[k * lanes + l];
-                hi[l] = h > hi[l] ? h : hi[l];
-                lo[l] = w < lo[l] ? w : lo[l];
-            }
-    };
     if (!Store || y != x) {
         std::vector<char> within(c);
         rows.sums(lanes, sums, [&](std::size_t k, index_type b, index_type e, double* part) {
             within[k] = col::unshifted_exp_pass<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy, e - b,
-                                                                in, part, &hi[k * lanes], &lo[k * lanes]);
+                                                                in, part);
         });
-        if (std::find(within.begin(), within.end(), char(0)) == within.end()) {
-            combine_ranges();
-            if (col::unshifted_verdict<Arch, K>(hi.data(), lo.data(), sums, m)) return exp_mode::unshifted;
-        }
+        if (std::find(within.begin(), within.end(), char(0)) == within.end() &&
+            col::unshifted_verdict<Arch, K>(x, sx, n, sums, m))
+            return exp_mode::unshifted;
     }
+    std::vector<T> hi(c * lanes), lo(c * lanes);
     rows.each([&](std::size_t k, index_type b, index_type e) {
         col::range<Arch, K>(x + b * sx, sx, e - b, &hi[k * lanes], &lo[k * lanes]);
     });
-    combine_ranges();
+    // The block's maxima and minima, into piece 0's.
+    for (std::size_t k = 1; k < c; ++k)
+        for (std::size_t l = 0; l < lanes; ++l) {
+            const T h = hi[k * lanes + l], w = lo[k * lanes + l];
+            hi[l] = h > hi[l] ? h : hi[l];
+            lo[l] = w < lo[l] ? w : lo[l];
+        }
     const exp_mode mode = col::mode_of_stored_range<Arch, K, true>(hi.data(), lo.data(), m, in);
     rows.sums(lanes, sums, [&](std::size_t, index_type b, index_type e, double* part) {
         col::exp_sum<Arch, K, Store>(x + b * sx, sx, Store ? y + b * sy : nullptr, sy, e - b, m, in, part, mode);

@@ -55,6 +55,7 @@ struct scalar_batch {
     friend LOGITKIT_INLINE scalar_mask<T> operator>(scalar_batch a, scalar_batch b) noexcept { return {a.v > b.v}; }
     friend LOGITKIT_INLINE scalar_mask<T> operator>=(scalar_batch a, scalar_batch b) noexcept { return {a.v >= b.v}; }
     friend LOGITKIT_INLINE scalar_mask<T> operator<=(scalar_batch a, scalar_batch b) noexcept { return {a.v <= b.v}; }
+    friend LOGITKIT_INLINE scalar_mask<T> operator!=(scalar_batch a, scalar_batch b) noexcept { return {a.v != b.v}; }
 };
 
 namespace simd {
