@@ -4144,6 +4144,12 @@ struct target_scan {
     index_type valid = 0;
 };
 
+/// Whether c is in [0, classes): one comparison, without a branch, so that a loop of them takes
+/// vectors.
+inline bool is_class_index(std::int64_t c, index_type classes) noexcept {
+    return static_cast<std::uint64_t>(c) < static_cast<std::uint64_t>(classes);
+}
+
 /// Checks every class index: each is in [0, classes) or equals ignore_index. Reports the first
 /// offending target (in row-major order) with its position.
 template <class TT, std::size_t S, class T>
@@ -4158,14 +4164,13 @@ target_scan scan_class_targets(const char* fn, const tensor_view<TT, S>& targets
     if (targets.is_contiguous() && !cw.given()) {
         const std::int64_t* t = targets.data();
         const index_type n = targets.size();
-        const auto range = static_cast<std::uint64_t>(classes);
         index_type valid = 0;
         int bad = 0;
         for (index_type i = 0; i < n; ++i) {
             const std::int64_t c = t[i];
             const int counted = c != ignore_index;
             valid += counted;
-            bad |= counted & static_cast<int>(static_cast<std::uint64_t>(c) >= range);
+            bad |= counted & static_cast<int>(!is_class_index(c, classes));
         }
         if (bad == 0) {
             r.valid = valid;
@@ -4179,7 +4184,7 @@ target_scan scan_class_targets(const char* fn, const tensor_view<TT, S>& targets
         for (; i < n; ++i) {
             const std::int64_t c = t[i];
             if (c == ignore_index) continue;
-            if (c < 0 || c >= classes) break;
+            if (!is_class_index(c, classes)) break;
             ++r.valid;
             total.add(cw.at(c));
         }
@@ -4193,7 +4198,7 @@ target_scan scan_class_targets(const char* fn, const tensor_view<TT, S>& targets
     for_each_index<S>(targets.shape(), [&](const extents_type<S>& idx) {
         const std::int64_t t = targets[idx];
         if (t == ignore_index) return;
-        if (t < 0 || t >= classes)
+        if (!is_class_index(t, classes))
             fail_argument(
                 fn, "targets" + format_extents(idx) + " = " + std::to_string(t) + " is not a class index in [0, " +
                         std::to_string(classes) + ") nor options.ignore_index (" + std::to_string(ignore_index) +
