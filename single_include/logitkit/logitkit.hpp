@@ -3569,14 +3569,6 @@ inline index_type line_grain(index_type n) noexcept {
     return std::max<index_type>(1, parallel_grain_elements / std::max<index_type>(n, 1));
 }
 
-/// f(offsets) once per line along the axis, the lines split over `ex` when given.
-template <std::size_t R, std::size_t N, class F>
-void for_each_line(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
-    const line_dims<R> D(L.shape, axis);
-    run_pieces(ex, D.lines, line_grain(L.shape[axis]),
-               [&](index_type b, index_type e) { for_each_outer_range(L, D.dims, D.count, b, e, f); });
-}
-
 /// The lines along the axis in pieces of work (split over `ex` when given): piece(scratch, lines)
 /// once per piece, with a scratch vector of `scratch_size` elements of T of its own, where
 /// lines(f) calls f(offsets) for each of the piece's lines in order.
@@ -3588,6 +3580,12 @@ void for_each_piece_of_lines(const axis_layout<R, N>& L, std::size_t axis, execu
         std::vector<T> scratch(scratch_size);
         piece(scratch.data(), [&](auto f) { for_each_outer_range(L, D.dims, D.count, b, e, f); });
     });
+}
+
+/// f(offsets) once per line along the axis, the lines split over `ex` when given.
+template <std::size_t R, std::size_t N, class F>
+void for_each_line(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
+    for_each_piece_of_lines<char>(L, axis, ex, 0, [&](char*, auto lines) { lines(f); });
 }
 
 /// As for_each_line, with f(offsets, scratch) given a scratch vector of `scratch_size` elements of
@@ -3693,11 +3691,10 @@ struct groups_lines<Op, std::void_t<decltype(Op::line_group)>> : std::true_type 
 /// its operands' pointers; the lines split over `ex` when given.
 template <class T, std::size_t G, std::size_t R, std::size_t N, class F>
 void for_each_line_group(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
-    const line_dims<R> D(L.shape, axis);
-    run_pieces(ex, D.lines, line_grain(L.shape[axis]), [&](index_type b, index_type e) {
+    for_each_piece_of_lines<T>(L, axis, ex, 0, [&](T*, auto lines) {
         std::array<std::array<T*, N>, G> group;
         std::size_t count = 0;
-        for_each_outer_range(L, D.dims, D.count, b, e, [&](const std::array<index_type, N>& off) {
+        lines([&](const std::array<index_type, N>& off) {
             group[count++] = at<T>(L.base, off);
             if (count == G) {
                 f(group.data(), count);
@@ -6541,9 +6538,9 @@ void line_exp_sums(const std::array<T*, N>* lines, std::size_t count, index_type
 /// next line's first pass, which meanwhile prefetches the line after. A line's stages alone leave
 /// the memory idle while its exponentials are taken and then only write; so, its writes and the
 /// next line's reads overlap that arithmetic as in a copy (1024x32000 float: softmax 13% less
-/// time, log_softmax 11%). Store: the first pass stores the exponentials, to the halves of the scratch (2 n
-/// elements) in turn. A line whose output is not aligned to a batch, or a short line, takes
-/// row<Arch, true> alone (the same bits).
+/// time, log_softmax 11%). Store: the first pass stores the exponentials, to the halves of the
+/// scratch (2 n elements) in turn. A line whose output is not aligned to a batch, or a short
+/// line, takes row<Arch, true> alone (the same bits).
 template <class Arch, class T, class Op, bool Store>
 class lagged_streamer {
 public:

@@ -192,14 +192,6 @@ inline index_type line_grain(index_type n) noexcept {
     return std::max<index_type>(1, parallel_grain_elements / std::max<index_type>(n, 1));
 }
 
-/// f(offsets) once per line along the axis, the lines split over `ex` when given.
-template <std::size_t R, std::size_t N, class F>
-void for_each_line(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
-    const line_dims<R> D(L.shape, axis);
-    run_pieces(ex, D.lines, line_grain(L.shape[axis]),
-               [&](index_type b, index_type e) { for_each_outer_range(L, D.dims, D.count, b, e, f); });
-}
-
 /// The lines along the axis in pieces of work (split over `ex` when given): piece(scratch, lines)
 /// once per piece, with a scratch vector of `scratch_size` elements of T of its own, where
 /// lines(f) calls f(offsets) for each of the piece's lines in order.
@@ -211,6 +203,12 @@ void for_each_piece_of_lines(const axis_layout<R, N>& L, std::size_t axis, execu
         std::vector<T> scratch(scratch_size);
         piece(scratch.data(), [&](auto f) { for_each_outer_range(L, D.dims, D.count, b, e, f); });
     });
+}
+
+/// f(offsets) once per line along the axis, the lines split over `ex` when given.
+template <std::size_t R, std::size_t N, class F>
+void for_each_line(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
+    for_each_piece_of_lines<char>(L, axis, ex, 0, [&](char*, auto lines) { lines(f); });
 }
 
 /// As for_each_line, with f(offsets, scratch) given a scratch vector of `scratch_size` elements of
@@ -316,11 +314,10 @@ struct groups_lines<Op, std::void_t<decltype(Op::line_group)>> : std::true_type 
 /// its operands' pointers; the lines split over `ex` when given.
 template <class T, std::size_t G, std::size_t R, std::size_t N, class F>
 void for_each_line_group(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
-    const line_dims<R> D(L.shape, axis);
-    run_pieces(ex, D.lines, line_grain(L.shape[axis]), [&](index_type b, index_type e) {
+    for_each_piece_of_lines<T>(L, axis, ex, 0, [&](T*, auto lines) {
         std::array<std::array<T*, N>, G> group;
         std::size_t count = 0;
-        for_each_outer_range(L, D.dims, D.count, b, e, [&](const std::array<index_type, N>& off) {
+        lines([&](const std::array<index_type, N>& off) {
             group[count++] = at<T>(L.base, off);
             if (count == G) {
                 f(group.data(), count);

@@ -172,9 +172,9 @@ void line_exp_sums(const std::array<T*, N>* lines, std::size_t count, index_type
 /// next line's first pass, which meanwhile prefetches the line after. A line's stages alone leave
 /// the memory idle while its exponentials are taken and then only write; so, its writes and the
 /// next line's reads overlap that arithmetic as in a copy (1024x32000 float: softmax 13% less
-/// time, log_softmax 11%). Store: the first pass stores the exponentials, to the halves of the scratch (2 n
-/// elements) in turn. A line whose output is not aligned to a batch, or a short line, takes
-/// row<Arch, true> alone (the same bits).
+/// time, log_softmax 11%). Store: the first pass stores the exponentials, to the halves of the
+/// scratch (2 n elements) in turn. A line whose output is not aligned to a batch, or a short
+/// line, takes row<Arch, true> alone (the same bits).
 template <class Arch, class T, class Op, bool Store>
 class lagged_streamer {
 public:
