@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -183,6 +184,12 @@ inline int run_benchmarks(int argc, char** argv, const char* simd_arch, void (*r
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::AddCustomContext("logitkit_simd_arch", simd_arch);
+#ifdef LOGITKIT_BENCH_SMOKE
+    // A run's JSON carries this too, so that bench/report.py cannot take it for figures.
+    benchmark::AddCustomContext("logitkit_bench_build", "smoke test (-O1): the times are not figures");
+    std::fprintf(stderr, "logitkit bench: built with LOGITKIT_BENCH_SMOKE (-O1) to test that it runs; "
+                         "the times are not figures (bench/run_bench.sh builds the real benchmarks)\n");
+#endif
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
     setup_libtorch();
 #endif

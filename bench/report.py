@@ -238,6 +238,9 @@ def main(argv):
     parser.add_argument("--title", default="softmax, 1 thread, float")
     args = parser.parse_args(argv[1:])
     context, rows = load(args.results)
+    if "logitkit_bench_build" in context:
+        sys.exit("report.py: %s comes from a %s build (LOGITKIT_BENCH_SMOKE)" %
+                 (args.results, context["logitkit_bench_build"]))
     if not rows:
         sys.exit("report.py: no benchmark results in %s" % args.results)
     lines = [describe(context, rows), ""]

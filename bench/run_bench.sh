@@ -78,7 +78,8 @@ if [[ $build -eq 1 ]]; then
         -DLOGITKIT_BUILD_EXAMPLES=OFF \
         -DLOGITKIT_BENCH_MARCH="$march" \
         -DLOGITKIT_BENCH_LIBTORCH="$libtorch" \
-        -DLOGITKIT_BENCH_ONEDNN="$onednn" >/dev/null
+        -DLOGITKIT_BENCH_ONEDNN="$onednn" \
+        -DLOGITKIT_BENCH_SMOKE=OFF >/dev/null
     cmake --build "$build_dir" --target "${benches[@]}" -j "$(nproc 2>/dev/null || echo 2)"
 fi
 
