@@ -13,7 +13,8 @@
 #       --libtorch        also time libtorch (-DLOGITKIT_BENCH_LIBTORCH=ON; libtorch-dev), with
 #                         the ATEN_CPU_CAPABILITY of --march (see below)
 #       --onednn          also time oneDNN (-DLOGITKIT_BENCH_ONEDNN=ON; libdnnl-dev)
-#       --losses          also run bench_cross_entropy and bench_gumbel (JSON beside --out)
+#       --all             also run bench_cross_entropy, bench_gumbel and bench_attention (masked
+#                         and bfloat16 softmax); their JSON beside --out
 #       --docs            write the tables to docs/benchmarks.md and the sweep's plot to
 #                         docs/benchmarks-sweep.png (python3-matplotlib); with --march other than
 #                         native, to docs/benchmarks-ARCH.md and docs/benchmarks-ARCH-sweep.png
@@ -34,12 +35,12 @@ repetitions=5
 libtorch=OFF
 onednn=OFF
 docs=0
-losses=0
+all=0
 march=native
 build=1
 extra=()
 
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 need_arg() { [[ $# -ge 2 ]] || { echo "run_bench.sh: $1 needs a value" >&2; exit 2; }; }
 
 while [[ $# -gt 0 ]]; do
@@ -50,7 +51,7 @@ while [[ $# -gt 0 ]]; do
         -r|--repetitions) need_arg "$@"; repetitions="$2"; shift 2 ;;
         --libtorch) libtorch=ON; shift ;;
         --onednn) onednn=ON; shift ;;
-        --losses) losses=1; shift ;;
+        --all) all=1; shift ;;
         --docs) docs=1; shift ;;
         --march) need_arg "$@"; march="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
@@ -62,7 +63,7 @@ done
 [[ -n "$out" ]] || out="$build_dir/bench_softmax.json"
 
 benches=(bench_softmax)
-[[ $losses -eq 0 ]] || benches+=(bench_cross_entropy bench_gumbel)
+[[ $all -eq 0 ]] || benches+=(bench_cross_entropy bench_gumbel bench_attention)
 
 if [[ $build -eq 1 ]]; then
     peers=()
