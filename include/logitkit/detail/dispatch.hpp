@@ -532,5 +532,58 @@ void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis, e
     });
 }
 
+/// Scratch a piece of work of run_converted_forward widens a group of lines into (both halves,
+/// in and out). Measured on 8x16x512x512 bfloat16 scores, out of cache: groups of 2 lines of
+/// 512 cost nothing, groups of 4 or 8 take 1.4x the time of single lines; 4096x128 gains 15%
+/// from groups of 8 over groups of 4.
+constexpr std::size_t converted_group_bytes = std::size_t(16) << 10;
+
+/// softmax or log_softmax (Op, computing in T, line_group and rows<Arch> as in ops.hpp) along
+/// `axis` with x stored as SX and y as SY, one of them not T (bfloat16, float16). Lines go in
+/// groups, as run_along_axis takes T's contiguous lines: each line of the group is widened into
+/// scratch (x itself where it is T and contiguous), the group runs out of place into scratch (y
+/// itself where it is T and contiguous), and each output line is rounded once into y. Out of
+/// place, a long line takes its exponentials first (line_exp_sum), sparing it the range's pass,
+/// and a group overlaps one line's output stage with the next line's exponentials; the bits of
+/// a line do not depend on its group.
+template <class Arch, class T, class SX, class SY, class Op, std::size_t R>
+void run_converted_forward(const Op& op, const axis_layout<R, 2>& L, std::size_t axis, executor* ex) {
+    const index_type n = L.shape[axis];
+    if (n == 0 || has_empty_outer<R>(L.shape, axis)) return;
+    const index_type xs = L.strides[0][axis], ys = L.strides[1][axis];
+    const bool x_in_place = std::is_same<SX, T>::value && xs == 1;
+    const bool y_in_place = std::is_same<SY, T>::value && ys == 1;
+    constexpr std::size_t G = Op::line_group;
+    const std::size_t line_elements = static_cast<std::size_t>(n) * 2;
+    const std::size_t group = Op::template groups<Arch>(n)
+                                  ? std::max<std::size_t>(1, std::min(G, converted_group_bytes / (line_elements * sizeof(T))))
+                                  : 1;
+    for_each_piece_of_lines<T>(L, axis, ex, group * line_elements, [&](T* scratch, auto lines) {
+        std::array<std::array<T*, 2>, G> rows;
+        std::array<SY*, G> out;
+        std::size_t count = 0;
+        const auto run = [&]() {
+            if (count > 1)
+                op.template rows<Arch>(rows.data(), count, n);
+            else
+                op.template row<Arch>(rows[0], n);
+            if (!y_in_place)
+                for (std::size_t k = 0; k < count; ++k) narrow_line(rows[k][1], n, out[k], ys);
+            count = 0;
+        };
+        lines([&](const std::array<index_type, 2>& off) {
+            const SX* x = reinterpret_cast<const SX*>(L.base[0]) + off[0];
+            SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
+            T* line_scratch = scratch + count * line_elements;
+            T* in = x_in_place ? reinterpret_cast<T*>(const_cast<SX*>(x)) : line_scratch;
+            if (!x_in_place) widen_line(x, xs, n, in);
+            rows[count] = {in, y_in_place ? reinterpret_cast<T*>(y) : line_scratch + n};
+            out[count] = y;
+            if (++count == group) run();
+        });
+        if (count > 0) run();
+    });
+}
+
 }  // namespace detail
 }  // namespace logitkit

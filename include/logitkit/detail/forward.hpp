@@ -113,14 +113,20 @@ void run_forward(const tensor_view<const SX, R>& x, const tensor_view<SY, R>& y,
     const auto layout = make_layout(x.shape(), x, y);
     const std::size_t a = static_cast<std::size_t>(c.axis);
     constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
-    if (!same_types || mask.data != nullptr || c.causal.on) {
+    if (mask.data != nullptr || c.causal.on) {
         run_masked_forward<Arch, Op, T, SX, SY>(layout, mask, c.causal, a, c.temperature, c.parallel);
-    } else if constexpr (same_types) {
-        if (c.temperature == T(1))
-            run_along_axis<Arch, T>(Op<T, identity_input>{identity_input{}}, layout, a, c.parallel);
-        else
-            run_along_axis<Arch, T>(Op<T, divide_input<T>>{divide_input<T>{c.temperature}}, layout, a, c.parallel);
+        return;
     }
+    const auto run = [&](const auto& op) {
+        if constexpr (same_types)
+            run_along_axis<Arch, T>(op, layout, a, c.parallel);
+        else
+            run_converted_forward<Arch, T, SX, SY>(op, layout, a, c.parallel);
+    };
+    if (c.temperature == T(1))
+        run(Op<T, identity_input>{identity_input{}});
+    else
+        run(Op<T, divide_input<T>>{divide_input<T>{c.temperature}});
 }
 
 /// softmax and log_softmax: y = op(x / T) along axis, with options.causal if set.
