@@ -1,6 +1,7 @@
 // bfloat16 and float16: the conversions against an independent nearest-value search (every
 // two-byte pattern, edge cases and a million random floats; the F16C instructions against the
-// portable code where both are compiled), and every softmax-family kernel on bfloat16 / float16
+// portable code where both are compiled; the SIMD path's batch loads and stores against the scalar
+// conversions), and every softmax-family kernel on bfloat16 / float16
 // tensors (and float <-> bfloat16 / float16 mixes) against a long double reference: each output
 // is within the float kernel's bound plus half an ulp of its storage type (one rounding of the
 // float result).
@@ -162,6 +163,56 @@ TEST_CASE("float16: conversions round to nearest even, are exact back, keep NaN"
         std::memcpy(&f, &u, 4);
         REQUIRE(logitkit::detail::float16_from_float(f) == logitkit::detail::float16_from_float_portable(f));
     }
+}
+
+TEMPLATE_TEST_CASE("bfloat16 / float16: the batch loads and stores of this build's SIMD path convert bit for bit as "
+                   "the scalar conversions",
+                   "[reduced]", bfloat16, float16) {
+    using S = TestType;
+    using V = logitkit::detail::batch<float, logitkit::detail::default_arch>;
+    namespace simd = logitkit::detail::simd;
+    constexpr std::size_t W = V::size;
+    INFO(format<S>::name() << " on " << logitkit::simd_arch_name() << ", " << W << " lanes");
+    // Widening: every two-byte pattern (NaN included: quieted alike).
+    std::vector<S> all(0x10000);
+    for (std::uint32_t b = 0; b <= 0xffff; ++b) all[b] = S::from_bits(static_cast<std::uint16_t>(b));
+    std::size_t wrong = 0, first = 0;
+    for (std::size_t i = 0; i < all.size(); i += W) {
+        float got[W];
+        simd::load<V>(all.data() + i).store_unaligned(got);
+        for (std::size_t j = 0; j < W; ++j) {
+            const float want = static_cast<float>(all[i + j]);
+            if (std::memcmp(&got[j], &want, 4) != 0 && wrong++ == 0) first = i + j;
+        }
+    }
+    INFO("first pattern widened wrongly: " << first);
+    CHECK(wrong == 0);
+    // Rounding: floats at and beside every rounding boundary of both formats (ties to even and
+    // away, halfway between subnormals, overflow to infinity), NaN and infinities, zeros.
+    std::vector<float> f;
+    for (std::uint32_t high = 0; high <= 0xffff; ++high)
+        for (std::uint32_t low : {0x0u, 0x1u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu, 0x0fffu, 0x1000u, 0x1001u, 0x3000u}) {
+            const std::uint32_t u = (high << 16) | low;
+            float v;
+            std::memcpy(&v, &u, 4);
+            f.push_back(v);
+        }
+    rng r(seed_for(962));
+    while (f.size() % W != 0 || f.size() < 700000) {
+        const auto u = static_cast<std::uint32_t>(r.next());
+        float v;
+        std::memcpy(&v, &u, 4);
+        f.push_back(v);
+    }
+    wrong = 0;
+    for (std::size_t i = 0; i < f.size(); i += W) {
+        S got[W];
+        simd::store(got, V::load_unaligned(f.data() + i));
+        for (std::size_t j = 0; j < W; ++j)
+            if (got[j].bits != S(f[i + j]).bits && wrong++ == 0) first = i + j;
+    }
+    INFO("first float rounded wrongly: " << (wrong ? f[first] : 0.0f));
+    CHECK(wrong == 0);
 }
 
 namespace {

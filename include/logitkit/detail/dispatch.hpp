@@ -19,6 +19,7 @@
 #include <array>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../executor.hpp"
@@ -532,6 +533,17 @@ void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis, e
     });
 }
 
+/// A line of run_converted_forward read and written where it is stored.
+template <class SX, class SY>
+using converted_line = std::pair<const SX*, SY*>;
+
+/// Whether Op's short_rows<Arch, B> take converted_line (see ops.hpp): it declares
+/// converts_short_lines.
+template <class Op, class = void>
+struct converts_short_lines : std::false_type {};
+template <class Op>
+struct converts_short_lines<Op, std::void_t<decltype(Op::converts_short_lines)>> : std::true_type {};
+
 /// Scratch a piece of work of run_converted_forward widens a group of lines into (both halves,
 /// in and out). Measured on 8x16x512x512 bfloat16 scores, out of cache: groups of 2 lines of
 /// 512 cost nothing, groups of 4 or 8 take 1.4x the time of single lines; 4096x128 gains 15%
@@ -551,9 +563,28 @@ void run_converted_forward(const Op& op, const axis_layout<R, 2>& L, std::size_t
     const index_type n = L.shape[axis];
     if (n == 0 || has_empty_outer<R>(L.shape, axis)) return;
     const index_type xs = L.strides[0][axis], ys = L.strides[1][axis];
+    constexpr std::size_t G = Op::line_group;
+    if constexpr (converts_short_lines<Op>::value) {
+        // Short contiguous lines in registers, read and written as stored: no scratch.
+        if (xs == 1 && ys == 1 && row::with_short_line<Arch, T>(n, [&](auto B) {
+                for_each_piece_of_lines<T>(L, axis, ex, 0, [&](T*, auto lines) {
+                    std::array<converted_line<SX, SY>, G> group;
+                    std::size_t count = 0;
+                    lines([&](const std::array<index_type, 2>& off) {
+                        group[count++] = {reinterpret_cast<const SX*>(L.base[0]) + off[0],
+                                          reinterpret_cast<SY*>(L.base[1]) + off[1]};
+                        if (count == G) {
+                            op.template short_rows<Arch, decltype(B)::value>(group.data(), count, n);
+                            count = 0;
+                        }
+                    });
+                    if (count > 0) op.template short_rows<Arch, decltype(B)::value>(group.data(), count, n);
+                });
+            }))
+            return;
+    }
     const bool x_in_place = std::is_same<SX, T>::value && xs == 1;
     const bool y_in_place = std::is_same<SY, T>::value && ys == 1;
-    constexpr std::size_t G = Op::line_group;
     const std::size_t line_elements = static_cast<std::size_t>(n) * 2;
     const std::size_t group = Op::template groups<Arch>(n)
                                   ? std::max<std::size_t>(1, std::min(G, converted_group_bytes / (line_elements * sizeof(T))))

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "../reduced_precision.hpp"
 #include "config.hpp"
 
 namespace logitkit {
@@ -130,13 +131,36 @@ constexpr int exp_interleave_of() noexcept {
     return exp_interleave_of(static_cast<const V*>(nullptr));
 }
 
+// A batch of float loads from and stores to bfloat16 and float16 elements too, widened exactly and
+// rounded once (widen and narrow), so that a kernel reads and writes them where it reads and
+// writes floats, without a pass of its own for the conversion.
 template <class V, class T>
 LOGITKIT_INLINE V load(const T* p) noexcept {
-    return V::load_unaligned(p);
+    if constexpr (!is_reduced_precision<T>::value) {
+        return V::load_unaligned(p);
+    } else if constexpr (V::size == 1) {
+        return V(widen(*p));
+    } else {
+#if LOGITKIT_HAS_XSIMD
+        using A = typename V::arch_type;
+        return simd::load_widened_impl(p, A{}, A{});
+#endif
+    }
 }
 template <class V, class T>
 LOGITKIT_INLINE void store(T* p, const V& v) noexcept {
-    v.store_unaligned(p);
+    if constexpr (!is_reduced_precision<T>::value) {
+        v.store_unaligned(p);
+    } else if constexpr (V::size == 1) {
+        typename V::value_type f;
+        v.store_unaligned(&f);
+        *p = narrow<T>(f);
+    } else {
+#if LOGITKIT_HAS_XSIMD
+        using A = typename V::arch_type;
+        simd::store_narrowed_impl(p, v, A{}, A{});
+#endif
+    }
 }
 
 /// N batches as one value: each operation is applied to all N before the next one, so that the N
@@ -218,8 +242,12 @@ LOGITKIT_INLINE V lane_index() noexcept {
 }
 
 template <class V, class T>
-LOGITKIT_INLINE V load_partial(const T* p, std::size_t n, T fill) noexcept {
-    if constexpr (V::size == 1) {
+LOGITKIT_INLINE V load_partial(const T* p, std::size_t n, typename V::value_type fill) noexcept {
+    if constexpr (is_reduced_precision<T>::value) {
+        typename V::value_type lanes[V::size];
+        for (std::size_t i = 0; i < V::size; ++i) lanes[i] = i < n ? widen(p[i]) : fill;
+        return V::load_unaligned(lanes);
+    } else if constexpr (V::size == 1) {
         return n == 0 ? V(fill) : V(*p);
     } else {
 #if LOGITKIT_HAS_XSIMD
@@ -230,7 +258,11 @@ LOGITKIT_INLINE V load_partial(const T* p, std::size_t n, T fill) noexcept {
 }
 template <class V, class T>
 LOGITKIT_INLINE void store_partial(T* p, const V& v, std::size_t n) noexcept {
-    if constexpr (V::size == 1) {
+    if constexpr (is_reduced_precision<T>::value) {
+        typename V::value_type lanes[V::size];
+        v.store_unaligned(lanes);
+        for (std::size_t i = 0; i < n; ++i) p[i] = narrow<T>(lanes[i]);
+    } else if constexpr (V::size == 1) {
         if (n != 0) v.store_unaligned(p);
     } else {
 #if LOGITKIT_HAS_XSIMD

@@ -634,9 +634,10 @@ LOGITKIT_INLINE void unrolled(F f) {
     unrolled_impl(f, std::make_integer_sequence<int, B>{});
 }
 
-/// v = the n > 0 elements of a short line, the lanes past n holding `fill`.
-template <int B, class V, class T>
-LOGITKIT_INLINE void load_short(const T* x, index_type n, T fill, V (&v)[B]) noexcept {
+/// v = the n > 0 elements of a short line (stored as T, or as S for a batch of T = compute_type_t<S>),
+/// the lanes past n holding `fill`.
+template <int B, class V, class S>
+LOGITKIT_INLINE void load_short(const S* x, index_type n, typename V::value_type fill, V (&v)[B]) noexcept {
     constexpr index_type W = V::size;
     unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE {
         const index_type i = b * W;
@@ -649,9 +650,9 @@ LOGITKIT_INLINE void load_short(const T* x, index_type n, T fill, V (&v)[B]) noe
     });
 }
 
-/// Writes the n elements of a short line.
-template <int B, class V, class T>
-LOGITKIT_INLINE void store_short(T* y, index_type n, const V (&v)[B]) noexcept {
+/// Writes the n elements of a short line (stored as load_short reads them).
+template <int B, class V, class S>
+LOGITKIT_INLINE void store_short(S* y, index_type n, const V (&v)[B]) noexcept {
     constexpr index_type W = V::size;
     unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE {
         const index_type i = b * W;
@@ -744,12 +745,14 @@ struct short_line {
     line_shift<typename V::value_type> shift;
     double sum;
 };
-template <class Arch, int B, bool Unshifted = false, bool Exact = true, class T, class In>
-LOGITKIT_INLINE short_line<batch<T, Arch>, B> shifted_exp_short(const T* x, index_type n, In in) noexcept {
+template <class Arch, int B, bool Unshifted = false, bool Exact = true, class S, class In,
+          class T = compute_type_t<S>>
+LOGITKIT_INLINE short_line<batch<T, Arch>, B> shifted_exp_short(const S* x, index_type n, In in) noexcept {
     short_line<batch<T, Arch>, B> l;
-    load_short(x, n, x[0], l.v);
+    const T first = widen(x[0]);
+    load_short(x, n, first, l.v);
     unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.v[b] = in(l.v[b]); });
-    if (Unshifted && unshifted_short(l.v, in(batch<T, Arch>(x[0])))) {
+    if (Unshifted && unshifted_short(l.v, in(batch<T, Arch>(first)))) {
         l.shift = {T(0), exp_mode::unshifted};
         l.sum = exp_sum_short<exp_mode::unshifted>(l.v, n, T(0), l.e);
     } else {

@@ -131,6 +131,40 @@ LOGITKIT_INLINE void store_partial_impl(double* p, const xsimd::batch<double, A>
     _mm256_maskstore_pd(p, lanes_below<double>(n), v);
 }
 
+// bfloat16 and float16 as in x86_avx512.hpp; the rounded halves packed with vpackusdw, whose
+// 128-bit lanes vpermq then joins.
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const bfloat16* p, const A&, const xsimd::avx2&) noexcept {
+    const __m256i u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16);
+    const __m256i nan =
+        _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+    return _mm256_castsi256_ps(_mm256_or_si256(u, _mm256_and_si256(nan, _mm256_set1_epi32(0x400000))));
+}
+template <class A>
+LOGITKIT_INLINE void store_narrowed_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,
+                                         const xsimd::avx2&) noexcept {
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i high = _mm256_srli_epi32(u, 16);
+    const __m256i bias = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(high, _mm256_set1_epi32(1)));
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, bias), 16);
+    const __m256i nan =
+        _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+    const __m256i b = _mm256_blendv_epi8(rounded, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), nan);
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(b, b), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+}
+#if defined(__F16C__)
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const float16* p, const A&, const xsimd::avx2&) noexcept {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+template <class A>
+LOGITKIT_INLINE void store_narrowed_impl(float16* p, const xsimd::batch<float, A>& v, const A&,
+                                         const xsimd::avx2&) noexcept {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+#endif
+
 }  // namespace simd
 }  // namespace detail
 }  // namespace logitkit

@@ -189,6 +189,39 @@ LOGITKIT_INLINE void store_partial_impl(double* p, const xsimd::batch<double, A>
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v);
 }
 
+// bfloat16 is the high half of a float's bits: widened by a shift, NaN quieted; rounded to
+// nearest even by adding 0x7fff plus the kept half's lowest bit, a NaN kept a quiet NaN. float16
+// through vcvtph2ps / vcvtps2ph, which round as float16_from_float does.
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const bfloat16* p, const A&, const xsimd::avx512f&) noexcept {
+    const __m512i u = _mm512_maskz_slli_epi32(
+        __mmask16(0xFFFF), _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16);
+    const __mmask16 nan =
+        _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    return _mm512_castsi512_ps(_mm512_mask_or_epi32(u, nan, u, _mm512_set1_epi32(0x400000)));
+}
+template <class A>
+LOGITKIT_INLINE void store_narrowed_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,
+                                         const xsimd::avx512f&) noexcept {
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i high = _mm512_maskz_srli_epi32(__mmask16(0xFFFF), u, 16);
+    const __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(high, _mm512_set1_epi32(1)));
+    const __m512i rounded = _mm512_maskz_srli_epi32(__mmask16(0xFFFF), _mm512_add_epi32(u, bias), 16);
+    const __mmask16 nan =
+        _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    const __m512i b = _mm512_mask_or_epi32(rounded, nan, high, _mm512_set1_epi32(0x40));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(b));
+}
+template <class A>
+LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const float16* p, const A&, const xsimd::avx512f&) noexcept {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+template <class A>
+LOGITKIT_INLINE void store_narrowed_impl(float16* p, const xsimd::batch<float, A>& v, const A&,
+                                         const xsimd::avx512f&) noexcept {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+
 }  // namespace simd
 }  // namespace detail
 }  // namespace logitkit

@@ -12,6 +12,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "../../reduced_precision.hpp"
 #include "../config.hpp"
 #include "exp2_table.hpp"
 
@@ -203,6 +204,22 @@ LOGITKIT_INLINE void store_partial_impl(T* p, const xsimd::batch<T, A>& v, std::
     alignas(A::alignment()) T lanes[xsimd::batch<T, A>::size];
     v.store_aligned(lanes);
     for (std::size_t i = 0; i < n; ++i) p[i] = lanes[i];
+}
+
+// A batch of float from elements stored as bfloat16 or float16, each widened exactly (widen), and
+// a batch of float stored so, each rounded once (narrow): the same bits as reduced_precision.hpp.
+template <class S, class A>
+LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const S* p, const A&, const xsimd::generic&) noexcept {
+    alignas(A::alignment()) float lanes[xsimd::batch<float, A>::size];
+    for (std::size_t i = 0; i < xsimd::batch<float, A>::size; ++i) lanes[i] = widen(p[i]);
+    return xsimd::batch<float, A>::load_aligned(lanes);
+}
+template <class S, class A>
+LOGITKIT_INLINE void store_narrowed_impl(S* p, const xsimd::batch<float, A>& v, const A&,
+                                         const xsimd::generic&) noexcept {
+    alignas(A::alignment()) float lanes[xsimd::batch<float, A>::size];
+    v.store_aligned(lanes);
+    for (std::size_t i = 0; i < xsimd::batch<float, A>::size; ++i) p[i] = narrow<S>(lanes[i]);
 }
 
 }  // namespace simd
