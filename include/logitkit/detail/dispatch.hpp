@@ -312,14 +312,14 @@ template <class Op>
 struct groups_lines<Op, std::void_t<decltype(Op::line_group)>> : std::true_type {};
 
 /// f(lines, count) for the lines along the axis, count <= G at a time, in line order, each line
-/// its operands' pointers; the lines split over `ex` when given.
-template <class T, std::size_t G, std::size_t R, std::size_t N, class F>
-void for_each_line_group(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
-    for_each_piece_of_lines<T>(L, axis, ex, 0, [&](T*, auto lines) {
-        std::array<std::array<T*, N>, G> group;
+/// make(offsets); the lines split over `ex` when given.
+template <std::size_t G, std::size_t R, std::size_t N, class Make, class F>
+void for_each_line_group(const axis_layout<R, N>& L, std::size_t axis, executor* ex, Make make, F f) {
+    for_each_piece_of_lines<char>(L, axis, ex, 0, [&](char*, auto lines) {
+        std::array<decltype(make(std::array<index_type, N>{})), G> group;
         std::size_t count = 0;
         lines([&](const std::array<index_type, N>& off) {
-            group[count++] = at<T>(L.base, off);
+            group[count++] = make(off);
             if (count == G) {
                 f(group.data(), count);
                 count = 0;
@@ -327,6 +327,11 @@ void for_each_line_group(const axis_layout<R, N>& L, std::size_t axis, executor*
         });
         if (count > 0) f(group.data(), count);
     });
+}
+/// The same, each line its operands' pointers.
+template <class T, std::size_t G, std::size_t R, std::size_t N, class F>
+void for_each_line_group(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
+    for_each_line_group<G>(L, axis, ex, [&](const std::array<index_type, N>& off) { return at<T>(L.base, off); }, f);
 }
 
 /// Outputs (for a reduction, inputs) of at least this many bytes, in lines of at least
@@ -567,19 +572,15 @@ void run_converted_forward(const Op& op, const axis_layout<R, 2>& L, std::size_t
     if constexpr (converts_short_lines<Op>::value) {
         // Short contiguous lines in registers, read and written as stored: no scratch.
         if (xs == 1 && ys == 1 && row::with_short_line<Arch, T>(n, [&](auto B) {
-                for_each_piece_of_lines<T>(L, axis, ex, 0, [&](T*, auto lines) {
-                    std::array<converted_line<SX, SY>, G> group;
-                    std::size_t count = 0;
-                    lines([&](const std::array<index_type, 2>& off) {
-                        group[count++] = {reinterpret_cast<const SX*>(L.base[0]) + off[0],
-                                          reinterpret_cast<SY*>(L.base[1]) + off[1]};
-                        if (count == G) {
-                            op.template short_rows<Arch, decltype(B)::value>(group.data(), count, n);
-                            count = 0;
-                        }
+                for_each_line_group<G>(
+                    L, axis, ex,
+                    [&](const std::array<index_type, 2>& off) {
+                        return converted_line<SX, SY>{reinterpret_cast<const SX*>(L.base[0]) + off[0],
+                                                      reinterpret_cast<SY*>(L.base[1]) + off[1]};
+                    },
+                    [&](const converted_line<SX, SY>* lines, std::size_t count) {
+                        op.template short_rows<Arch, decltype(B)::value>(lines, count, n);
                     });
-                    if (count > 0) op.template short_rows<Arch, decltype(B)::value>(group.data(), count, n);
-                });
             }))
             return;
     }
