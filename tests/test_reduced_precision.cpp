@@ -577,6 +577,67 @@ TEMPLATE_TEST_CASE("bfloat16 / float16: cross_entropy is the float kernel on the
     }
 }
 
+TEMPLATE_TEST_CASE("bfloat16 / float16: softmax and log_softmax are the float kernels on the widened input, "
+                   "rounded once, for contiguous and strided lines",
+                   "[reduced]", bfloat16, float16) {
+    // The loads and stores that convert in registers, the scratch of a line's exponentials and
+    // the widening of strided lines must not change a bit of the float kernel's result: lines of
+    // every length class (one batch, short, long, several pieces of the group), groups of 8 and
+    // a partial group, lines of each exp_mode (unshifted, shifted, -inf, NaN, all equal).
+    using S = TestType;
+    const index_t lines = 19;
+    rng r(seed_for(1010));
+    for (index_t n : {1, 3, 16, 17, 100, 256, 257, 600, 1000, 4099}) {
+        const auto count = static_cast<std::size_t>(lines * n);
+        std::vector<float> xw(count);
+        std::vector<S> xs(count), xt(count);
+        for (index_t l = 0; l < lines; ++l)
+            for (index_t j = 0; j < n; ++j) {
+                const double spread = l % 4 == 1 ? 200 : 6;
+                float v = l == 5 ? 1.5f : static_cast<float>(r.uniform(-spread, spread));
+                if (l % 7 == 3 && j == n / 2) v = -std::numeric_limits<float>::infinity();
+                if (l == 9 && j == n - 1) v = std::numeric_limits<float>::quiet_NaN();
+                const auto i = static_cast<std::size_t>(l * n + j);
+                xs[i] = S(v);
+                xw[i] = static_cast<float>(xs[i]);
+                xt[static_cast<std::size_t>(j * lines + l)] = xs[i];
+            }
+        for (bool log : {false, true}) {
+            for (double t : {1.0, 0.7}) {
+                INFO((log ? "log_softmax" : "softmax") << " n " << n << " temperature " << t);
+                logitkit::softmax_options o;
+                o.temperature = t;
+                const auto run = [&](auto x, auto y) {
+                    if (log)
+                        logitkit::log_softmax(x, y, -1, o);
+                    else
+                        logitkit::softmax(x, y, -1, o);
+                };
+                const logitkit::tensor_view<const float, 2>::extents shape{lines, n}, transposed{1, lines};
+                std::vector<float> want(count), got_f(count);
+                run(logitkit::tensor_view<const float, 2>(xw.data(), shape), logitkit::tensor_view<float, 2>(want.data(), shape));
+
+                std::vector<S> got(count);
+                run(logitkit::tensor_view<const S, 2>(xs.data(), shape), logitkit::tensor_view<S, 2>(got.data(), shape));
+                expect_rounded_from<S, 2>(got, want, "stored as S, contiguous");
+
+                run(logitkit::tensor_view<const float, 2>(xw.data(), shape), logitkit::tensor_view<S, 2>(got.data(), shape));
+                expect_rounded_from<S, 2>(got, want, "float input, output stored as S");
+
+                run(logitkit::tensor_view<const S, 2>(xs.data(), shape), logitkit::tensor_view<float, 2>(got_f.data(), shape));
+                CHECK(std::memcmp(got_f.data(), want.data(), count * sizeof(float)) == 0);
+
+                std::vector<S> got_t(count);
+                run(logitkit::tensor_view<const S, 2>(xt.data(), shape, transposed),
+                    logitkit::tensor_view<S, 2>(got_t.data(), shape, transposed));
+                for (index_t l = 0; l < lines; ++l)
+                    for (index_t j = 0; j < n; ++j) got[static_cast<std::size_t>(l * n + j)] = got_t[static_cast<std::size_t>(j * lines + l)];
+                expect_rounded_from<S, 2>(got, want, "stored as S, strided lines");
+            }
+        }
+    }
+}
+
 TEMPLATE_TEST_CASE("bfloat16 / float16: gumbel_softmax and its backward are the float kernels, rounded once",
                    "[reduced][gumbel]", bfloat16, float16) {
     using S = TestType;

@@ -311,27 +311,31 @@ struct groups_lines : std::false_type {};
 template <class Op>
 struct groups_lines<Op, std::void_t<decltype(Op::line_group)>> : std::true_type {};
 
-/// f(lines, count) for the lines along the axis, count <= G at a time, in line order, each line
-/// make(offsets); the lines split over `ex` when given.
-template <std::size_t G, std::size_t R, std::size_t N, class Make, class F>
-void for_each_line_group(const axis_layout<R, N>& L, std::size_t axis, executor* ex, Make make, F f) {
-    for_each_piece_of_lines<char>(L, axis, ex, 0, [&](char*, auto lines) {
+/// f(lines, count, scratch) for the lines along the axis, count <= G at a time, in line order,
+/// each line make(offsets); the lines split over `ex` when given, each piece of work with
+/// `scratch_size` elements of S of scratch of its own.
+template <std::size_t G, class S, std::size_t R, std::size_t N, class Make, class F>
+void for_each_line_group(const axis_layout<R, N>& L, std::size_t axis, executor* ex, std::size_t scratch_size,
+                         Make make, F f) {
+    for_each_piece_of_lines<S>(L, axis, ex, scratch_size, [&](S* scratch, auto lines) {
         std::array<decltype(make(std::array<index_type, N>{})), G> group;
         std::size_t count = 0;
         lines([&](const std::array<index_type, N>& off) {
             group[count++] = make(off);
             if (count == G) {
-                f(group.data(), count);
+                f(group.data(), count, scratch);
                 count = 0;
             }
         });
-        if (count > 0) f(group.data(), count);
+        if (count > 0) f(group.data(), count, scratch);
     });
 }
-/// The same, each line its operands' pointers.
+/// The same without scratch, f(lines, count), each line its operands' pointers.
 template <class T, std::size_t G, std::size_t R, std::size_t N, class F>
 void for_each_line_group(const axis_layout<R, N>& L, std::size_t axis, executor* ex, F f) {
-    for_each_line_group<G>(L, axis, ex, [&](const std::array<index_type, N>& off) { return at<T>(L.base, off); }, f);
+    for_each_line_group<G, char>(
+        L, axis, ex, 0, [&](const std::array<index_type, N>& off) { return at<T>(L.base, off); },
+        [&](const std::array<T*, N>* lines, std::size_t count, char*) { f(lines, count); });
 }
 
 /// Outputs (for a reduction, inputs) of at least this many bytes, in lines of at least
@@ -542,47 +546,39 @@ void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis, e
 template <class SX, class SY>
 using converted_line = std::pair<const SX*, SY*>;
 
-/// Whether Op's short_rows<Arch, B> take converted_line (see ops.hpp): it declares
-/// converts_short_lines.
-template <class Op, class = void>
-struct converts_short_lines : std::false_type {};
-template <class Op>
-struct converts_short_lines<Op, std::void_t<decltype(Op::converts_short_lines)>> : std::true_type {};
-
-/// Scratch a piece of work of run_converted_forward widens a group of lines into (both halves,
-/// in and out). Measured on 8x16x512x512 bfloat16 scores, out of cache: groups of 2 lines of
-/// 512 cost nothing, groups of 4 or 8 take 1.4x the time of single lines; 4096x128 gains 15%
-/// from groups of 8 over groups of 4.
+/// Scratch a piece of work of run_converted_forward widens a group of strided lines into (both
+/// halves, in and out). Measured on 8x16x512x512 bfloat16 scores, out of cache: groups of 2
+/// lines of 512 cost nothing, groups of 4 or 8 take 1.4x the time of single lines; 4096x128
+/// gains 15% from groups of 8 over groups of 4.
 constexpr std::size_t converted_group_bytes = std::size_t(16) << 10;
 
 /// softmax or log_softmax (Op, computing in T, line_group and rows<Arch> as in ops.hpp) along
 /// `axis` with x stored as SX and y as SY, one of them not T (bfloat16, float16). Lines go in
-/// groups, as run_along_axis takes T's contiguous lines: each line of the group is widened into
-/// scratch (x itself where it is T and contiguous), the group runs out of place into scratch (y
-/// itself where it is T and contiguous), and each output line is rounded once into y. Out of
-/// place, a long line takes its exponentials first (line_exp_sum), sparing it the range's pass,
-/// and a group overlaps one line's output stage with the next line's exponentials; the bits of
-/// a line do not depend on its group.
+/// groups, as run_along_axis takes T's contiguous lines. Contiguous lines go to rows as
+/// converted_line: the loads and stores convert, in registers, and softmax's exponentials of a
+/// line whose y is not T go to Op::stream_scratch elements of scratch per element. Strided lines
+/// are widened into scratch (x itself where it is T and contiguous), run out of place into
+/// scratch (y itself where it is T and contiguous), and rounded once into y. Either way a line
+/// gets the bits of its widened line run as T and rounded once, whatever its group; out of
+/// place, a long line takes its exponentials first (line_exp_sum), sparing it the range's pass.
 template <class Arch, class T, class SX, class SY, class Op, std::size_t R>
 void run_converted_forward(const Op& op, const axis_layout<R, 2>& L, std::size_t axis, executor* ex) {
     const index_type n = L.shape[axis];
     if (n == 0 || has_empty_outer<R>(L.shape, axis)) return;
     const index_type xs = L.strides[0][axis], ys = L.strides[1][axis];
     constexpr std::size_t G = Op::line_group;
-    if constexpr (converts_short_lines<Op>::value) {
-        // Short contiguous lines in registers, read and written as stored: no scratch.
-        if (xs == 1 && ys == 1 && row::with_short_line<Arch, T>(n, [&](auto B) {
-                for_each_line_group<G>(
-                    L, axis, ex,
-                    [&](const std::array<index_type, 2>& off) {
-                        return converted_line<SX, SY>{reinterpret_cast<const SX*>(L.base[0]) + off[0],
-                                                      reinterpret_cast<SY*>(L.base[1]) + off[1]};
-                    },
-                    [&](const converted_line<SX, SY>* lines, std::size_t count) {
-                        op.template short_rows<Arch, decltype(B)::value>(lines, count, n);
-                    });
-            }))
-            return;
+    if (xs == 1 && ys == 1) {
+        const std::size_t scratch = std::is_same<SY, T>::value ? 0 : Op::stream_scratch * static_cast<std::size_t>(n);
+        for_each_line_group<G, T>(
+            L, axis, ex, scratch,
+            [&](const std::array<index_type, 2>& off) {
+                return converted_line<SX, SY>{reinterpret_cast<const SX*>(L.base[0]) + off[0],
+                                              reinterpret_cast<SY*>(L.base[1]) + off[1]};
+            },
+            [&](const converted_line<SX, SY>* lines, std::size_t count, T* s) {
+                op.template rows<Arch>(lines, count, n, s);
+            });
+        return;
     }
     const bool x_in_place = std::is_same<SX, T>::value && xs == 1;
     const bool y_in_place = std::is_same<SY, T>::value && ys == 1;

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -84,16 +86,17 @@ shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In 
 
 /// The first two stages of one line: its shift (line_shift_for, from its range), then the sum of
 /// exp(in(x) - m), storing the exponentials to y when Store; `next` is prefetched meanwhile.
-/// `along` goes to row::unshifted_exp_sum: the caller finishes what it has not done.
-template <class Arch, bool Store, class T, class In, class Along = row::along_nothing>
-shift_and_sum<T> line_exp_sum(const T* x, T* y, index_type n, In in, const T* next = nullptr,
+/// `along` goes to row::unshifted_exp_sum: the caller finishes what it has not done. x may be
+/// stored as S (bfloat16, float16) for T = compute_type_t<S>.
+template <class Arch, bool Store, class S, class T, class In, class Along = row::along_nothing>
+shift_and_sum<T> line_exp_sum(const S* x, T* y, index_type n, In in, const S* next = nullptr,
                               Along&& along = Along{}) noexcept {
     // Most lines of logits are unshifted ones: their exponentials are taken first, with the range
     // on the way, which spares such a line the range's own pass. A line that turns out otherwise
     // takes the two passes after all, the first pass having stopped early. Not in place, where
     // that first pass would have overwritten the line (masked lines, which hold -inf, run in place).
     double s;
-    if ((!Store || y != x) && row::unshifted_exp_sum<Arch, Store>(x, y, n, in, s, next, along))
+    if ((!Store || !same_address(x, y)) && row::unshifted_exp_sum<Arch, Store>(x, y, n, in, s, next, along))
         return {{T(0), exp_mode::unshifted}, s};
     const line_shift<T> sh = line_shift_for(row::reduce_range<Arch>(x, n), in);
     return {sh, row::exp_sum<Arch, Store>(x, y, n, sh.m, in, sh.mode, next)};
@@ -145,27 +148,28 @@ exp_mode block_exp_sum(const T* x, index_type sx, T* y, index_type sy, const pie
     return mode;
 }
 
-/// line_exp_sum, without storing, of the first operand of each of `count` lines, into r[0..count);
-/// short lines through their registers (row::shifted_exp_short), one after another so that the
-/// exponential's constants stay in registers.
-template <class Arch, class T, std::size_t N, class In>
-void line_exp_sums(const std::array<T*, N>* lines, std::size_t count, index_type n, In in,
-                   shift_and_sum<T>* r) noexcept {
+/// line_exp_sum, without storing, of the first operand of each of `count` lines (std::get<0>), into
+/// r[0..count); short lines through their registers (row::shifted_exp_short), one after another
+/// so that the exponential's constants stay in registers.
+template <class Arch, class Line, class In, class T>
+void line_exp_sums(const Line* lines, std::size_t count, index_type n, In in, shift_and_sum<T>* r) noexcept {
     if (row::with_short_line<Arch, T>(n, [&](auto B) {
             for (std::size_t k = 0; k < count; ++k) {
-                const auto l = row::shifted_exp_short<Arch, decltype(B)::value, true, false>(lines[k][0], n, in);
+                const auto l =
+                    row::shifted_exp_short<Arch, decltype(B)::value, true, false>(std::get<0>(lines[k]), n, in);
                 r[k] = {l.shift, l.sum};
             }
         }))
         return;
     for (std::size_t k = 0; k < count; ++k)
-        r[k] = line_exp_sum<Arch, false>(lines[k][0], static_cast<T*>(nullptr), n, in);
+        r[k] = line_exp_sum<Arch, false>(std::get<0>(lines[k]), static_cast<T*>(nullptr), n, in);
 }
 
 // An operation with `stream_scratch` also has row<Arch, true>(p, n, scratch, next), which writes
 // its output with non-temporal stores (see row::write_row) given `stream_scratch` elements of
 // scratch per element of the line; the dispatcher uses it for outputs far larger than the cache,
-// through the operation's streamer<Arch> (line_streamer: line by line; lagged_streamer).
+// through the operation's streamer<Arch> (line_streamer: line by line; lagged_streamer). Lines
+// whose output is stored as bfloat16 or float16 take as much scratch in rows<Arch>.
 
 /// The streamed path of softmax and log_softmax over a run of lines, in order: each line's output
 /// stage (Op::streamed_output, a row::rewrite_along with non-temporal stores) is taken beside the
@@ -249,29 +253,39 @@ struct softmax_op {
         constexpr index_type W = batch<T, Arch>::size;
         return n > W && (n <= 8 * W || !row::is_short_line<Arch, T>(n));
     }
-    template <class Arch>
-    void rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
+    // A Line is std::array<T*, 2> or converted_line<SX, SY>, x or y stored as bfloat16 or
+    // float16: the loads and stores convert, which spares such lines the passes that widen them
+    // into float scratch and round them back (bfloat16, 4096x128: 8% less time; 128x1000: 9%;
+    // 32x32000: 11%; 1024x32000: 20%). A long line whose y is not T takes its exponentials into
+    // `scratch`, 2 n elements (stream_scratch per element), the halves in turn: the line before
+    // is scaled from the other half meanwhile.
+    template <class Arch, class Line>
+    void rows(const Line* lines, std::size_t count, index_type n, T* scratch = nullptr) const {
         if (row::with_short_line<Arch, T>(n, [&](auto B) { short_rows<Arch, decltype(B)::value>(lines, count, n); }))
             return;
         using V = batch<T, Arch>;
-        row::rewrite_along<Arch, T, row::times<V>> before;
+        using X = std::remove_pointer_t<std::tuple_element_t<0, Line>>;
+        using Y = std::remove_pointer_t<std::tuple_element_t<1, Line>>;
+        row::rewrite_along<Arch, T, row::times<V>, false, T, Y> before;
         for (std::size_t k = 0; k < count; ++k) {
-            const std::array<T*, 2>& p = lines[k];
+            X* x = std::get<0>(lines[k]);
+            Y* y = std::get<1>(lines[k]);
+            T* e;
+            if constexpr (std::is_same<Y, T>::value)
+                e = y;
+            else
+                e = scratch + (k % 2) * static_cast<std::size_t>(n);
             double s;
             if (k == 0) {
-                s = line_exp_sum<Arch, true>(p[0], p[1], n, in).sum;
+                s = line_exp_sum<Arch, true>(x, e, n, in).sum;
             } else {
-                s = line_exp_sum<Arch, true>(p[0], p[1], n, in, static_cast<const T*>(nullptr), before).sum;
+                s = line_exp_sum<Arch, true>(x, e, n, in, static_cast<const X*>(nullptr), before).sum;
                 before.finish();
             }
-            before = {p[1], p[1], n, {V(static_cast<T>(1.0 / s))}};
+            before = {e, y, n, {V(static_cast<T>(1.0 / s))}};
         }
         before.finish();
     }
-    // Short lines read and write their elements in registers, and so may be stored as bfloat16 or
-    // float16 (a Line is std::array<T*, 2> or converted_line<SX, SY>): converting in the loads
-    // and stores spares such a line the passes that widen it into float scratch and round it back
-    // (4096x128 bfloat16: 8% less time).
     template <class Arch, int B, class Line>
     void short_rows(const Line* lines, std::size_t count, index_type n) const {
         using V = batch<T, Arch>;
@@ -304,7 +318,6 @@ struct softmax_op {
         row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = l.e[b] * inv; });
         row::store_short(std::get<1>(p), n, l.e);
     }
-    static constexpr bool converts_short_lines = true;
     static constexpr bool splits_lines = true;
     template <class Arch>
     void row_split(const std::array<T*, 2>& p, index_type n, executor& ex) const {
@@ -372,33 +385,36 @@ struct log_softmax_op {
     static constexpr bool groups(index_type n) noexcept {
         return n > 0;
     }
-    template <class Arch>
-    void rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
+    // A Line is std::array<T*, 2> or converted_line<SX, SY> (see softmax_op::rows); no scratch.
+    template <class Arch, class Line>
+    void rows(const Line* lines, std::size_t count, index_type n, T* = nullptr) const {
         const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(T);
         if (bytes > 2048) return long_rows<Arch>(lines, count, n);
         shift_and_sum<T> r[line_group];
         line_exp_sums<Arch>(lines, count, n, in, r);
         for (std::size_t k = 0; k < count; ++k) {
             const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
-            row::shift<Arch>(lines[k][0], lines[k][1], n, o.a, o.b, in);
+            row::shift<Arch>(std::get<0>(lines[k]), std::get<1>(lines[k]), n, o.a, o.b, in);
         }
     }
-    template <class Arch>
-    void long_rows(const std::array<T*, 2>* lines, std::size_t count, index_type n) const {
+    template <class Arch, class Line>
+    void long_rows(const Line* lines, std::size_t count, index_type n) const {
         using V = batch<T, Arch>;
-        row::rewrite_along<Arch, T, row::minus_twice<V, In>> before;
+        using X = std::remove_pointer_t<std::tuple_element_t<0, Line>>;
+        using Y = std::remove_pointer_t<std::tuple_element_t<1, Line>>;
+        row::rewrite_along<Arch, T, row::minus_twice<V, In>, false, std::remove_const_t<X>, Y> before;
         for (std::size_t k = 0; k < count; ++k) {
-            const std::array<T*, 2>& p = lines[k];
+            X* x = std::get<0>(lines[k]);
             shift_and_sum<T> r;
             if (k == 0) {
-                r = line_exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, in);
+                r = line_exp_sum<Arch, false>(x, static_cast<T*>(nullptr), n, in);
             } else {
-                r = line_exp_sum<Arch, false>(p[0], static_cast<T*>(nullptr), n, in, static_cast<const T*>(nullptr),
+                r = line_exp_sum<Arch, false>(x, static_cast<T*>(nullptr), n, in, static_cast<const X*>(nullptr),
                                               before);
                 before.finish();
             }
             const log_offset<T> o = log_offset_of(r.shift, r.sum);
-            before = {p[0], p[1], n, {V(o.a), V(o.b), in}};
+            before = {x, std::get<1>(lines[k]), n, {V(o.a), V(o.b), in}};
         }
         before.finish();
     }

@@ -29,6 +29,12 @@
 namespace logitkit {
 namespace detail {
 
+/// Whether x and y, perhaps of different types, start at the same address (an in-place call).
+template <class X, class Y>
+bool same_address(const X* x, const Y* y) noexcept {
+    return static_cast<const void*>(x) == static_cast<const void*>(y);
+}
+
 /// Input transform of the forward kernels: the identity, or division by the temperature
 /// (PyTorch's softmax(x / T): each quotient is rounded to T's type before the softmax).
 struct identity_input {
@@ -189,34 +195,39 @@ const T* prefetch_address(const T* p, index_type step) noexcept {
 /// read each line from memory and evict the next line's input to make room for it. The next
 /// line's inputs are prefetched meanwhile, one batch ahead per batch written, so that its first
 /// pass reads them from cache instead of waiting on memory.
-template <class V, bool Stream, class T, class Value, class Tail>
-LOGITKIT_INLINE void write_row(T* y, index_type n, const next_line<T>& next, Value value, Tail tail) noexcept {
+template <class V, bool Stream, class Y, class T, class Value, class Tail>
+LOGITKIT_INLINE void write_row(Y* y, index_type n, const next_line<T>& next, Value value, Tail tail) noexcept {
     constexpr index_type W = V::size;
     index_type i = 0;
-    const auto misalign = reinterpret_cast<std::uintptr_t>(y) % sizeof(V);
-    // y not aligned to T: no batch of it is aligned, and the ordinary stores below serve.
-    if (Stream && simd::streams<V> && misalign % sizeof(T) == 0) {
-        // Elements before the first aligned batch (fewer than W: tail's rem is always < W).
-        const index_type head =
-            std::min(n, static_cast<index_type>(((sizeof(V) - misalign) % sizeof(V)) / sizeof(T)));
-        if (head > 0) simd::store_partial(y, tail(0, static_cast<std::size_t>(head)), static_cast<std::size_t>(head));
-        for (i = head; i + W <= n; i += W) {
-            if (next.a != nullptr) LOGITKIT_PREFETCH(next.a + i);
-            if (next.b != nullptr) LOGITKIT_PREFETCH(next.b + i);
-            simd::store_stream(y + i, value(i));
+    // A y stored as bfloat16 or float16 (Y), each batch rounded on its way out, is not streamed.
+    if constexpr (Stream && simd::streams<V> && std::is_same<Y, typename V::value_type>::value) {
+        const auto misalign = reinterpret_cast<std::uintptr_t>(y) % sizeof(V);
+        // y not aligned to Y: no batch of it is aligned, and the ordinary stores below serve.
+        if (misalign % sizeof(Y) == 0) {
+            // Elements before the first aligned batch (fewer than W: tail's rem is always < W).
+            const index_type head =
+                std::min(n, static_cast<index_type>(((sizeof(V) - misalign) % sizeof(V)) / sizeof(Y)));
+            if (head > 0)
+                simd::store_partial(y, tail(0, static_cast<std::size_t>(head)), static_cast<std::size_t>(head));
+            for (i = head; i + W <= n; i += W) {
+                if (next.a != nullptr) LOGITKIT_PREFETCH(next.a + i);
+                if (next.b != nullptr) LOGITKIT_PREFETCH(next.b + i);
+                simd::store_stream(y + i, value(i));
+            }
+            if (i < n)
+                simd::store_partial(y + i, tail(i, static_cast<std::size_t>(n - i)), static_cast<std::size_t>(n - i));
+            simd::stream_fence(static_cast<const V*>(nullptr));
+            return;
         }
-        if (i < n) simd::store_partial(y + i, tail(i, static_cast<std::size_t>(n - i)), static_cast<std::size_t>(n - i));
-        simd::stream_fence(static_cast<const V*>(nullptr));
-    } else {
-        for (; i + 4 * W <= n; i += 4 * W) {
-            simd::store(y + i, value(i));
-            simd::store(y + i + W, value(i + W));
-            simd::store(y + i + 2 * W, value(i + 2 * W));
-            simd::store(y + i + 3 * W, value(i + 3 * W));
-        }
-        for (; i + W <= n; i += W) simd::store(y + i, value(i));
-        if (i < n) simd::store_partial(y + i, tail(i, static_cast<std::size_t>(n - i)), static_cast<std::size_t>(n - i));
     }
+    for (; i + 4 * W <= n; i += 4 * W) {
+        simd::store(y + i, value(i));
+        simd::store(y + i + W, value(i + W));
+        simd::store(y + i + 2 * W, value(i + 2 * W));
+        simd::store(y + i + 3 * W, value(i + 3 * W));
+    }
+    for (; i + W <= n; i += W) simd::store(y + i, value(i));
+    if (i < n) simd::store_partial(y + i, tail(i, static_cast<std::size_t>(n - i)), static_cast<std::size_t>(n - i));
 }
 
 /// How a row stage evaluates exp(x - m), chosen per row from the row's range (exp_mode_for): the
@@ -351,9 +362,9 @@ T reduce_max(const T* x, index_type n) noexcept {
     return simd::reduce_max(simd::max(simd::max(a0, a1), simd::max(a2, a3)));
 }
 
-/// The row's range (see row_range) in one pass.
-template <class Arch, class T>
-row_range<T> reduce_range(const T* x, index_type n) noexcept {
+/// The row's range (see row_range) in one pass; x stored as T or, for T = compute_type_t<S>, as S.
+template <class Arch, class S, class T = compute_type_t<S>>
+row_range<T> reduce_range(const S* x, index_type n) noexcept {
     using V = batch<T, Arch>;
     constexpr index_type W = V::size;
     constexpr T inf = std::numeric_limits<T>::infinity();
@@ -398,12 +409,13 @@ struct along_nothing {
 /// log_softmax's shift), in place where x is y. Its loads and stores then overlap the other
 /// line's exponentials instead of waiting on the cache in a pass of their own. The first `done`
 /// elements are written so far; finish() writes the rest. y null: nothing to write. With Stream
-/// (y aligned to a batch) the batches go out as non-temporal stores (see write_row).
-template <class Arch, class T, class F, bool Stream = false>
+/// (y aligned to a batch) the batches go out as non-temporal stores (see write_row). x and y may
+/// be stored as X and Y, bfloat16 or float16 for T = float, converted in the loads and stores.
+template <class Arch, class T, class F, bool Stream = false, class X = T, class Y = T>
 struct rewrite_along {
     using V = batch<T, Arch>;
-    const T* x = nullptr;
-    T* y = nullptr;
+    const X* x = nullptr;
+    Y* y = nullptr;
     index_type n = 0;
     F f{};
     index_type done = 0;
@@ -448,8 +460,8 @@ struct minus_twice {
 /// is within the exponential's bound of the true value. `mode` must be what exp_mode_for allows
 /// for the row (checked always is). A non-null `next` (the next line's input) is prefetched, a
 /// batch per batch, for callers whose lines do not fit in the cache together.
-template <class Arch, bool Store, exp_mode Mode, bool Exact = Store, class T, class In>
-double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullptr) noexcept {
+template <class Arch, bool Store, exp_mode Mode, bool Exact = Store, class S, class T, class In>
+double exp_sum(const S* x, T* y, index_type n, T m, In in, const S* next = nullptr) noexcept {
     using V = batch<T, Arch>;
     const V vm(m);
     return accumulate<V>(
@@ -482,13 +494,14 @@ double exp_sum(const T* x, T* y, index_type n, T m, In in, const T* next = nullp
 /// batches of the first element out of the unshifted limit, or met a NaN that max and min dropped.
 /// The pieces of a split line take it one by one, and the line's verdict comes from them all.
 /// Together: four batches through the exponential at a time where exp_interleave says so.
-template <class Arch, bool Store, bool Together = true, class T, class In, class Along = along_nothing>
-double unshifted_exp_pass(const T* x, T* y, index_type n, In in, row_range<T>& range, const T* next = nullptr,
+template <class Arch, bool Store, bool Together = true, class S, class T, class In, class Along = along_nothing>
+double unshifted_exp_pass(const S* x, T* y, index_type n, In in, row_range<T>& range, const S* next = nullptr,
                           Along&& along = Along{}) noexcept {
     using V = batch<T, Arch>;
     constexpr T limit = exp_constants<T>::unshifted_limit;
-    if (n < 2 || !(in(x[n - 1]) <= limit && in(x[n - 1]) >= -limit)) return std::numeric_limits<double>::quiet_NaN();
-    const T last = x[n - 1];
+    if (n < 2) return std::numeric_limits<double>::quiet_NaN();
+    const T last = widen(x[n - 1]);
+    if (!(in(last) <= limit && in(last) >= -limit)) return std::numeric_limits<double>::quiet_NaN();
     V hi(last), lo(last);
     const V up(limit), down(-limit), zero(T(0));
     const auto observe = [&](const V& v) LOGITKIT_LAMBDA_INLINE {
@@ -550,8 +563,8 @@ double unshifted_exp_pass(const T* x, T* y, index_type n, In in, row_range<T>& r
 /// another line of the same length, whose loads and stores then overlap these exponentials
 /// instead of having a pass of their own. It has reached along.done when this returns.
 /// A non-null `range` receives the row's range when this returns true.
-template <class Arch, bool Store, class T, class In, class Along = along_nothing>
-bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const T* next = nullptr,
+template <class Arch, bool Store, class S, class T, class In, class Along = along_nothing>
+bool unshifted_exp_sum(const S* x, T* y, index_type n, In in, double& sum, const S* next = nullptr,
                        Along&& along = Along{}, row_range<T>* range = nullptr) noexcept {
     row_range<T> r;
     // A line streamed from memory (next given) takes its batches one at a time: the pass waits on
@@ -564,8 +577,8 @@ bool unshifted_exp_sum(const T* x, T* y, index_type n, In in, double& sum, const
     return true;
 }
 
-template <class Arch, bool Store, bool Exact = Store, class T, class In>
-double exp_sum(const T* x, T* y, index_type n, T m, In in, exp_mode mode, const T* next = nullptr) noexcept {
+template <class Arch, bool Store, bool Exact = Store, class S, class T, class In>
+double exp_sum(const S* x, T* y, index_type n, T m, In in, exp_mode mode, const S* next = nullptr) noexcept {
     switch (mode) {
         case exp_mode::unshifted: return exp_sum<Arch, Store, exp_mode::unshifted, Exact>(x, y, n, m, in, next);
         case exp_mode::in_binade:
@@ -775,8 +788,8 @@ void scale(const T* e, T* y, index_type n, T s, const next_line<T>& next = {}) n
 }
 
 /// y = (in(x) - m) - l: log_softmax's output stage (two roundings, so a large m never swamps l).
-template <class Arch, bool Stream = false, class T, class In>
-void shift(const T* x, T* y, index_type n, T m, T l, In in, const next_line<T>& next = {}) noexcept {
+template <class Arch, bool Stream = false, class X, class Y, class T, class In>
+void shift(const X* x, Y* y, index_type n, T m, T l, In in, const next_line<T>& next = {}) noexcept {
     using V = batch<T, Arch>;
     const V vm(m), vl(l);
     write_row<V, Stream>(
