@@ -328,7 +328,8 @@ TEMPLATE_TEST_CASE("masked softmax / log_softmax: causal tiles with offsets, alo
                     s.causal = {true, offset};
                     s.x_layout = lay[li];
                     s.y_layout = li == 0 ? lay[0] : lay[(li + 1) % lay.size()];
-                    s.temperature = li == 1 ? 2.5 : 1.0;
+                    // Every layout, the contiguous one included, with and without a temperature.
+                    s.temperature = (li + case_id) % 2 == 1 ? 2.5 : 1.0;
                     s.in_place = li == 3;
                     if (!budget.record(run_forward<T, 3, bool, 1>(s, x, nullptr, "none"))) return;
                     if (!budget.record(run_forward<T, 3, bool, 1>(s, x, &pad, "[K] bool"))) return;

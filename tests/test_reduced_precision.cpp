@@ -583,7 +583,8 @@ TEMPLATE_TEST_CASE("bfloat16 / float16: softmax and log_softmax are the float ke
     // The loads and stores that convert in registers, the scratch of a line's exponentials and
     // the widening of strided lines must not change a bit of the float kernel's result: lines of
     // every length class (one batch, short, long, several pieces of the group), groups of 8 and
-    // a partial group, lines of each exp_mode (unshifted, shifted, -inf, NaN, all equal).
+    // a partial group, lines of each exp_mode (unshifted, shifted, -inf, NaN, all equal), and
+    // causal prefixes of every length.
     using S = TestType;
     const index_t lines = 19;
     rng r(seed_for(1010));
@@ -602,38 +603,48 @@ TEMPLATE_TEST_CASE("bfloat16 / float16: softmax and log_softmax are the float ke
                 xw[i] = static_cast<float>(xs[i]);
                 xt[static_cast<std::size_t>(j * lines + l)] = xs[i];
             }
-        for (bool log : {false, true}) {
-            for (double t : {1.0, 0.7}) {
-                INFO((log ? "log_softmax" : "softmax") << " n " << n << " temperature " << t);
-                logitkit::softmax_options o;
-                o.temperature = t;
-                const auto run = [&](auto x, auto y) {
-                    if (log)
-                        logitkit::log_softmax(x, y, -1, o);
-                    else
-                        logitkit::softmax(x, y, -1, o);
-                };
-                const logitkit::tensor_view<const float, 2>::extents shape{lines, n}, transposed{1, lines};
-                std::vector<float> want(count), got_f(count);
-                run(logitkit::tensor_view<const float, 2>(xw.data(), shape), logitkit::tensor_view<float, 2>(want.data(), shape));
+        const logitkit::tensor_view<const float, 2>::extents shape{lines, n}, transposed{1, lines};
+        using in_f = logitkit::tensor_view<const float, 2>;
+        using in_s = logitkit::tensor_view<const S, 2>;
+        using out_f = logitkit::tensor_view<float, 2>;
+        using out_s = logitkit::tensor_view<S, 2>;
+        for (int c = 0; c < 8; ++c) {
+            const bool log = c & 1, causal = c & 4;
+            logitkit::softmax_options o;
+            o.temperature = c & 2 ? 0.7 : 1.0;
+            // Causal lines keep prefixes of every length, none in the first lines when n < 19.
+            o.causal = causal;
+            o.causal_offset = n - lines;
+            INFO((log ? "log_softmax" : "softmax") << " n " << n << " temperature " << o.temperature
+                                                   << (causal ? " causal" : ""));
+            const auto run = [&](auto x, auto y) {
+                if (log)
+                    logitkit::log_softmax(x, y, -1, o);
+                else
+                    logitkit::softmax(x, y, -1, o);
+            };
+            std::vector<float> want(count), got_f(count);
+            std::vector<S> got(count);
+            run(in_f(xw.data(), shape), out_f(want.data(), shape));
 
-                std::vector<S> got(count);
-                run(logitkit::tensor_view<const S, 2>(xs.data(), shape), logitkit::tensor_view<S, 2>(got.data(), shape));
-                expect_rounded_from<S, 2>(got, want, "stored as S, contiguous");
+            run(in_s(xs.data(), shape), out_s(got.data(), shape));
+            expect_rounded_from<S, 2>(got, want, "stored as S, contiguous");
 
-                run(logitkit::tensor_view<const float, 2>(xw.data(), shape), logitkit::tensor_view<S, 2>(got.data(), shape));
-                expect_rounded_from<S, 2>(got, want, "float input, output stored as S");
+            run(in_f(xw.data(), shape), out_s(got.data(), shape));
+            expect_rounded_from<S, 2>(got, want, "float input, output stored as S");
 
-                run(logitkit::tensor_view<const S, 2>(xs.data(), shape), logitkit::tensor_view<float, 2>(got_f.data(), shape));
-                CHECK(std::memcmp(got_f.data(), want.data(), count * sizeof(float)) == 0);
+            run(in_s(xs.data(), shape), out_f(got_f.data(), shape));
+            CHECK(std::memcmp(got_f.data(), want.data(), count * sizeof(float)) == 0);
 
-                std::vector<S> got_t(count);
-                run(logitkit::tensor_view<const S, 2>(xt.data(), shape, transposed),
-                    logitkit::tensor_view<S, 2>(got_t.data(), shape, transposed));
-                for (index_t l = 0; l < lines; ++l)
-                    for (index_t j = 0; j < n; ++j) got[static_cast<std::size_t>(l * n + j)] = got_t[static_cast<std::size_t>(j * lines + l)];
-                expect_rounded_from<S, 2>(got, want, "stored as S, strided lines");
-            }
+            // Strided causal lines run in place on a masked line's scratch, where float's
+            // contiguous lines run out of place: other bits, within the bound tested above.
+            if (causal) continue;
+            std::vector<S> got_t(count);
+            run(in_s(xt.data(), shape, transposed), out_s(got_t.data(), shape, transposed));
+            for (index_t l = 0; l < lines; ++l)
+                for (index_t j = 0; j < n; ++j)
+                    got[static_cast<std::size_t>(l * n + j)] = got_t[static_cast<std::size_t>(j * lines + l)];
+            expect_rounded_from<S, 2>(got, want, "stored as S, strided lines");
         }
     }
 }

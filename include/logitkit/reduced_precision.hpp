@@ -161,48 +161,5 @@ LOGITKIT_INLINE S narrow(T v) noexcept {
         return static_cast<S>(v);
 }
 
-/// dst[j] = widen(src[j * stride]) for j < n.
-template <class T, class S>
-void widen_line(const S* src, index_type stride, index_type n, T* dst) noexcept {
-#if defined(__F16C__)
-    if constexpr (std::is_same<std::remove_const_t<S>, float16>::value) {
-        if (stride == 1) {
-            index_type j = 0;
-            for (; j + 8 <= n; j += 8)
-                _mm256_storeu_ps(dst + j, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j))));
-            for (; j < n; ++j) dst[j] = widen(src[j]);
-            return;
-        }
-    }
-#endif
-    if (stride == 1) {
-        for (index_type j = 0; j < n; ++j) dst[j] = widen(src[j]);
-    } else {
-        for (index_type j = 0; j < n; ++j) dst[j] = widen(src[j * stride]);
-    }
-}
-
-/// dst[j * stride] = narrow(src[j]) for j < n.
-template <class S, class T>
-void narrow_line(const T* src, index_type n, S* dst, index_type stride) noexcept {
-#if defined(__F16C__)
-    if constexpr (std::is_same<S, float16>::value) {
-        if (stride == 1) {
-            index_type j = 0;
-            for (; j + 8 <= n; j += 8)
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j),
-                                 _mm256_cvtps_ph(_mm256_loadu_ps(src + j), _MM_FROUND_TO_NEAREST_INT));
-            for (; j < n; ++j) dst[j] = narrow<S>(src[j]);
-            return;
-        }
-    }
-#endif
-    if (stride == 1) {
-        for (index_type j = 0; j < n; ++j) dst[j] = narrow<S>(src[j]);
-    } else {
-        for (index_type j = 0; j < n; ++j) dst[j * stride] = narrow<S>(src[j]);
-    }
-}
-
 }  // namespace detail
 }  // namespace logitkit

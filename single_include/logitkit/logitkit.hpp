@@ -879,49 +879,6 @@ LOGITKIT_INLINE S narrow(T v) noexcept {
         return static_cast<S>(v);
 }
 
-/// dst[j] = widen(src[j * stride]) for j < n.
-template <class T, class S>
-void widen_line(const S* src, index_type stride, index_type n, T* dst) noexcept {
-#if defined(__F16C__)
-    if constexpr (std::is_same<std::remove_const_t<S>, float16>::value) {
-        if (stride == 1) {
-            index_type j = 0;
-            for (; j + 8 <= n; j += 8)
-                _mm256_storeu_ps(dst + j, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j))));
-            for (; j < n; ++j) dst[j] = widen(src[j]);
-            return;
-        }
-    }
-#endif
-    if (stride == 1) {
-        for (index_type j = 0; j < n; ++j) dst[j] = widen(src[j]);
-    } else {
-        for (index_type j = 0; j < n; ++j) dst[j] = widen(src[j * stride]);
-    }
-}
-
-/// dst[j * stride] = narrow(src[j]) for j < n.
-template <class S, class T>
-void narrow_line(const T* src, index_type n, S* dst, index_type stride) noexcept {
-#if defined(__F16C__)
-    if constexpr (std::is_same<S, float16>::value) {
-        if (stride == 1) {
-            index_type j = 0;
-            for (; j + 8 <= n; j += 8)
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j),
-                                 _mm256_cvtps_ph(_mm256_loadu_ps(src + j), _MM_FROUND_TO_NEAREST_INT));
-            for (; j < n; ++j) dst[j] = narrow<S>(src[j]);
-            return;
-        }
-    }
-#endif
-    if (stride == 1) {
-        for (index_type j = 0; j < n; ++j) dst[j] = narrow<S>(src[j]);
-    } else {
-        for (index_type j = 0; j < n; ++j) dst[j * stride] = narrow<S>(src[j]);
-    }
-}
-
 }  // namespace detail
 }  // namespace logitkit
 // ---- end logitkit/reduced_precision.hpp ----
@@ -4041,6 +3998,25 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
     });
 }
 
+/// dst[j * ds] = src[j * ss] for j < n, from or to a storage type (widen, narrow); contiguous
+/// lines a batch at a time, the loads and stores converting (simd::load, simd::store).
+template <class Arch, class From, class To>
+void convert_line(const From* src, index_type ss, To* dst, index_type ds, index_type n) noexcept {
+    using T = compute_type_t<From>;
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    if (ss != 1 || ds != 1) {
+        for (index_type j = 0; j < n; ++j) dst[j * ds] = narrow<To>(widen(src[j * ss]));
+        return;
+    }
+    index_type j = 0;
+    for (; j + W <= n; j += W) simd::store(dst + j, simd::load<V>(src + j));
+    if (j < n) {
+        const auto rem = static_cast<std::size_t>(n - j);
+        simd::store_partial(dst + j, simd::load_partial<V>(src + j, rem, T(0)), rem);
+    }
+}
+
 /// run_along_axis for operands stored as S (bfloat16, float16) while the operation computes in
 /// T (float): each line is widened into contiguous scratch, processed as a row, and its outputs
 /// are rounded back once.
@@ -4055,13 +4031,13 @@ void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis, e
         const auto p = at<S>(L.base, off);
         std::array<T*, N> q;
         for (std::size_t i = 0; i < N; ++i) q[i] = scratch + static_cast<std::size_t>(n) * i;
-        for (std::size_t i = 0; i < Op::inputs; ++i) widen_line(p[i], L.strides[i][axis], n, q[i]);
+        for (std::size_t i = 0; i < Op::inputs; ++i) convert_line<Arch>(p[i], L.strides[i][axis], q[i], 1, n);
         op.template row<Arch>(q, n);
         for (std::size_t i = Op::inputs; i < N; ++i) {
             if (Op::reduces && i == last)
                 *p[i] = narrow<S>(*q[i]);
             else
-                narrow_line(q[i], n, p[i], L.strides[i][axis]);
+                convert_line<Arch>(q[i], 1, p[i], L.strides[i][axis], n);
         }
     });
 }
@@ -4120,7 +4096,7 @@ void run_converted_forward(const Op& op, const axis_layout<R, 2>& L, std::size_t
             else
                 op.template row<Arch>(rows[0], n);
             if (!y_in_place)
-                for (std::size_t k = 0; k < count; ++k) narrow_line(rows[k][1], n, out[k], ys);
+                for (std::size_t k = 0; k < count; ++k) convert_line<Arch>(rows[k][1], 1, out[k], ys, n);
             count = 0;
         };
         lines([&](const std::array<index_type, 2>& off) {
@@ -4128,7 +4104,7 @@ void run_converted_forward(const Op& op, const axis_layout<R, 2>& L, std::size_t
             SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
             T* line_scratch = scratch + count * line_elements;
             T* in = x_in_place ? reinterpret_cast<T*>(const_cast<SX*>(x)) : line_scratch;
-            if (!x_in_place) widen_line(x, xs, n, in);
+            if (!x_in_place) convert_line<Arch>(x, xs, in, 1, n);
             rows[count] = {in, y_in_place ? reinterpret_cast<T*>(y) : line_scratch + n};
             out[count] = y;
             if (++count == group) run();
@@ -6498,7 +6474,6 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
     const index_type xs = xy.strides[0][axis], ys = xy.strides[1][axis], ms = mask.strides[axis];
     using plain = Op<T, identity_input>;
     constexpr T fill = plain::masked_value;
-    constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
     // The row runs in y itself when y holds T contiguously along the axis.
     const bool in_y = std::is_same<SY, T>::value && ys == 1;
     for_each_line_with_scratch<T>(L, axis, ex, in_y ? 0 : static_cast<std::size_t>(n),
@@ -6507,19 +6482,19 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
         SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
         const M* m = mask.data ? mask.data + off[2] : nullptr;
         const index_type limit = causal.limit(off[3], n);
-        if constexpr (same_types) {
-            if (m == nullptr && xs == 1 && ys == 1) {
-                // Causal rule alone on contiguous lines: the kept prefix is an unmasked row.
-                if (limit > 0) {
-                    const std::array<T*, 2> p{const_cast<T*>(x), y};
-                    if (t == T(1))
-                        plain{identity_input{}}.template row<Arch>(p, limit);
-                    else
-                        Op<T, divide_input<T>>{divide_input<T>{t}}.template row<Arch>(p, limit);
-                }
-                fill_line(y, 1, limit, n, fill);
-                return;
+        if (m == nullptr && xs == 1 && ys == 1) {
+            // Causal rule alone on contiguous lines: the kept prefix is an unmasked row, read and
+            // written as stored (see run_converted_forward), softmax's exponentials in scratch
+            // where y is not T.
+            if (limit > 0) {
+                const converted_line<SX, SY> line{x, y};
+                if (t == T(1))
+                    plain{identity_input{}}.template rows<Arch>(&line, 1, limit, scratch);
+                else
+                    Op<T, divide_input<T>>{divide_input<T>{t}}.template rows<Arch>(&line, 1, limit, scratch);
             }
+            fill_line(y, 1, limit, n, fill);
+            return;
         }
         T* z = in_y ? reinterpret_cast<T*>(y) : scratch;
         const index_type kept = mask_line(x, xs, m, ms, limit, t, z);
@@ -6536,7 +6511,7 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
                 for (index_type j = 0; j < limit; ++j)
                     if (!mask_keeps(m[j * ms])) z[j] = fill;
         }
-        if (!in_y) narrow_line(z, limit, y, ys);
+        if (!in_y) convert_line<Arch>(z, 1, y, ys, limit);
         fill_line(y, ys, limit, n, fill);
     });
 }
@@ -6580,11 +6555,11 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
             if (stored_as_t && ys == 1)
                 yz = reinterpret_cast<const T*>(y);
             else
-                widen_line(y, ys, limit, y_buf);
+                convert_line<Arch>(y, ys, y_buf, 1, limit);
             if (stored_as_t && dys == 1)
                 dyz = reinterpret_cast<const T*>(dy);
             else
-                widen_line(dy, dys, limit, dy_buf);
+                convert_line<Arch>(dy, dys, dy_buf, 1, limit);
         }
         if (kept == 0) {
             fill_line(dx, dxs, 0, n, T(0));
@@ -6598,7 +6573,7 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
                 if (!mask_keeps(m[j * ms])) dxz[j] = T(0);
         if (t != T(1))
             for (index_type j = 0; j < limit; ++j) dxz[j] = dxz[j] / t;
-        if (!in_dx) narrow_line(dxz, limit, dx, dxs);
+        if (!in_dx) convert_line<Arch>(dxz, 1, dx, dxs, limit);
         fill_line(dx, dxs, limit, n, T(0));
     });
 }

@@ -517,6 +517,25 @@ void run_along_axis(const Op& op, const axis_layout<R, N>& L, std::size_t axis, 
     });
 }
 
+/// dst[j * ds] = src[j * ss] for j < n, from or to a storage type (widen, narrow); contiguous
+/// lines a batch at a time, the loads and stores converting (simd::load, simd::store).
+template <class Arch, class From, class To>
+void convert_line(const From* src, index_type ss, To* dst, index_type ds, index_type n) noexcept {
+    using T = compute_type_t<From>;
+    using V = batch<T, Arch>;
+    constexpr index_type W = V::size;
+    if (ss != 1 || ds != 1) {
+        for (index_type j = 0; j < n; ++j) dst[j * ds] = narrow<To>(widen(src[j * ss]));
+        return;
+    }
+    index_type j = 0;
+    for (; j + W <= n; j += W) simd::store(dst + j, simd::load<V>(src + j));
+    if (j < n) {
+        const auto rem = static_cast<std::size_t>(n - j);
+        simd::store_partial(dst + j, simd::load_partial<V>(src + j, rem, T(0)), rem);
+    }
+}
+
 /// run_along_axis for operands stored as S (bfloat16, float16) while the operation computes in
 /// T (float): each line is widened into contiguous scratch, processed as a row, and its outputs
 /// are rounded back once.
@@ -531,13 +550,13 @@ void run_converted(const Op& op, const axis_layout<R, N>& L, std::size_t axis, e
         const auto p = at<S>(L.base, off);
         std::array<T*, N> q;
         for (std::size_t i = 0; i < N; ++i) q[i] = scratch + static_cast<std::size_t>(n) * i;
-        for (std::size_t i = 0; i < Op::inputs; ++i) widen_line(p[i], L.strides[i][axis], n, q[i]);
+        for (std::size_t i = 0; i < Op::inputs; ++i) convert_line<Arch>(p[i], L.strides[i][axis], q[i], 1, n);
         op.template row<Arch>(q, n);
         for (std::size_t i = Op::inputs; i < N; ++i) {
             if (Op::reduces && i == last)
                 *p[i] = narrow<S>(*q[i]);
             else
-                narrow_line(q[i], n, p[i], L.strides[i][axis]);
+                convert_line<Arch>(q[i], 1, p[i], L.strides[i][axis], n);
         }
     });
 }
@@ -596,7 +615,7 @@ void run_converted_forward(const Op& op, const axis_layout<R, 2>& L, std::size_t
             else
                 op.template row<Arch>(rows[0], n);
             if (!y_in_place)
-                for (std::size_t k = 0; k < count; ++k) narrow_line(rows[k][1], n, out[k], ys);
+                for (std::size_t k = 0; k < count; ++k) convert_line<Arch>(rows[k][1], 1, out[k], ys, n);
             count = 0;
         };
         lines([&](const std::array<index_type, 2>& off) {
@@ -604,7 +623,7 @@ void run_converted_forward(const Op& op, const axis_layout<R, 2>& L, std::size_t
             SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
             T* line_scratch = scratch + count * line_elements;
             T* in = x_in_place ? reinterpret_cast<T*>(const_cast<SX*>(x)) : line_scratch;
-            if (!x_in_place) widen_line(x, xs, n, in);
+            if (!x_in_place) convert_line<Arch>(x, xs, in, 1, n);
             rows[count] = {in, y_in_place ? reinterpret_cast<T*>(y) : line_scratch + n};
             out[count] = y;
             if (++count == group) run();

@@ -149,7 +149,6 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
     const index_type xs = xy.strides[0][axis], ys = xy.strides[1][axis], ms = mask.strides[axis];
     using plain = Op<T, identity_input>;
     constexpr T fill = plain::masked_value;
-    constexpr bool same_types = std::is_same<SX, T>::value && std::is_same<SY, T>::value;
     // The row runs in y itself when y holds T contiguously along the axis.
     const bool in_y = std::is_same<SY, T>::value && ys == 1;
     for_each_line_with_scratch<T>(L, axis, ex, in_y ? 0 : static_cast<std::size_t>(n),
@@ -158,19 +157,19 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
         SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
         const M* m = mask.data ? mask.data + off[2] : nullptr;
         const index_type limit = causal.limit(off[3], n);
-        if constexpr (same_types) {
-            if (m == nullptr && xs == 1 && ys == 1) {
-                // Causal rule alone on contiguous lines: the kept prefix is an unmasked row.
-                if (limit > 0) {
-                    const std::array<T*, 2> p{const_cast<T*>(x), y};
-                    if (t == T(1))
-                        plain{identity_input{}}.template row<Arch>(p, limit);
-                    else
-                        Op<T, divide_input<T>>{divide_input<T>{t}}.template row<Arch>(p, limit);
-                }
-                fill_line(y, 1, limit, n, fill);
-                return;
+        if (m == nullptr && xs == 1 && ys == 1) {
+            // Causal rule alone on contiguous lines: the kept prefix is an unmasked row, read and
+            // written as stored (see run_converted_forward), softmax's exponentials in scratch
+            // where y is not T.
+            if (limit > 0) {
+                const converted_line<SX, SY> line{x, y};
+                if (t == T(1))
+                    plain{identity_input{}}.template rows<Arch>(&line, 1, limit, scratch);
+                else
+                    Op<T, divide_input<T>>{divide_input<T>{t}}.template rows<Arch>(&line, 1, limit, scratch);
             }
+            fill_line(y, 1, limit, n, fill);
+            return;
         }
         T* z = in_y ? reinterpret_cast<T*>(y) : scratch;
         const index_type kept = mask_line(x, xs, m, ms, limit, t, z);
@@ -187,7 +186,7 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
                 for (index_type j = 0; j < limit; ++j)
                     if (!mask_keeps(m[j * ms])) z[j] = fill;
         }
-        if (!in_y) narrow_line(z, limit, y, ys);
+        if (!in_y) convert_line<Arch>(z, 1, y, ys, limit);
         fill_line(y, ys, limit, n, fill);
     });
 }
@@ -231,11 +230,11 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
             if (stored_as_t && ys == 1)
                 yz = reinterpret_cast<const T*>(y);
             else
-                widen_line(y, ys, limit, y_buf);
+                convert_line<Arch>(y, ys, y_buf, 1, limit);
             if (stored_as_t && dys == 1)
                 dyz = reinterpret_cast<const T*>(dy);
             else
-                widen_line(dy, dys, limit, dy_buf);
+                convert_line<Arch>(dy, dys, dy_buf, 1, limit);
         }
         if (kept == 0) {
             fill_line(dx, dxs, 0, n, T(0));
@@ -249,7 +248,7 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
                 if (!mask_keeps(m[j * ms])) dxz[j] = T(0);
         if (t != T(1))
             for (index_type j = 0; j < limit; ++j) dxz[j] = dxz[j] / t;
-        if (!in_dx) narrow_line(dxz, limit, dx, dxs);
+        if (!in_dx) convert_line<Arch>(dxz, 1, dx, dxs, limit);
         fill_line(dx, dxs, limit, n, T(0));
     });
 }
