@@ -144,6 +144,15 @@ TEST_CASE("bfloat16: conversions round to nearest even, are exact back, keep NaN
     CHECK(sizeof(bfloat16) == 2);
     CHECK(static_cast<float>(bfloat16(1.0f)) == 1.0f);
     CHECK(bfloat16::from_bits(0x3f80).bits == bfloat16(1.0f).bits);
+    // Widening is the bits themselves, as the high half: a signalling NaN stays signalling.
+    std::uint32_t wrong = 0;
+    for (std::uint32_t b = 0; b < 0x10000u; ++b) {
+        const float f = static_cast<float>(bfloat16::from_bits(static_cast<std::uint16_t>(b)));
+        std::uint32_t u;
+        std::memcpy(&u, &f, sizeof u);
+        wrong += u != b << 16;
+    }
+    CHECK(wrong == 0);
 }
 
 TEST_CASE("float16: conversions round to nearest even, are exact back, keep NaN", "[reduced]") {

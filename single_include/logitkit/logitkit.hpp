@@ -673,7 +673,10 @@ private:
 // Two-byte storage formats for tensors; the kernels widen each element to float, compute and
 // accumulate in float, and round each output once. Conversions from float round to nearest,
 // ties to even, keep the sign of zeros and infinities, and keep NaN a NaN (quieted, with the top
-// payload bits); conversions to float are exact.
+// payload bits); conversions to float are exact. A bfloat16 is the high half of a float's bits,
+// and widens to that float, a signalling NaN to a signalling NaN (as in PyTorch): the kernels'
+// arithmetic quiets it, and a bare shift is the cheapest load a kernel can take. A float16 NaN
+// widens quieted (as vcvtph2ps gives it).
 //
 //   bfloat16: 1 sign, 8 exponent, 7 fraction bits (float's range, 8 significant bits; one ulp
 //             is 2^-7 relative at most).
@@ -765,8 +768,7 @@ inline std::uint16_t bfloat16_from_float(float f) noexcept {
     return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 inline float float_from_bfloat16(std::uint16_t b) noexcept {
-    const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
-    return bits_float((u & 0x7fffffffu) > 0x7f800000u ? u | 0x400000u : u);  // NaN: quiet
+    return bits_float(static_cast<std::uint32_t>(b) << 16);
 }
 
 inline std::uint16_t float16_from_float_portable(float f) noexcept {
@@ -1480,10 +1482,8 @@ LOGITKIT_INLINE void store_partial_impl(double* p, const xsimd::batch<double, A>
 // 128-bit lanes vpermq then joins.
 template <class A>
 LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const bfloat16* p, const A&, const xsimd::avx2&) noexcept {
-    const __m256i u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16);
-    const __m256i nan =
-        _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
-    return _mm256_castsi256_ps(_mm256_or_si256(u, _mm256_and_si256(nan, _mm256_set1_epi32(0x400000))));
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
 }
 template <class A>
 LOGITKIT_INLINE void store_narrowed_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,
@@ -1707,26 +1707,22 @@ LOGITKIT_INLINE void store_partial_impl(double* p, const xsimd::batch<double, A>
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v);
 }
 
-// bfloat16 is the high half of a float's bits: widened by moving the halves (vpermw), NaN
-// quieted; rounded to nearest even by adding 0x7fff plus the kept half's lowest bit, a NaN kept
-// a quiet NaN. AVX512BW's vpermw moves the halves in one instruction each way, the rounding bit
-// is tested rather than shifted out, and a NaN is found by one unordered compare: 6 instructions
-// to store, 3 to load, where shifts and vpmovdw took 9 and 5. A loop that converts is bound by
-// its vector instructions (bfloat16 softmax: 32x32000 11% less time, 4096x128 9%). Without
-// AVX512BW, the generic lane loop. float16 through vcvtph2ps / vcvtps2ph, which round as
-// float16_from_float does.
+// bfloat16 is the high half of a float's bits: widened by moving the halves into place (one
+// vpermw); rounded to nearest even by adding 0x7fff plus the kept half's lowest bit, a NaN kept a
+// quiet NaN. AVX512BW's vpermw moves the halves in one instruction each way, the rounding bit is
+// tested rather than shifted out, and a NaN is found by one unordered compare: 6 instructions to
+// store, 1 to load, where shifts, vpmovdw and the loads' NaN quieting took 9 and 5. A loop that
+// converts is bound by its vector instructions (bfloat16 softmax: 32x32000 11% less time,
+// 4096x128 9%, before the quieting went). Without AVX512BW, the generic lane loop. float16
+// through vcvtph2ps / vcvtps2ph, which round as float16_from_float does.
 #if defined(__AVX512BW__)
 template <class A>
 LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const bfloat16* p, const A&, const xsimd::avx512bw&) noexcept {
     // Word i of the line to the high half of lane i, the low halves zero.
     const __m512i to_high = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0, 7, 0, 6, 0, 5, 0, 4,
                                              0, 3, 0, 2, 0, 1, 0, 0, 0);
-    const __m512i u = _mm512_maskz_permutexvar_epi16(
-        __mmask32(0xAAAAAAAAu), to_high,
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
-    const __m512 f = _mm512_castsi512_ps(u);
-    return _mm512_castsi512_ps(
-        _mm512_mask_or_epi32(u, _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q), u, _mm512_set1_epi32(0x400000)));
+    return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(
+        __mmask32(0xAAAAAAAAu), to_high, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))));
 }
 template <class A>
 LOGITKIT_INLINE void store_narrowed_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,

@@ -135,10 +135,8 @@ LOGITKIT_INLINE void store_partial_impl(double* p, const xsimd::batch<double, A>
 // 128-bit lanes vpermq then joins.
 template <class A>
 LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const bfloat16* p, const A&, const xsimd::avx2&) noexcept {
-    const __m256i u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16);
-    const __m256i nan =
-        _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
-    return _mm256_castsi256_ps(_mm256_or_si256(u, _mm256_and_si256(nan, _mm256_set1_epi32(0x400000))));
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
 }
 template <class A>
 LOGITKIT_INLINE void store_narrowed_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,

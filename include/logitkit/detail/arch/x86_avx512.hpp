@@ -189,26 +189,22 @@ LOGITKIT_INLINE void store_partial_impl(double* p, const xsimd::batch<double, A>
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v);
 }
 
-// bfloat16 is the high half of a float's bits: widened by moving the halves (vpermw), NaN
-// quieted; rounded to nearest even by adding 0x7fff plus the kept half's lowest bit, a NaN kept
-// a quiet NaN. AVX512BW's vpermw moves the halves in one instruction each way, the rounding bit
-// is tested rather than shifted out, and a NaN is found by one unordered compare: 6 instructions
-// to store, 3 to load, where shifts and vpmovdw took 9 and 5. A loop that converts is bound by
-// its vector instructions (bfloat16 softmax: 32x32000 11% less time, 4096x128 9%). Without
-// AVX512BW, the generic lane loop. float16 through vcvtph2ps / vcvtps2ph, which round as
-// float16_from_float does.
+// bfloat16 is the high half of a float's bits: widened by moving the halves into place (one
+// vpermw); rounded to nearest even by adding 0x7fff plus the kept half's lowest bit, a NaN kept a
+// quiet NaN. AVX512BW's vpermw moves the halves in one instruction each way, the rounding bit is
+// tested rather than shifted out, and a NaN is found by one unordered compare: 6 instructions to
+// store, 1 to load, where shifts, vpmovdw and the loads' NaN quieting took 9 and 5. A loop that
+// converts is bound by its vector instructions (bfloat16 softmax: 32x32000 11% less time,
+// 4096x128 9%, before the quieting went). Without AVX512BW, the generic lane loop. float16
+// through vcvtph2ps / vcvtps2ph, which round as float16_from_float does.
 #if defined(__AVX512BW__)
 template <class A>
 LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const bfloat16* p, const A&, const xsimd::avx512bw&) noexcept {
     // Word i of the line to the high half of lane i, the low halves zero.
     const __m512i to_high = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0, 7, 0, 6, 0, 5, 0, 4,
                                              0, 3, 0, 2, 0, 1, 0, 0, 0);
-    const __m512i u = _mm512_maskz_permutexvar_epi16(
-        __mmask32(0xAAAAAAAAu), to_high,
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
-    const __m512 f = _mm512_castsi512_ps(u);
-    return _mm512_castsi512_ps(
-        _mm512_mask_or_epi32(u, _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q), u, _mm512_set1_epi32(0x400000)));
+    return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(
+        __mmask32(0xAAAAAAAAu), to_high, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))));
 }
 template <class A>
 LOGITKIT_INLINE void store_narrowed_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,
