@@ -36,8 +36,27 @@ template <class T, class Arch>
 using batch = typename batch_of<T, Arch>::type;
 
 #if LOGITKIT_HAS_XSIMD
-using default_arch = std::conditional_t<std::is_same<xsimd::default_arch, xsimd::unavailable>::value,
-                                        scalar_arch, xsimd::default_arch>;
+/// The architecture the target flags select: xsimd's default, scalar_arch where xsimd has none,
+/// and avx512f where xsimd's default has no float registers. xsimd 8 declares those of avx512cd
+/// (and so of avx512dq, built on it) only when AVX512BW is enabled as well, so that flags with CD
+/// or DQ but not BW (Knights Landing's, -mavx512f -mavx512cd) would select an arch no batch can
+/// use; avx512f has the same registers and instructions.
+template <class A, bool = std::is_same<A, xsimd::unavailable>::value,
+          bool = xsimd::types::has_simd_register<float, A>::value>
+struct usable_arch {
+    using type = A;
+};
+template <class A, bool Registers>
+struct usable_arch<A, true, Registers> {
+    using type = scalar_arch;
+};
+#if XSIMD_WITH_AVX512F
+template <class A>
+struct usable_arch<A, false, false> {
+    using type = xsimd::avx512f;
+};
+#endif
+using default_arch = typename usable_arch<xsimd::default_arch>::type;
 #else
 using default_arch = scalar_arch;
 #endif
