@@ -651,6 +651,17 @@ TEMPLATE_TEST_CASE("bfloat16 / float16: softmax and log_softmax are the float ke
             run(in_s(xs.data(), shape), out_f(got_f.data(), shape));
             CHECK(std::memcmp(got_f.data(), want.data(), count * sizeof(float)) == 0);
 
+            // A float NaN whose payload fills its low half too: rounded without the NaN test it
+            // would carry into the sign bit, so its line's outputs (NaN, with its payload) show
+            // whether each store tested for NaN. Inside the line, where the line's maximum and
+            // minimum may drop it, so that only the line's NaN sum tells.
+            std::vector<float> xn = xw, want_n(count);
+            const std::uint32_t full_payload = 0x7fffffffu;
+            std::memcpy(&xn[static_cast<std::size_t>(11 * n + n / 3)], &full_payload, sizeof full_payload);
+            run(in_f(xn.data(), shape), out_f(want_n.data(), shape));
+            run(in_f(xn.data(), shape), out_s(got.data(), shape));
+            expect_rounded_from<S, 2>(got, want_n, "float input with a NaN of full payload, output stored as S");
+
             // Strided causal lines run in place on a masked line's scratch, where float's
             // contiguous lines run out of place: other bits, within the bound tested above.
             if (causal) continue;

@@ -63,6 +63,14 @@ struct shift_and_sum {
     line_shift<T> shift;
     double sum;
 };
+
+/// Whether a line with this shift and sum has outputs free of NaN (see simd::store_no_nan): a
+/// NaN input makes the sum NaN, which the range may not show, and only exp_mode::checked admits
+/// an infinity.
+template <class T>
+bool no_nan_outputs(const line_shift<T>& shift, double sum) noexcept {
+    return shift.mode != exp_mode::checked && !std::isnan(sum);
+}
 template <class Arch, bool Store, class T, class In>
 shift_and_sum<T> split_exp_sum(executor& ex, const T* x, T* y, index_type n, In in) {
     // As line_exp_sum, the exponentials first, each piece's range on the way: the line is
@@ -275,14 +283,15 @@ struct softmax_op {
                 e = y;
             else
                 e = scratch + (k % 2) * static_cast<std::size_t>(n);
-            double s;
+            shift_and_sum<T> r;
             if (k == 0) {
-                s = line_exp_sum<Arch, true>(x, e, n, in).sum;
+                r = line_exp_sum<Arch, true>(x, e, n, in);
             } else {
-                s = line_exp_sum<Arch, true>(x, e, n, in, static_cast<const X*>(nullptr), before).sum;
+                r = line_exp_sum<Arch, true>(x, e, n, in, static_cast<const X*>(nullptr), before);
                 before.finish();
             }
-            before = {e, y, n, {V(static_cast<T>(1.0 / s))}};
+            before = {e, y, n, {V(static_cast<T>(1.0 / r.sum))}};
+            before.no_nan = no_nan_outputs(r.shift, r.sum);
         }
         before.finish();
     }
@@ -296,10 +305,11 @@ struct softmax_op {
             V e[B];
             std::decay_t<decltype(std::get<1>(lines[0]))> y = nullptr;
             double s = 1;
+            bool no_nan = false;
             const auto finish = [&]() LOGITKIT_LAMBDA_INLINE {
                 const V inv(static_cast<T>(1.0 / s));
                 row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { e[b] = e[b] * inv; });
-                row::store_short(y, n, e);
+                row::store_short(y, n, e, no_nan);
             };
             for (std::size_t k = 0; k < count; ++k) {
                 const auto l = row::shifted_exp_short<Arch, B, true>(std::get<0>(lines[k]), n, in);
@@ -307,6 +317,7 @@ struct softmax_op {
                 row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { e[b] = l.e[b]; });
                 y = std::get<1>(lines[k]);
                 s = l.sum;
+                no_nan = no_nan_outputs(l.shift, l.sum);
             }
             finish();
         }
@@ -316,7 +327,7 @@ struct softmax_op {
         auto l = row::shifted_exp_short<Arch, B, true>(std::get<0>(p), n, in);
         const batch<T, Arch> inv(static_cast<T>(1.0 / l.sum));
         row::unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE { l.e[b] = l.e[b] * inv; });
-        row::store_short(std::get<1>(p), n, l.e);
+        row::store_short(std::get<1>(p), n, l.e, no_nan_outputs(l.shift, l.sum));
     }
     static constexpr bool splits_lines = true;
     template <class Arch>
@@ -390,11 +401,16 @@ struct log_softmax_op {
     void rows(const Line* lines, std::size_t count, index_type n, T* = nullptr) const {
         const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(T);
         if (bytes > 2048) return long_rows<Arch>(lines, count, n);
+        using Y = std::remove_pointer_t<std::tuple_element_t<1, Line>>;
         shift_and_sum<T> r[line_group];
         line_exp_sums<Arch>(lines, count, n, in, r);
         for (std::size_t k = 0; k < count; ++k) {
             const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
-            row::shift<Arch>(std::get<0>(lines[k]), std::get<1>(lines[k]), n, o.a, o.b, in);
+            if (!std::is_same<Y, T>::value && no_nan_outputs(r[k].shift, r[k].sum))
+                row::shift<Arch, false, !std::is_same<Y, T>::value>(std::get<0>(lines[k]), std::get<1>(lines[k]), n,
+                                                                    o.a, o.b, in);
+            else
+                row::shift<Arch>(std::get<0>(lines[k]), std::get<1>(lines[k]), n, o.a, o.b, in);
         }
     }
     template <class Arch, class Line>
@@ -415,6 +431,7 @@ struct log_softmax_op {
             }
             const log_offset<T> o = log_offset_of(r.shift, r.sum);
             before = {x, std::get<1>(lines[k]), n, {V(o.a), V(o.b), in}};
+            before.no_nan = no_nan_outputs(r.shift, r.sum);
         }
         before.finish();
     }

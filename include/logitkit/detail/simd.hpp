@@ -182,6 +182,20 @@ LOGITKIT_INLINE void store(T* p, const V& v) noexcept {
     }
 }
 
+/// store, for a batch that holds no NaN: a bfloat16 store then skips its NaN test, which gives
+/// the same bits with two instructions less per batch on AVX512BW, three on AVX2.
+template <class V, class T>
+LOGITKIT_INLINE void store_no_nan(T* p, const V& v) noexcept {
+    if constexpr (is_reduced_precision<T>::value && V::size > 1) {
+#if LOGITKIT_HAS_XSIMD
+        using A = typename V::arch_type;
+        simd::store_narrowed_no_nan_impl(p, v, A{}, A{});
+#endif
+    } else {
+        store(p, v);
+    }
+}
+
 /// N batches as one value: each operation is applied to all N before the next one, so that the N
 /// dependency chains of a long computation (the exponential's) are interleaved in the
 /// instruction stream. Taken one batch at a time, the out-of-order core holds too few batches'

@@ -195,7 +195,7 @@ const T* prefetch_address(const T* p, index_type step) noexcept {
 /// read each line from memory and evict the next line's input to make room for it. The next
 /// line's inputs are prefetched meanwhile, one batch ahead per batch written, so that its first
 /// pass reads them from cache instead of waiting on memory.
-template <class V, bool Stream, class Y, class T, class Value, class Tail>
+template <class V, bool Stream, bool NoNan = false, class Y, class T, class Value, class Tail>
 LOGITKIT_INLINE void write_row(Y* y, index_type n, const next_line<T>& next, Value value, Tail tail) noexcept {
     constexpr index_type W = V::size;
     index_type i = 0;
@@ -220,13 +220,20 @@ LOGITKIT_INLINE void write_row(Y* y, index_type n, const next_line<T>& next, Val
             return;
         }
     }
+    // NoNan: value(i) holds no NaN (see simd::store_no_nan).
+    const auto store = [&](index_type j) LOGITKIT_LAMBDA_INLINE {
+        if constexpr (NoNan)
+            simd::store_no_nan(y + j, value(j));
+        else
+            simd::store(y + j, value(j));
+    };
     for (; i + 4 * W <= n; i += 4 * W) {
-        simd::store(y + i, value(i));
-        simd::store(y + i + W, value(i + W));
-        simd::store(y + i + 2 * W, value(i + 2 * W));
-        simd::store(y + i + 3 * W, value(i + 3 * W));
+        store(i);
+        store(i + W);
+        store(i + 2 * W);
+        store(i + 3 * W);
     }
-    for (; i + W <= n; i += W) simd::store(y + i, value(i));
+    for (; i + W <= n; i += W) store(i);
     if (i < n) simd::store_partial(y + i, tail(i, static_cast<std::size_t>(n - i)), static_cast<std::size_t>(n - i));
 }
 
@@ -419,9 +426,14 @@ struct rewrite_along {
     index_type n = 0;
     F f{};
     index_type done = 0;
+    /// Every f(x) is known to be free of NaN (no_nan_outputs): a y stored as bfloat16 then
+    /// rounds without its NaN test (simd::store_no_nan).
+    bool no_nan = false;
     LOGITKIT_INLINE void step(index_type i) noexcept {
         if constexpr (Stream)
             simd::store_stream(y + i, f(simd::load<V>(x + i)));
+        else if (!std::is_same<Y, T>::value && no_nan)
+            simd::store_no_nan(y + i, f(simd::load<V>(x + i)));
         else
             simd::store(y + i, f(simd::load<V>(x + i)));
         done = i + V::size;
@@ -432,13 +444,22 @@ struct rewrite_along {
     }
     void finish() noexcept {
         if (y == nullptr) return;
-        write_row<V, Stream>(
+        if (!std::is_same<Y, T>::value && no_nan)
+            write_rest<true>();
+        else
+            write_rest<false>();
+        y = nullptr;
+    }
+
+private:
+    template <bool NoNan>
+    void write_rest() noexcept {
+        write_row<V, Stream, NoNan>(
             y + done, n - done, next_line<T>{},
             [&](index_type i) LOGITKIT_LAMBDA_INLINE { return f(simd::load<V>(x + done + i)); },
             [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
                 return f(simd::load_partial<V>(x + done + i, rem, T(0)));
             });
-        y = nullptr;
     }
 };
 
@@ -663,13 +684,16 @@ LOGITKIT_INLINE void load_short(const S* x, index_type n, typename V::value_type
     });
 }
 
-/// Writes the n elements of a short line (stored as load_short reads them).
+/// Writes the n elements of a short line (stored as load_short reads them); no_nan as for
+/// rewrite_along.
 template <int B, class V, class S>
-LOGITKIT_INLINE void store_short(S* y, index_type n, const V (&v)[B]) noexcept {
+LOGITKIT_INLINE void store_short(S* y, index_type n, const V (&v)[B], bool no_nan = false) noexcept {
     constexpr index_type W = V::size;
     unrolled<B>([&](int b) LOGITKIT_LAMBDA_INLINE {
         const index_type i = b * W;
-        if (i + W <= n)
+        if (i + W <= n && is_reduced_precision<S>::value && no_nan)
+            simd::store_no_nan(y + i, v[b]);
+        else if (i + W <= n)
             simd::store(y + i, v[b]);
         else if (i < n)
             simd::store_partial(y + i, v[b], static_cast<std::size_t>(n - i));
@@ -788,11 +812,12 @@ void scale(const T* e, T* y, index_type n, T s, const next_line<T>& next = {}) n
 }
 
 /// y = (in(x) - m) - l: log_softmax's output stage (two roundings, so a large m never swamps l).
-template <class Arch, bool Stream = false, class X, class Y, class T, class In>
+/// NoNan as for write_row.
+template <class Arch, bool Stream = false, bool NoNan = false, class X, class Y, class T, class In>
 void shift(const X* x, Y* y, index_type n, T m, T l, In in, const next_line<T>& next = {}) noexcept {
     using V = batch<T, Arch>;
     const V vm(m), vl(l);
-    write_row<V, Stream>(
+    write_row<V, Stream, NoNan>(
         y, n, next, [&](index_type i) LOGITKIT_LAMBDA_INLINE { return (in(simd::load<V>(x + i)) - vm) - vl; },
         [&](index_type i, std::size_t rem) LOGITKIT_LAMBDA_INLINE {
             return (in(simd::load_partial<V>(x + i, rem, T(0))) - vm) - vl;

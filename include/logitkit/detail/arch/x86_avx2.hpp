@@ -145,20 +145,32 @@ LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const bfloat16* p, cons
     return _mm256_castsi256_ps(_mm256_shuffle_epi8(
         _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), to_high));
 }
+// u + 0x7fff, plus 1 where the kept half is odd. (Templated on the arch, as every function here,
+// so that translation units built with other target flags keep their own copies.)
 template <class A>
-LOGITKIT_INLINE void store_narrowed_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,
-                                         const xsimd::avx2&) noexcept {
-    const __m256i u = _mm256_castps_si256(v);
+LOGITKIT_INLINE __m256i bfloat16_rounded(__m256i u) noexcept {
     const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), odd);
-    const __m256 quiet = _mm256_or_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x400000)));
-    const __m256i b =
-        _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(rounded), quiet, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
-    // Each 128-bit lane's high halves to its low 8 bytes, then the two lanes' together.
+    return _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), odd);
+}
+// Each 128-bit lane's high halves to its low 8 bytes, then the two lanes' together.
+template <class A>
+LOGITKIT_INLINE void store_high_halves(bfloat16* p, __m256i b) noexcept {
     const __m256i high_halves = _mm256_setr_epi8(2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, 2, 3, 6, 7,
                                                  10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1);
     const __m256i packed = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(b, high_halves), 0x08);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+}
+template <class A>
+LOGITKIT_INLINE void store_narrowed_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,
+                                         const xsimd::avx2&) noexcept {
+    const __m256 quiet = _mm256_or_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x400000)));
+    const __m256 rounded = _mm256_castsi256_ps(bfloat16_rounded<A>(_mm256_castps_si256(v)));
+    store_high_halves<A>(p, _mm256_castps_si256(_mm256_blendv_ps(rounded, quiet, _mm256_cmp_ps(v, v, _CMP_UNORD_Q))));
+}
+template <class A>
+LOGITKIT_INLINE void store_narrowed_no_nan_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,
+                                                const xsimd::avx2&) noexcept {
+    store_high_halves<A>(p, bfloat16_rounded<A>(_mm256_castps_si256(v)));
 }
 #if defined(__F16C__)
 template <class A>

@@ -206,21 +206,33 @@ LOGITKIT_INLINE xsimd::batch<float, A> load_widened_impl(const bfloat16* p, cons
     return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(
         __mmask32(0xAAAAAAAAu), to_high, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))));
 }
+// u + 0x7fff, plus 1 where the kept half is odd. (Templated on the arch, as every function here,
+// so that translation units built with other target flags keep their own copies.)
 template <class A>
-LOGITKIT_INLINE void store_narrowed_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,
-                                         const xsimd::avx512bw&) noexcept {
-    const __m512i u = _mm512_castps_si512(v);
-    // u + 0x7fff, plus 1 where the kept half is odd; a NaN quieted instead.
+LOGITKIT_INLINE __m512i bfloat16_rounded(__m512i u) noexcept {
     const __m512i up = _mm512_add_epi32(u, _mm512_set1_epi32(0x7fff));
-    const __m512i rounded =
-        _mm512_mask_add_epi32(up, _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x10000)), up, _mm512_set1_epi32(1));
-    const __m512i b =
-        _mm512_mask_or_epi32(rounded, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), u, _mm512_set1_epi32(0x400000));
-    // The high halves of the lanes, in order.
+    return _mm512_mask_add_epi32(up, _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x10000)), up, _mm512_set1_epi32(1));
+}
+// The high halves of the lanes, in order.
+template <class A>
+LOGITKIT_INLINE void store_high_halves(bfloat16* p, __m512i b) noexcept {
     const __m512i high_halves = _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 31, 29, 27,
                                                  25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
                         _mm512_castsi512_si256(_mm512_permutexvar_epi16(high_halves, b)));
+}
+template <class A>
+LOGITKIT_INLINE void store_narrowed_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,
+                                         const xsimd::avx512bw&) noexcept {
+    const __m512i u = _mm512_castps_si512(v);
+    // A NaN quieted instead of rounded.
+    store_high_halves<A>(p, _mm512_mask_or_epi32(bfloat16_rounded<A>(u), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), u,
+                                                 _mm512_set1_epi32(0x400000)));
+}
+template <class A>
+LOGITKIT_INLINE void store_narrowed_no_nan_impl(bfloat16* p, const xsimd::batch<float, A>& v, const A&,
+                                                const xsimd::avx512bw&) noexcept {
+    store_high_halves<A>(p, bfloat16_rounded<A>(_mm512_castps_si512(v)));
 }
 #endif
 template <class A>

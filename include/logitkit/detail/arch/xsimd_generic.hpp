@@ -221,6 +221,12 @@ LOGITKIT_INLINE void store_narrowed_impl(S* p, const xsimd::batch<float, A>& v, 
     v.store_aligned(lanes);
     for (std::size_t i = 0; i < xsimd::batch<float, A>::size; ++i) p[i] = narrow<S>(lanes[i]);
 }
+/// store_narrowed for a batch that holds no NaN (see simd::store_no_nan).
+template <class S, class A>
+LOGITKIT_INLINE void store_narrowed_no_nan_impl(S* p, const xsimd::batch<float, A>& v, const A&,
+                                                const xsimd::generic&) noexcept {
+    store_narrowed_impl(p, v, A{}, A{});
+}
 
 }  // namespace simd
 }  // namespace detail
