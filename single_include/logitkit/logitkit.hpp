@@ -2793,7 +2793,7 @@ struct rewrite_along {
     LOGITKIT_INLINE void step(index_type i) noexcept {
         if constexpr (Stream)
             simd::store_stream(y + i, f(simd::load<V>(x + i)));
-        else if (!std::is_same<Y, T>::value && no_nan)
+        else if (is_reduced_precision<Y>::value && no_nan)
             simd::store_no_nan(y + i, f(simd::load<V>(x + i)));
         else
             simd::store(y + i, f(simd::load<V>(x + i)));
@@ -2805,7 +2805,7 @@ struct rewrite_along {
     }
     void finish() noexcept {
         if (y == nullptr) return;
-        if (!std::is_same<Y, T>::value && no_nan)
+        if (is_reduced_precision<Y>::value && no_nan)
             write_rest<true>();
         else
             write_rest<false>();
@@ -7082,9 +7082,9 @@ struct log_softmax_op {
         line_exp_sums<Arch>(lines, count, n, in, r);
         for (std::size_t k = 0; k < count; ++k) {
             const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
-            if (!std::is_same<Y, T>::value && no_nan_outputs(r[k].shift, r[k].sum))
-                row::shift<Arch, false, !std::is_same<Y, T>::value>(std::get<0>(lines[k]), std::get<1>(lines[k]), n,
-                                                                    o.a, o.b, in);
+            if (is_reduced_precision<Y>::value && no_nan_outputs(r[k].shift, r[k].sum))
+                row::shift<Arch, false, is_reduced_precision<Y>::value>(std::get<0>(lines[k]), std::get<1>(lines[k]),
+                                                                        n, o.a, o.b, in);
             else
                 row::shift<Arch>(std::get<0>(lines[k]), std::get<1>(lines[k]), n, o.a, o.b, in);
         }

@@ -406,9 +406,9 @@ struct log_softmax_op {
         line_exp_sums<Arch>(lines, count, n, in, r);
         for (std::size_t k = 0; k < count; ++k) {
             const log_offset<T> o = log_offset_of(r[k].shift, r[k].sum);
-            if (!std::is_same<Y, T>::value && no_nan_outputs(r[k].shift, r[k].sum))
-                row::shift<Arch, false, !std::is_same<Y, T>::value>(std::get<0>(lines[k]), std::get<1>(lines[k]), n,
-                                                                    o.a, o.b, in);
+            if (is_reduced_precision<Y>::value && no_nan_outputs(r[k].shift, r[k].sum))
+                row::shift<Arch, false, is_reduced_precision<Y>::value>(std::get<0>(lines[k]), std::get<1>(lines[k]),
+                                                                        n, o.a, o.b, in);
             else
                 row::shift<Arch>(std::get<0>(lines[k]), std::get<1>(lines[k]), n, o.a, o.b, in);
         }

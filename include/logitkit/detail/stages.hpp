@@ -432,7 +432,7 @@ struct rewrite_along {
     LOGITKIT_INLINE void step(index_type i) noexcept {
         if constexpr (Stream)
             simd::store_stream(y + i, f(simd::load<V>(x + i)));
-        else if (!std::is_same<Y, T>::value && no_nan)
+        else if (is_reduced_precision<Y>::value && no_nan)
             simd::store_no_nan(y + i, f(simd::load<V>(x + i)));
         else
             simd::store(y + i, f(simd::load<V>(x + i)));
@@ -444,7 +444,7 @@ struct rewrite_along {
     }
     void finish() noexcept {
         if (y == nullptr) return;
-        if (!std::is_same<Y, T>::value && no_nan)
+        if (is_reduced_precision<Y>::value && no_nan)
             write_rest<true>();
         else
             write_rest<false>();
