@@ -1,6 +1,6 @@
 // logitkit benchmarks: attention-shaped softmax, [batch, heads, queries, keys] = [8, 16, 512, 512]
 // along the keys, with a padding mask, with the causal option, and unmasked, in float and in
-// bfloat16; and unmasked bfloat16 softmax at the core 2-D shapes. Each group has a memcpy of the
+// bfloat16; and unmasked bfloat16 softmax and log_softmax at the core 2-D shapes. Each group has a memcpy of the
 // same bytes and (with LOGITKIT_BENCH_HAVE_LIBTORCH) libtorch's softmax after masked_fill.
 // SPDX-License-Identifier: MIT
 //
@@ -9,8 +9,8 @@
 //   softmax_padding/attn[/bf16]       bool mask [8, 1, 1, 512]: sample b keeps 512 - 64 * (b % 4) keys
 //   softmax_causal/attn[/bf16]        options.causal (reads no mask)
 //   torch_softmax*/attn[/bf16]        at::softmax_out(y, x.masked_fill(~mask, -inf), -1), one thread
-//   memcpy/128x1000/bf16, softmax/128x1000/bf16, torch_softmax/128x1000/bf16 (and 32x32000, 4096x128,
-//   1024x32000)
+//   memcpy/128x1000/bf16, softmax/128x1000/bf16, log_softmax/128x1000/bf16 and their torch_ peers
+//   (and 32x32000, 4096x128, 1024x32000)
 #include "bench_attention.hpp"
 
 #include <logitkit/logitkit.hpp>
@@ -68,14 +68,17 @@ void bm_attention(benchmark::State& state, attn::mask_kind kind) {
     report_traffic(state, 2 * n * sizeof(T), attn::elements());
 }
 
-void bm_softmax_bf16(benchmark::State& state, shape s) {
+void bm_softmax_bf16(benchmark::State& state, shape s, bool log) {
     const auto n = static_cast<std::size_t>(s.elements());
     const auto* x = static_cast<const lk::bfloat16*>(scores(n, true));
     lk::bfloat16* y = buffer<lk::bfloat16>("out", n);
     const lk::tensor_view<const lk::bfloat16, 2> xv(x, {s.rows, s.cols});
     const lk::tensor_view<lk::bfloat16, 2> yv(y, {s.rows, s.cols});
     for (auto _ : state) {
-        lk::softmax(xv, yv, -1);
+        if (log)
+            lk::log_softmax(xv, yv, -1);
+        else
+            lk::softmax(xv, yv, -1);
         benchmark::DoNotOptimize(y);
         benchmark::ClobberMemory();
     }
@@ -104,10 +107,13 @@ void register_all() {
     for (const shape& s : std::vector<shape>{{128, 1000, 1}, {32, 32000, 1}, {4096, 128, 1}, {1024, 32000, 1}}) {
         configure(benchmark::RegisterBenchmark(("memcpy/" + s.dims() + "/bf16").c_str(), bm_memcpy,
                                                static_cast<std::size_t>(s.elements()) * 2, s.elements()));
-        configure(benchmark::RegisterBenchmark(("softmax/" + s.name() + "/bf16").c_str(), bm_softmax_bf16, s));
+        for (const bool log : {false, true}) {
+            const std::string kernel = log ? "log_softmax/" : "softmax/";
+            configure(benchmark::RegisterBenchmark((kernel + s.name() + "/bf16").c_str(), bm_softmax_bf16, s, log));
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
-        register_libtorch_bf16(s);
+            register_libtorch_bf16(s, log);
 #endif
+        }
     }
 }
 

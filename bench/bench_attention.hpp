@@ -31,8 +31,9 @@ const void* scores(std::size_t count, bool bf16);
 #ifdef LOGITKIT_BENCH_HAVE_LIBTORCH
 /// Registers "torch_<kernel_name(k)>/attn[/bf16]" (bench_attention_libtorch.cpp).
 void register_libtorch_attention(attn::mask_kind k, bool bf16);
-/// Registers "torch_softmax/<s.name()>/bf16": unmasked bfloat16 softmax on a 2-D shape.
-void register_libtorch_bf16(const shape& s);
+/// Registers "torch_softmax/<s.name()>/bf16" (log: "torch_log_softmax/..."): unmasked bfloat16
+/// softmax or log_softmax on a 2-D shape.
+void register_libtorch_bf16(const shape& s, bool log);
 #endif
 
 }  // namespace logitkit_bench

@@ -1,6 +1,6 @@
 // libtorch peers of the attention benchmarks: softmax over the keys after masked_fill with -inf
 // (what PyTorch code does for a padding or causal mask), in float and bfloat16, and unmasked
-// bfloat16 softmax on the core shapes; the same input buffers as logitkit's, one thread.
+// bfloat16 softmax and log_softmax on the core shapes; the same input buffers as logitkit's, one thread.
 // SPDX-License-Identifier: MIT
 #include "bench_attention.hpp"
 
@@ -41,13 +41,16 @@ void bm_torch(benchmark::State& state, attn::mask_kind kind, bool bf16) {
     report_traffic(state, 2 * n * elem, attn::elements());
 }
 
-void bm_torch_bf16(benchmark::State& state, shape s) {
+void bm_torch_bf16(benchmark::State& state, shape s, bool log) {
     const auto n = static_cast<std::size_t>(s.elements());
     const auto type = torch::TensorOptions().dtype(torch::kBFloat16);
     const torch::Tensor xt = torch::from_blob(const_cast<void*>(scores(n, true)), {s.rows, s.cols}, type);
     torch::Tensor yt = torch::from_blob(buffer<unsigned char>("out-torch", n * 2), {s.rows, s.cols}, type);
     for (auto _ : state) {
-        at::softmax_out(yt, xt, -1);
+        if (log)
+            at::log_softmax_out(yt, xt, -1);
+        else
+            at::softmax_out(yt, xt, -1);
         benchmark::DoNotOptimize(yt.data_ptr());
         benchmark::ClobberMemory();
     }
@@ -61,9 +64,9 @@ void register_libtorch_attention(attn::mask_kind k, bool bf16) {
     benchmark::RegisterBenchmark(name.c_str(), bm_torch, k, bf16)->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
-void register_libtorch_bf16(const shape& s) {
-    const std::string name = "torch_softmax/" + s.name() + "/bf16";
-    benchmark::RegisterBenchmark(name.c_str(), bm_torch_bf16, s)->UseRealTime()->Unit(benchmark::kMicrosecond);
+void register_libtorch_bf16(const shape& s, bool log) {
+    const std::string name = std::string(log ? "torch_log_softmax/" : "torch_softmax/") + s.name() + "/bf16";
+    benchmark::RegisterBenchmark(name.c_str(), bm_torch_bf16, s, log)->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace logitkit_bench

@@ -269,6 +269,58 @@ TEMPLATE_TEST_CASE("streamed softmax and log_softmax, each line's output beside 
             }
 }
 
+TEMPLATE_TEST_CASE("bfloat16 / float16 lines out of cache, each prefetching the next line's input, give the "
+                   "ordinary bits",
+                   "[streaming]", lk::bfloat16, lk::float16) {
+    // Contiguous lines of x or y stored in reduced precision (converted lines, run_converted_forward)
+    // prefetch the next line's x once the output takes the streamed path's bytes and lengths. The
+    // next line is a step along the fastest outer dimension of extent > 1: [2, 5, n] and [2, 1, n]
+    // (whose step is the first dimension's); a piece of work's last line prefetches past it.
+    using S = TestType;
+    std::uint64_t seed = 400;
+    lk::thread_pool pool(3);
+    for (const streamed_kernel k : {streamed_kernel::softmax, streamed_kernel::log_softmax})
+        for (const lk::index_type n : {1000, 1040})
+            for (const lk::index_type mid : {5, 1})
+                for (const bool special : {false, true}) {
+                    INFO(name(k) << " on [2, " << mid << ", " << n << "]" << (special ? ", special values" : ""));
+                    const std::size_t size = static_cast<std::size_t>(2 * mid * n);
+                    const std::vector<float> wide = values<float>(size, ++seed, special);
+                    std::vector<S> x(size), y(size);
+                    std::vector<float> yf(size);
+                    for (std::size_t i = 0; i < size; ++i) x[i] = S(wide[i]);
+                    const lk::tensor_view<const S, 3> xv(x.data(), {2, mid, n});
+                    const auto run_k = [&](lk::executor* ex) {
+                        lk::softmax_options o;
+                        o.parallel = ex;
+                        std::fill(y.begin(), y.end(), S(-7.0f));
+                        std::fill(yf.begin(), yf.end(), -7.0f);
+                        // S to S, and float to S (x of float, y converted).
+                        const lk::tensor_view<S, 3> yv(y.data(), {2, mid, n});
+                        const lk::tensor_view<const float, 3> xw(wide.data(), {2, mid, n});
+                        const lk::tensor_view<float, 3> yw(yf.data(), {2, mid, n});
+                        if (k == streamed_kernel::softmax) {
+                            lk::softmax(xv, yv, -1, o);
+                            lk::softmax(xv, yw, -1, o);
+                        } else {
+                            lk::log_softmax(xv, yv, -1, o);
+                            lk::log_softmax(xv, yw, -1, o);
+                        }
+                        std::vector<float> out(yf);
+                        for (const S v : y) out.push_back(static_cast<float>(v));
+                        return out;
+                    };
+                    std::vector<float> plain;
+                    {
+                        const stream_thresholds off(std::numeric_limits<std::size_t>::max(), 1);
+                        plain = run_k(nullptr);
+                    }
+                    const stream_thresholds on(0, 1);
+                    CHECK(same_bits_nan_equal(run_k(nullptr), plain));
+                    CHECK(same_bits_nan_equal(run_k(&pool), plain));
+                }
+}
+
 TEST_CASE("streamed output with an executor gives the single-threaded bits", "[streaming][parallel]") {
     operand<float> x(64, 3000, 0, 0), dy(64, 3000, 0, 0);
     x.buf = values<float>(x.buf.size(), 11, false);

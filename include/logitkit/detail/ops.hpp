@@ -266,9 +266,10 @@ struct softmax_op {
     // into float scratch and round them back (bfloat16, 4096x128: 8% less time; 128x1000: 9%;
     // 32x32000: 11%; 1024x32000: 20%). A long line whose y is not T takes its exponentials into
     // `scratch`, 2 n elements (stream_scratch per element), the halves in turn: the line before
-    // is scaled from the other half meanwhile.
+    // is scaled from the other half meanwhile. A nonzero `ahead`: each long line's first pass
+    // prefetches the x `ahead` elements past its own (the next line of lines out of cache).
     template <class Arch, class Line>
-    void rows(const Line* lines, std::size_t count, index_type n, T* scratch = nullptr) const {
+    void rows(const Line* lines, std::size_t count, index_type n, T* scratch = nullptr, index_type ahead = 0) const {
         if (row::with_short_line<Arch, T>(n, [&](auto B) { short_rows<Arch, decltype(B)::value>(lines, count, n); }))
             return;
         using V = batch<T, Arch>;
@@ -283,11 +284,12 @@ struct softmax_op {
                 e = y;
             else
                 e = scratch + (k % 2) * static_cast<std::size_t>(n);
+            const X* next = ahead != 0 ? prefetch_address(x, ahead) : nullptr;
             shift_and_sum<T> r;
             if (k == 0) {
-                r = line_exp_sum<Arch, true>(x, e, n, in);
+                r = line_exp_sum<Arch, true>(x, e, n, in, next);
             } else {
-                r = line_exp_sum<Arch, true>(x, e, n, in, static_cast<const X*>(nullptr), before);
+                r = line_exp_sum<Arch, true>(x, e, n, in, next, before);
                 before.finish();
             }
             before = {e, y, n, {V(static_cast<T>(1.0 / r.sum))}};
@@ -398,9 +400,9 @@ struct log_softmax_op {
     }
     // A Line is std::array<T*, 2> or converted_line<SX, SY> (see softmax_op::rows); no scratch.
     template <class Arch, class Line>
-    void rows(const Line* lines, std::size_t count, index_type n, T* = nullptr) const {
+    void rows(const Line* lines, std::size_t count, index_type n, T* = nullptr, index_type ahead = 0) const {
         const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(T);
-        if (bytes > 2048) return long_rows<Arch>(lines, count, n);
+        if (bytes > 2048) return long_rows<Arch>(lines, count, n, ahead);
         using Y = std::remove_pointer_t<std::tuple_element_t<1, Line>>;
         shift_and_sum<T> r[line_group];
         line_exp_sums<Arch>(lines, count, n, in, r);
@@ -414,19 +416,19 @@ struct log_softmax_op {
         }
     }
     template <class Arch, class Line>
-    void long_rows(const Line* lines, std::size_t count, index_type n) const {
+    void long_rows(const Line* lines, std::size_t count, index_type n, index_type ahead) const {
         using V = batch<T, Arch>;
         using X = std::remove_pointer_t<std::tuple_element_t<0, Line>>;
         using Y = std::remove_pointer_t<std::tuple_element_t<1, Line>>;
         row::rewrite_along<Arch, T, row::minus_twice<V, In>, false, std::remove_const_t<X>, Y> before;
         for (std::size_t k = 0; k < count; ++k) {
             X* x = std::get<0>(lines[k]);
+            const X* next = ahead != 0 ? prefetch_address(x, ahead) : nullptr;
             shift_and_sum<T> r;
             if (k == 0) {
-                r = line_exp_sum<Arch, false>(x, static_cast<T*>(nullptr), n, in);
+                r = line_exp_sum<Arch, false>(x, static_cast<T*>(nullptr), n, in, next);
             } else {
-                r = line_exp_sum<Arch, false>(x, static_cast<T*>(nullptr), n, in, static_cast<const X*>(nullptr),
-                                              before);
+                r = line_exp_sum<Arch, false>(x, static_cast<T*>(nullptr), n, in, next, before);
                 before.finish();
             }
             const log_offset<T> o = log_offset_of(r.shift, r.sum);
