@@ -339,6 +339,50 @@ TEMPLATE_TEST_CASE("masked softmax / log_softmax: causal tiles with offsets, alo
     }
 }
 
+TEMPLATE_TEST_CASE("masked softmax / log_softmax: bool masks that keep a prefix of each line, alone and with the "
+                   "causal rule",
+                   "[mask]", float, double) {
+    // A line whose bool mask keeps a prefix (keys padded at the end) runs as the causal rule's
+    // lines do, the prefix an unmasked row. Per-query prefixes of every kind (none, all,
+    // one key, any length), a broadcast [K] padding row, a mask constant along the line (stride
+    // 0: all or nothing kept), and a mask whose kept run resumes after its masked run (not a
+    // prefix: the general path); every layout, with and without a temperature.
+    using T = TestType;
+    failure_budget budget;
+    std::uint64_t case_id = 0;
+    for (const auto& [Q, K] : std::vector<std::pair<index_t, index_t>>{{5, 17}, {9, 1000}, {4, 300}}) {
+        const shape_t shape{2, Q, K};
+        rng r(seed_for(935, ++case_id));
+        const dense<T> x = logits<T>(shape, r, case_id == 2);
+        mask_tensor<bool> prefixes({Q, K});
+        for (index_t q = 0; q < Q; ++q) {
+            const index_t p = q == 0 ? 0 : q == 1 ? K : q == 2 ? 1 : static_cast<index_t>(r.below(static_cast<std::uint64_t>(K + 1)));
+            for (index_t k = 0; k < K; ++k) prefixes.at({q, k}) = k < p;
+        }
+        mask_tensor<bool> padding({K}), gap({K}), per_query({Q, 1});
+        for (index_t k = 0; k < K; ++k) {
+            padding.at({k}) = k < K - K / 3;
+            gap.at({k}) = k < K / 3 || k >= 2 * K / 3;
+        }
+        for (index_t q = 0; q < Q; ++q) per_query.at({q, 0}) = q % 2 == 1;
+        const auto lay = some_layouts(3, 2, r);
+        for (bool log : {false, true})
+            for (bool causal : {false, true})
+                for (std::size_t li = 0; li < lay.size(); ++li) {
+                    fwd_setup s;
+                    s.log = log;
+                    s.causal = {causal, 0};
+                    s.x_layout = lay[li];
+                    s.y_layout = lay[li];
+                    s.temperature = li % 2 == 1 ? 2.5 : 1.0;
+                    if (!budget.record(run_forward<T, 3, bool, 2>(s, x, &prefixes, "[Q, K] prefixes"))) return;
+                    if (!budget.record(run_forward<T, 3, bool, 1>(s, x, &padding, "[K] prefix"))) return;
+                    if (!budget.record(run_forward<T, 3, bool, 1>(s, x, &gap, "[K] kept, masked, kept"))) return;
+                    if (!budget.record(run_forward<T, 3, bool, 2>(s, x, &per_query, "[Q, 1] all or none"))) return;
+                }
+    }
+}
+
 TEMPLATE_TEST_CASE("masked softmax: exact values of the mask rules", "[mask]", float, double) {
     using T = TestType;
     const T inf = vals<T>::inf(), nan = vals<T>::nan();
@@ -481,11 +525,18 @@ TEMPLATE_TEST_CASE("masked backward kernels: bool, additive and causal masks, te
     std::uint64_t case_id = 0;
     for (index_t K : key_extents) {
         const shape_t shape{2, 5, K};
-        for (int kind = 0; kind < 4; ++kind) {  // bool [K], bool [5, K] transposed, additive [2, 1, K], causal only
+        // bool [K], bool [5, K] transposed, additive [2, 1, K], causal only, bool [5, K] whose
+        // lines keep prefixes (none, all, one, any: they only shorten the line)
+        for (int kind = 0; kind < 5; ++kind) {
             for (bool log : {false, true}) {
                 rng r(seed_for(930, ++case_id));
                 mask_tensor<bool> mb(kind == 0 ? shape_t{K} : shape_t{5, K}, kind == 1);
                 fill_bool(mb, 0.6, r);
+                if (kind == 4)
+                    for (index_t q = 0; q < 5; ++q) {
+                        const index_t p = q == 0 ? 0 : q == 1 ? K : q == 2 ? 1 : static_cast<index_t>(r.below(static_cast<std::uint64_t>(K + 1)));
+                        for (index_t k = 0; k < K; ++k) mb.at({q, k}) = k < p;
+                    }
                 mask_tensor<T> ma({2, 1, K});
                 fill_additive(ma, 0.4, r, false);
                 const causal_spec causal{kind == 3 || case_id % 3 == 0, kind == 3 ? std::int64_t(K - 5) : 1};
@@ -530,8 +581,10 @@ TEMPLATE_TEST_CASE("masked backward kernels: bool, additive and causal masks, te
                         ok = run_backward<T, 3, bool, 1>(s, y, dy, nullptr, "none");
                     else if (kind == 0)
                         ok = run_backward<T, 3, bool, 1>(s, y, dy, &mb, "[K] bool");
-                    else
+                    else if (kind == 1)
                         ok = run_backward<T, 3, bool, 2>(s, y, dy, &mb, "[5, K] bool transposed");
+                    else
+                        ok = run_backward<T, 3, bool, 2>(s, y, dy, &mb, "[5, K] bool prefixes");
                     if (!budget.record(ok)) return;
                 }
             }

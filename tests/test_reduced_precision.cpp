@@ -428,14 +428,17 @@ TEMPLATE_TEST_CASE("bfloat16 / float16: masks, causal rows and special values", 
     rng r(seed_for(990));
     dense<float> xf = random_dense<float>({q, n}, 5.0, r);
     xf[5] = inf;  // row 0 holds +inf: NaN on its kept elements
-    xf[n + 2] = nan;  // row 1 holds a NaN at a masked element: not read
+    xf[n + 2] = nan;  // row 1 holds a NaN, masked by the first mask, kept by the prefix
     std::unique_ptr<bool[]> keep(new bool[n]);
-    for (index_t j = 0; j < n; ++j) keep[static_cast<std::size_t>(j)] = j % 4 != 2;
     const dense<S> xs = to_storage<S>(xf);
     logitkit::softmax_options o;
     o.causal = true;
     o.causal_offset = 8;
-    for (bool log : {false, true}) {
+    // Every fourth element masked, then a mask that keeps a prefix (padding: the lines run as
+    // the causal rule's do).
+    for (int pass = 0; pass < 4; ++pass) {
+        const bool prefix = pass >= 2, log = pass % 2 == 1;
+        for (index_t j = 0; j < n; ++j) keep[static_cast<std::size_t>(j)] = prefix ? j < 10 : j % 4 != 2;
         dense<S> ys(xf.shape);
         const logitkit::tensor_view<const S, 2> xv(xs.data.data(), {q, n});
         const logitkit::tensor_view<S, 2> yv(ys.data.data(), {q, n});
@@ -460,7 +463,8 @@ TEMPLATE_TEST_CASE("bfloat16 / float16: masks, causal rows and special values", 
             for (index_t j : kept) s += std::exp(static_cast<ld>(xw[i * n + j]) - m);
             for (index_t j = 0; j < n; ++j) {
                 const float g = y[i * n + j];
-                INFO((log ? "log_softmax " : "softmax ") << format<S>::name() << " row " << i << " element " << j);
+                INFO((log ? "log_softmax " : "softmax ") << format<S>::name() << (prefix ? ", prefix mask" : "")
+                                                         << " row " << i << " element " << j);
                 if (std::find(kept.begin(), kept.end(), j) == kept.end()) {
                     CHECK(g == (log ? -inf : 0.0f));
                 } else if (special) {

@@ -6436,7 +6436,8 @@ struct softmax_options {
 // to float on the way in and rounded once on the way out), and run the row operation in place
 // there; the backward kernels zero dy at masked elements first and zero dx there afterwards. A
 // causal rule keeps a prefix of each line, so it only shortens the row and fills the rest,
-// reading no mask memory.
+// reading no mask memory; so does a bool mask line that keeps a prefix (a padding mask), found
+// by reading the mask line.
 
 #include <array>
 #include <cmath>
@@ -6539,6 +6540,47 @@ index_type mask_line(const S* x, index_type xs, const M* m, index_type ms, index
     return contiguous ? mask_line<true, true>(x, xs, m, ms, n, t, z) : mask_line<false, true>(x, xs, m, ms, n, t, z);
 }
 
+/// p where the bool mask line m[0, n) (stride ms) keeps m[0, p) and masks m[p, n); -1 where it
+/// keeps some other pattern. A mask byte that is not zero keeps its element, as in mask_line.
+inline index_type kept_prefix(const bool* m, index_type ms, index_type n) noexcept {
+    const unsigned char* b = reinterpret_cast<const unsigned char*>(m);
+    if (n == 0) return 0;
+    if (ms == 0) return b[0] != 0 ? n : 0;
+    if (ms != 1) return -1;
+    const void* first_masked = std::memchr(b, 0, static_cast<std::size_t>(n));
+    if (first_masked == nullptr) return n;
+    const index_type p = static_cast<const unsigned char*>(first_masked) - b;
+    // Any byte kept past p, eight at a time.
+    std::uint64_t kept = 0;
+    index_type j = p;
+    for (; j + 8 <= n; j += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, b + j, sizeof w);
+        kept |= w;
+    }
+    for (; j < n; ++j) kept |= b[j];
+    return kept == 0 ? p : -1;
+}
+
+/// A bool mask line that keeps a prefix of the line's first `limit` elements (keys padded at the
+/// end, as most padding masks are) only shortens the line, as the causal rule does: limit
+/// becomes the prefix's length and m null, so that the line runs as an unmasked one and its
+/// masked input is never copied.
+template <class M>
+void take_kept_prefix(const M*& m, index_type ms, index_type& limit) noexcept {
+    if constexpr (std::is_same<M, bool>::value) {
+        if (m == nullptr) return;
+        const index_type p = kept_prefix(m, ms, limit);
+        if (p >= 0) {
+            limit = p;
+            m = nullptr;
+        }
+    } else {
+        (void)ms;
+        (void)limit;
+    }
+}
+
 /// The layout of a masked call: the tensor operands, then the mask, then a pseudo-operand whose
 /// offset is the query index (stride 1 along the query axis, 0 elsewhere).
 template <std::size_t R, std::size_t N, class M>
@@ -6584,11 +6626,12 @@ void run_masked_forward(const axis_layout<R, 2>& xy, const broadcast_mask<M, R>&
         const SX* x = reinterpret_cast<const SX*>(L.base[0]) + off[0];
         SY* y = reinterpret_cast<SY*>(L.base[1]) + off[1];
         const M* m = mask.data ? mask.data + off[2] : nullptr;
-        const index_type limit = causal.limit(off[3], n);
+        index_type limit = causal.limit(off[3], n);
+        take_kept_prefix(m, ms, limit);
         if (m == nullptr && xs == 1 && ys == 1) {
-            // Causal rule alone on contiguous lines: the kept prefix is an unmasked row, read and
-            // written as stored (see run_converted_forward), softmax's exponentials in scratch
-            // where y is not T.
+            // The causal rule alone (or a prefix) on contiguous lines: the kept prefix is an
+            // unmasked row, read and written as stored (see run_converted_forward), softmax's
+            // exponentials in scratch where y is not T.
             if (limit > 0) {
                 const converted_line<SX, SY> line{x, y};
                 if (t == T(1))
@@ -6640,7 +6683,8 @@ void run_masked_backward(const axis_layout<R, 3>& ydydx, const broadcast_mask<M,
         const S* dy = reinterpret_cast<const S*>(L.base[1]) + off[1];
         S* dx = reinterpret_cast<S*>(L.base[2]) + off[2];
         const M* m = mask.data ? mask.data + off[3] : nullptr;
-        const index_type limit = causal.limit(off[4], n);
+        index_type limit = causal.limit(off[4], n);
+        take_kept_prefix(m, ms, limit);
         // Masked elements of y and dy are not read: y there is what the forward wrote (0 or
         // -inf), dy is 0, so they take no part in the line's sum.
         index_type kept = limit;
