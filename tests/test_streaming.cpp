@@ -89,6 +89,20 @@ std::vector<T> run(streamed_kernel k, const operand<T>& x, const operand<T>& dy,
     return out.buf;
 }
 
+// run(executor*) with the streaming thresholds out of reach, then at their lowest without and
+// with `pool`: the same bits each time.
+template <class Run>
+void check_streamed_bits(Run run, lk::executor& pool) {
+    decltype(run(nullptr)) plain;
+    {
+        const stream_thresholds off(std::numeric_limits<std::size_t>::max(), 1);
+        plain = run(nullptr);
+    }
+    const stream_thresholds on(0, 1);
+    CHECK(same_bits_nan_equal(run(nullptr), plain));
+    CHECK(same_bits_nan_equal(run(&pool), plain));
+}
+
 const streamed_kernel kernels[] = {streamed_kernel::softmax, streamed_kernel::log_softmax, streamed_kernel::softmax_backward,
                           streamed_kernel::log_softmax_backward};
 
@@ -258,14 +272,7 @@ TEMPLATE_TEST_CASE("streamed softmax and log_softmax, each line's output beside 
                         lk::log_softmax(xv, yv, -1, o);
                     return buf;
                 };
-                std::vector<T> plain;
-                {
-                    const stream_thresholds off(std::numeric_limits<std::size_t>::max(), 1);
-                    plain = run_k(nullptr);
-                }
-                const stream_thresholds on(0, 1);
-                CHECK(same_bits_nan_equal(run_k(nullptr), plain));
-                CHECK(same_bits_nan_equal(run_k(&pool), plain));
+                check_streamed_bits(run_k, pool);
             }
 }
 
@@ -310,14 +317,7 @@ TEMPLATE_TEST_CASE("bfloat16 / float16 lines out of cache, each prefetching the 
                         for (const S v : y) out.push_back(static_cast<float>(v));
                         return out;
                     };
-                    std::vector<float> plain;
-                    {
-                        const stream_thresholds off(std::numeric_limits<std::size_t>::max(), 1);
-                        plain = run_k(nullptr);
-                    }
-                    const stream_thresholds on(0, 1);
-                    CHECK(same_bits_nan_equal(run_k(nullptr), plain));
-                    CHECK(same_bits_nan_equal(run_k(&pool), plain));
+                    check_streamed_bits(run_k, pool);
                 }
 }
 
